@@ -1,0 +1,113 @@
+"""Training configuration: one frozen dataclass, optionally read from YAML, saved next to each run."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+Mode = Literal["fast", "finetune", "fewshot"]
+ClassBalance = Literal["loss", "sampler", "none"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a training run does; the resolved copy goes to ``config.yaml``.
+
+    ``mode="fast"`` (CPU default): cache backbone features of ``views_per_image`` augmented views
+    per training photo, fit the linear head on them, then optionally fine-tune the last
+    ``finetune_blocks`` blocks. ``mode="finetune"``: full fine-tuning (AMP, EMA, DDP via torchrun).
+    """
+
+    arch: str = "efficientnet_lite0"
+    pretrained: str | None = "imagenet"
+    image_size: int = 224
+    resize_mode: Literal["letterbox", "center_crop"] = "letterbox"
+    mode: Mode = "fast"
+    seed: int = 0
+    labels_path: str | None = None
+    # head training (fast path) / full fine-tuning epochs
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.05
+    class_balance: ClassBalance = "loss"
+    patience: int = 8
+    views_per_image: int = 4
+    augment: bool = True
+    # optional fine-tuning of the last blocks after the head (fast path)
+    finetune_blocks: int = 0
+    finetune_epochs: int = 3
+    finetune_lr: float = 1e-4
+    # full fine-tuning (GPU)
+    amp: bool = True
+    ema_decay: float = 0.0
+    warmup_epochs: int = 1
+    num_workers: int = 0
+    # split fallback when the manifest has no split column
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    # calibration and decisions
+    flag_precision: float = 0.97
+    max_target_rejected: float = 0.02
+    bootstrap: int = 1000
+    # few-shot cross-validation
+    fewshot_folds: int = 5
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (YAML/JSON-safe) of every field."""
+        return dataclasses.asdict(self)
+
+
+def config_fields() -> set[str]:
+    """Names a config file or override may set."""
+    return {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def resolve_config(path: Path | None = None, **overrides: Any) -> TrainConfig:
+    """Defaults, then the YAML file at ``path``, then non-None ``overrides`` (CLI flags)."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        if not isinstance(doc, dict):
+            raise ValueError(f"{path}: expected a mapping of config keys, got {type(doc).__name__}")
+        values.update(doc)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = sorted(set(values) - config_fields())
+    if unknown:
+        raise ValueError(
+            f"unknown config key(s) {', '.join(unknown)}; known: {', '.join(sorted(config_fields()))}"
+        )
+    if isinstance(values.get("pretrained"), str) and values["pretrained"].lower() == "none":
+        values["pretrained"] = None
+    config = TrainConfig(**values)
+    check_config(config)
+    return config
+
+
+def check_config(config: TrainConfig) -> None:
+    """Raise ValueError naming the field and the accepted range for impossible settings."""
+    if config.mode not in ("fast", "finetune", "fewshot"):
+        raise ValueError(f"mode {config.mode!r}: use fast, finetune or fewshot")
+    if config.class_balance not in ("loss", "sampler", "none"):
+        raise ValueError(f"class_balance {config.class_balance!r}: use loss, sampler or none")
+    if not 0 <= config.finetune_blocks <= 2:
+        raise ValueError(f"finetune_blocks={config.finetune_blocks}: use 0, 1 or 2")
+    if config.image_size < 32:
+        raise ValueError(f"image_size={config.image_size}: use at least 32")
+    if config.views_per_image < 1:
+        raise ValueError(f"views_per_image={config.views_per_image}: use at least 1")
+    if not 0.5 <= config.flag_precision <= 1.0:
+        raise ValueError(f"flag_precision={config.flag_precision}: use a value in [0.5, 1]")
+    if not 0.0 <= config.max_target_rejected < 0.5:
+        raise ValueError(f"max_target_rejected={config.max_target_rejected}: use [0, 0.5)")
+
+
+def save_config(config: TrainConfig, path: Path) -> None:
+    """Write the resolved config as YAML (the file ``resolve_config`` reads back)."""
+    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=True), encoding="utf-8")
