@@ -165,15 +165,22 @@ def _open(data: bytes, name: str, limits: ImageLimits) -> tuple[Image.Image, str
     if fmt is None:
         raise ImageError("unsupported", f"{name}: not an image camid reads; supported: {_SUPPORTED_TEXT}")
     if fmt == "HEIF" and not _register_heif():
-        raise ImageError("unsupported", f"{name}: HEIC/HEIF needs the pillow-heif package (pip install pillow-heif)")
+        raise ImageError(
+            "unsupported", f"{name}: HEIC/HEIF needs the pillow-heif package (pip install pillow-heif)"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=[fmt])
     except Image.DecompressionBombError as exc:
-        raise ImageError("too_many_pixels", f"{name}: {exc}; limit is {limits.max_pixels:,} pixels") from exc
+        raise ImageError(
+            "too_many_pixels",
+            f"{name}: refused as a decompression bomb ({exc}); limit is {limits.max_pixels:,} pixels",
+        ) from exc
     except (UnidentifiedImageError, *_DECODE_ERRORS) as exc:
-        raise ImageError("corrupt", f"{name}: {fmt} file is corrupt or unreadable ({exc}); re-export the photo") from exc
+        raise ImageError(
+            "corrupt", f"{name}: {fmt} file is corrupt or unreadable ({exc}); re-export the photo"
+        ) from exc
     width, height = img.size
     if width <= 0 or height <= 0:
         raise ImageError("corrupt", f"{name}: header says {width}x{height} pixels")
@@ -213,7 +220,9 @@ def load_image(
     except Image.DecompressionBombError as exc:
         raise ImageError("too_many_pixels", f"{name}: {exc}") from exc
     except _DECODE_ERRORS as exc:
-        raise ImageError("corrupt", f"{name}: {fmt} file is truncated or corrupt ({exc}); re-export the photo") from exc
+        raise ImageError(
+            "corrupt", f"{name}: {fmt} file is truncated or corrupt ({exc}); re-export the photo"
+        ) from exc
 
 
 def _upright(img: Image.Image, name: str) -> Image.Image:
@@ -321,7 +330,7 @@ def _dms(value: Any, ref: Any, negative_ref: bytes) -> float | None:
         return None
     if not numbers or not all(math.isfinite(n) and n >= 0 for n in numbers):
         return None
-    degrees = sum(n / 60**i for i, n in enumerate(numbers))
+    degrees: float = sum(n / 60.0**i for i, n in enumerate(numbers))
     if isinstance(ref, str):
         ref = ref.encode("ascii", "ignore")
     if isinstance(ref, bytes) and ref.strip(b"\x00 ").upper().startswith(negative_ref):

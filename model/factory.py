@@ -161,7 +161,10 @@ def create_model(
         backbone = _timm_backbone(arch, pretrained=True, **timm_kwargs)
     else:
         backbone = _timm_backbone(str(pretrained), pretrained=True, **timm_kwargs)
-        default_mean, default_std = tuple(backbone.pretrained_cfg["mean"]), tuple(backbone.pretrained_cfg["std"])
+        default_mean, default_std = (
+            tuple(backbone.pretrained_cfg["mean"]),
+            tuple(backbone.pretrained_cfg["std"]),
+        )
 
     if keep_imagenet_head and (head is None or num_classes != head.out_features):
         raise ValueError("keep_imagenet_head needs pretrained='imagenet' and num_classes=1000")

@@ -49,19 +49,26 @@ def classification_metrics(y: np.ndarray, pred: np.ndarray, labels: Sequence[str
     out = {"accuracy": float((y == pred).mean()) if len(y) else float("nan")}
     out["macro_f1"] = macro_f1(y, pred, len(labels))
     for i, name in enumerate(labels):
-        out[f"precision/{name}"], out[f"recall/{name}"], out[f"f1/{name}"] = float(p[i]), float(r[i]), float(f[i])
+        out[f"precision/{name}"] = float(p[i])
+        out[f"recall/{name}"] = float(r[i])
+        out[f"f1/{name}"] = float(f[i])
     return out
 
 
 def decision_metrics(
-    decisions: Sequence[str], y: np.ndarray, pred: np.ndarray, labels: Sequence[str], targets: Collection[str]
+    decisions: Sequence[str],
+    y: np.ndarray,
+    pred: np.ndarray,
+    labels: Sequence[str],
+    targets: Collection[str],
+    camera: Sequence[bool],
 ) -> dict[str, float]:
     """Flag precision (right target class), automatic share (flag or reject), target recall of
-    flags, and camera-vs-no-camera recall/specificity (no_camera = every non-camera class)."""
+    flags, and camera-vs-no-camera recall/specificity (``camera[i]``: class i shows a camera)."""
     d = np.asarray(decisions)
     is_target = np.array([n in targets for n in labels])
     flagged = d == "flag"
-    camera_classes = np.array([n != "no_camera" for n in labels])
+    camera_classes = np.asarray(camera, dtype=bool)
     true_cam, pred_cam = camera_classes[y], camera_classes[pred]
     true_target = is_target[y]
     return {
@@ -104,10 +111,12 @@ def bootstrap_intervals(
     for k, vals in samples.items():
         arr = np.asarray(vals, dtype=np.float64)
         arr = arr[~np.isnan(arr)]
-        out[k] = (float(np.percentile(arr, lo)), float(np.percentile(arr, hi))) if len(arr) else (float("nan"),) * 2
+        nan = float("nan")
+        out[k] = (float(np.percentile(arr, lo)), float(np.percentile(arr, hi))) if len(arr) else (nan, nan)
     return out
 
 
 def with_intervals(point: dict[str, float], intervals: dict[str, tuple[float, float]]) -> dict[str, Any]:
     """``{name: {"value": v, "ci95": [lo, hi]}}`` for JSON."""
-    return {k: {"value": v, "ci95": list(intervals.get(k, (float("nan"), float("nan"))))} for k, v in point.items()}
+    nan = (float("nan"), float("nan"))
+    return {k: {"value": v, "ci95": list(intervals.get(k, nan))} for k, v in point.items()}

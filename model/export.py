@@ -1,0 +1,337 @@
+"""Export a camid checkpoint to a self-describing ONNX file, checked against torch before it is kept.
+
+The graph takes ``image``: uint8 ``[N,3,S,S]`` (prepared by :func:`data.preprocess.prepare`) and
+returns ``logits`` ``[N,C]`` and ``cam`` ``[N,C,h,w]``; normalisation is inside. Everything the
+server needs (labels, resize rule, temperature, thresholds ...) is in ``metadata_props`` as JSON.
+
+Options: ``int8`` (onnxruntime static QDQ, per-channel, calibrated on a manifest's photos; kept
+only when top-1 agreement with fp32 reaches ``min_agreement``) and ``fp16_weights`` (weights stored
+as float16 and cast back to float32 when the session loads: half the file, fp32 compute).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import numpy_helper
+from torch import nn
+
+from data.decision import softmax
+from data.images import ImageError, load_image
+from data.labels import load_labels
+from data.manifest import read_manifest
+from data.preprocess import decode_hint, prepare
+from model.checkpoint import CheckpointMeta, load_checkpoint
+from model.factory import CamidNet
+
+log = logging.getLogger(__name__)
+
+RELEASE_MAX_BYTES = 12_000_000
+OPSET = 18
+
+
+class ExportError(RuntimeError):
+    """The export could not produce a trustworthy file; nothing was written."""
+
+
+class ParityError(ExportError):
+    """onnxruntime and torch disagree beyond the tolerance."""
+
+
+class QuantizationRefused(ExportError):
+    """INT8 changed too many top-1 predictions; export without --int8 (or with --fp16-weights)."""
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What was written and how closely it matches torch."""
+
+    path: Path
+    size_bytes: int
+    precision: str  # "fp32" | "int8" | "fp16-weights"
+    parity_max_abs_softmax: float
+    agreement: float  # top-1 agreement with torch fp32 on the parity / evaluation photos
+    n_photos: int
+    n_random: int
+
+
+class _CamHead(nn.Module):
+    """What the ONNX graph computes: ``image -> (logits, cam)``."""
+
+    def __init__(self, model: CamidNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.forward_cam(image)
+
+
+def to_onnx(model: CamidNet, size: int, *, exporter: str = "dynamo", opset: int = OPSET) -> onnx.ModelProto:
+    """Trace ``model`` (a deep copy, in eval mode) to ONNX with a dynamic batch axis."""
+    wrapper = _CamHead(copy.deepcopy(model).cpu()).eval()  # eval: BN must not update or use batch stats
+    example = (torch.zeros(2, 3, size, size, dtype=torch.uint8),)
+    names = {"input_names": ["image"], "output_names": ["logits", "cam"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if exporter == "dynamo":
+            batch = torch.export.Dim("batch", min=1, max=4096)
+            program = torch.onnx.export(
+                wrapper, example, dynamo=True, opset_version=opset, dynamic_shapes={"image": {0: batch}},
+                verbose=False, **names,
+            )
+            assert program is not None
+            program.optimize()
+            return program.model_proto
+        if exporter == "legacy":
+            buf = io.BytesIO()
+            axes = {"image": {0: "batch"}, "logits": {0: "batch"}, "cam": {0: "batch"}}
+            torch.onnx.export(
+                wrapper, example, buf, dynamo=False, opset_version=min(opset, 17), dynamic_axes=axes, **names
+            )
+            return onnx.load_from_string(buf.getvalue())
+    raise ValueError(f"exporter must be 'dynamo' or 'legacy', got {exporter!r}")
+
+
+def metadata_for(meta: CheckpointMeta, *, name: str, version: str, precision: str) -> dict[str, str]:
+    """The ``metadata_props`` contract (every value JSON-encoded)."""
+    labels = load_labels()
+    targets = [n for n in meta.labels if n in labels and labels.is_target(n)]
+    values: dict[str, Any] = {
+        "labels": list(meta.labels),
+        "targets": targets,
+        "input_size": [3, meta.resize.size, meta.resize.size],
+        "resize": meta.resize.to_json(),
+        "temperature": meta.temperature,
+        "thresholds": dict(meta.thresholds),
+        "version": version,
+        "name": name,
+        "architecture": meta.arch,
+        "trained_on": dict(meta.trained_on),
+        "metrics": dict(meta.metrics),
+        "precision": precision,
+    }
+    return {f"camid.{k}": json.dumps(v, sort_keys=True) for k, v in values.items()}
+
+
+def set_metadata(proto: onnx.ModelProto, props: dict[str, str]) -> None:
+    """Replace ``camid.*`` metadata, keep everything else."""
+    keep = [p for p in proto.metadata_props if p.key not in props]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(keep)
+    onnx.helper.set_model_props(proto, {**{p.key: p.value for p in keep}, **props})
+
+
+def manifest_inputs(manifest_path: str | Path, meta: CheckpointMeta, limit: int = 128) -> np.ndarray:
+    """Up to ``limit`` photos of a manifest (spread evenly over it), prepared like serving does."""
+    manifest = read_manifest(manifest_path)
+    records = manifest.records
+    if len(records) > limit:
+        records = [records[i] for i in np.linspace(0, len(records) - 1, limit).round().astype(int)]
+    arrays = []
+    for rec in records:
+        try:
+            img = load_image(manifest.resolve(rec), min_side=decode_hint(meta.resize))
+        except (ImageError, OSError) as exc:
+            log.warning("skipping %s: %s", rec.path, exc)
+            continue
+        arrays.append(prepare(img, meta.resize))
+    if not arrays:
+        raise ExportError(f"{manifest_path}: no readable photos for parity/calibration")
+    return np.stack(arrays)
+
+
+def random_inputs(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """Random uint8 images (uniform noise and smooth blobs) to probe parity off the photo manifold."""
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 256, (n, 3, size, size), dtype=np.uint8)
+    smooth = np.repeat(np.repeat(rng.integers(0, 256, (n, 3, 4, 4)), size // 4 + 1, 2), size // 4 + 1, 3)
+    return np.concatenate([noise[: n - n // 2], smooth[: n // 2, :, :size, :size].astype(np.uint8)])
+
+
+def _session(proto_bytes: bytes) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    return ort.InferenceSession(proto_bytes, opts, providers=["CPUExecutionProvider"])
+
+
+def _batches(x: np.ndarray, size: int = 16) -> Iterator[np.ndarray]:
+    for i in range(0, len(x), size):
+        yield x[i : i + size]
+
+
+def onnx_logits(proto_bytes: bytes, x: np.ndarray) -> np.ndarray:
+    sess = _session(proto_bytes)
+    return np.concatenate([sess.run(["logits"], {"image": b})[0] for b in _batches(x)])
+
+
+def torch_logits(model: CamidNet, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return np.concatenate([model.eval()(torch.from_numpy(b)).numpy() for b in _batches(x)])
+
+
+def compare(reference: np.ndarray, logits: np.ndarray, temperature: float) -> tuple[float, float]:
+    """``(max |softmax difference|, top-1 agreement)`` between two logit arrays."""
+    p, q = softmax(reference, temperature), softmax(logits, temperature)
+    return float(np.abs(p - q).max()), float((p.argmax(1) == q.argmax(1)).mean())
+
+
+class _Reader:
+    """onnxruntime ``CalibrationDataReader`` over prepared uint8 photos."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self._it = iter([{"image": b} for b in _batches(x, 8)])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._it, None)
+
+
+def quantize_int8(proto: onnx.ModelProto, calibration: np.ndarray) -> onnx.ModelProto:
+    """Static QDQ INT8 (per-channel weights, uint8 activations); the CAM head stays float."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    head = [n.name for n in proto.graph.node if set(n.output) & {"cam", "logits"}]
+    with tempfile.TemporaryDirectory() as tmp:
+        src, pre, dst = Path(tmp, "fp32.onnx"), Path(tmp, "pre.onnx"), Path(tmp, "int8.onnx")
+        onnx.save(proto, src)
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        pre_proto = onnx.load(pre)
+        head += [n.name for n in pre_proto.graph.node if set(n.output) & {"cam", "logits"}]
+        quantize_static(
+            str(pre), str(dst), _Reader(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=head,
+            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+        )
+        return onnx.load(dst)
+
+
+def fp16_weights(proto: onnx.ModelProto, min_elements: int = 1024) -> onnx.ModelProto:
+    """Store large float32 initializers as float16, each followed by a Cast back to float32."""
+    out = copy.deepcopy(proto)
+    graph = out.graph
+    casts = []
+    for init in graph.initializer:
+        if init.data_type != onnx.TensorProto.FLOAT or int(np.prod(init.dims)) < min_elements:
+            continue
+        name = init.name
+        half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), f"{name}__fp16")
+        init.CopyFrom(half)
+        casts.append(onnx.helper.make_node("Cast", [half.name], [name], to=onnx.TensorProto.FLOAT))
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return out
+
+
+def _atomic_write(data: bytes, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export_onnx(
+    checkpoint: str | Path | tuple[CamidNet, CheckpointMeta],
+    out: str | Path,
+    *,
+    name: str = "camid",
+    version: str | None = None,
+    parity_manifest: str | Path | None = None,
+    parity_images: np.ndarray | None = None,
+    int8: bool = False,
+    calibration: str | Path | None = None,
+    evaluation: str | Path | None = None,
+    fp16: bool = False,
+    tolerance: float = 1e-4,
+    min_agreement: float = 0.99,
+    exporter: str = "dynamo",
+    n_random: int = 8,
+) -> ExportReport:
+    """Export, check and (only if every check passes) atomically write ``out``.
+
+    Parity: fp32 softmax (with the checkpoint's temperature) may differ from torch by at most
+    ``tolerance`` on the photos (``parity_images``, else ``parity_manifest``/``calibration``
+    photos) plus ``n_random`` random images. INT8 and fp16 weights are kept only when top-1
+    agreement with torch on the evaluation photos is at least ``min_agreement``.
+    """
+    model, meta = load_checkpoint(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
+    model = model.eval()
+    size = meta.resize.size
+    photos = _photos(meta, parity_images, parity_manifest or evaluation or calibration)
+    probe = np.concatenate([photos, random_inputs(n_random, size)]) if n_random else photos
+    proto = to_onnx(model, size, exporter=exporter)
+    onnx.checker.check_model(proto)
+    reference = torch_logits(model, probe)
+    diff, agreement = compare(reference, onnx_logits(proto.SerializeToString(), probe), meta.temperature)
+    if diff > tolerance:
+        raise ParityError(f"onnxruntime differs from torch by {diff:.2e} in softmax (> {tolerance:.0e})")
+    precision = "fp32"
+    if int8 or fp16:
+        proto, precision, diff, agreement = _reduce_precision(
+            proto, model, meta, int8=int8, calibration=calibration, evaluation=evaluation,
+            photos=photos, min_agreement=min_agreement,
+        )
+    set_metadata(proto, metadata_for(meta, name=name, version=version or meta.version, precision=precision))
+    onnx.checker.check_model(proto)
+    data = proto.SerializeToString()
+    path = Path(out)
+    _atomic_write(data, path)
+    if len(data) > RELEASE_MAX_BYTES:
+        log.warning("%s is %.1f MB: over the 12 MB release budget (try --int8 or --fp16-weights)",
+                    path, len(data) / 1e6)
+    return ExportReport(path, len(data), precision, diff, agreement, len(photos), n_random)
+
+
+def _photos(meta: CheckpointMeta, given: np.ndarray | None, manifest: str | Path | None) -> np.ndarray:
+    if given is not None:
+        return np.asarray(given, dtype=np.uint8)
+    if manifest is not None:
+        return manifest_inputs(manifest, meta)
+    log.warning("no photos given for the parity check: random images only (pass --calibration/--parity)")
+    return np.zeros((0, 3, meta.resize.size, meta.resize.size), dtype=np.uint8)
+
+
+def _reduce_precision(
+    proto: onnx.ModelProto, model: CamidNet, meta: CheckpointMeta, *, int8: bool,
+    calibration: str | Path | None, evaluation: str | Path | None, photos: np.ndarray, min_agreement: float,
+) -> tuple[onnx.ModelProto, str, float, float]:
+    if int8:
+        if calibration is None:
+            raise ExportError("--int8 needs --calibration MANIFEST (photos like the ones served)")
+        calib = manifest_inputs(calibration, meta)
+        reduced, precision = quantize_int8(proto, calib), "int8"
+    else:
+        calib, reduced, precision = photos, fp16_weights(proto), "fp16-weights"
+    held_out = manifest_inputs(evaluation, meta) if evaluation is not None else (photos if len(photos) else calib)
+    if not len(held_out):
+        raise ExportError(f"{precision} needs evaluation photos: pass --eval/--calibration MANIFEST")
+    diff, agreement = compare(torch_logits(model, held_out), onnx_logits(reduced.SerializeToString(), held_out),
+                              meta.temperature)
+    log.info("%s: top-1 agreement %.2f%%, max |d softmax| %.3g on %d photos",
+             precision, 100 * agreement, diff, len(held_out))
+    if agreement < min_agreement:
+        raise QuantizationRefused(
+            f"{precision} agrees with fp32 on only {100 * agreement:.1f}% of {len(held_out)} photos "
+            f"(needs {100 * min_agreement:.0f}%); export in fp32, or calibrate on more photos like the served ones"
+        )
+    return reduced, precision, diff, agreement

@@ -1,0 +1,148 @@
+"""The camid HTTP service: ``create_app(settings)`` builds it, ``camid serve`` runs it with uvicorn.
+
+The model is loaded in the lifespan (``app.state.engine``) and inference runs in a bounded worker
+pool (``app.state.pool``); nothing is built at import time, so tests create as many apps as they
+like. ``app_from_env`` is the uvicorn factory used by ``camid serve`` so several worker processes
+each build their own app from the ``CAMID_*`` environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from serve.classify import InferencePool
+from serve.engine import Engine
+from serve.errors import install_error_handlers
+from serve.observability import BodyLimitMiddleware, Metrics, RequestLogMiddleware
+from serve.routes import classify, system
+from serve.settings import Settings
+from serve.store import open_store
+
+__all__ = ["app_from_env", "create_app", "main"]
+
+log = logging.getLogger(__name__)
+
+
+def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.model_path.is_file():
+            raise RuntimeError(
+                f"model not found at {settings.model_path}; export one with `camid export` "
+                "or point CAMID_MODEL_PATH (or `camid serve --model`) at an .onnx file"
+            )
+        app.state.engine = await asyncio.to_thread(
+            Engine.load, settings.model_path, threads=settings.ort_threads
+        )
+        info = app.state.engine.info
+        log.info("model %s %s loaded from %s", info.name, info.version, settings.model_path)
+        app.state.store = await asyncio.to_thread(open_store, settings)
+        try:
+            yield
+        finally:
+            app.state.pool.close()
+            app.state.store.close()
+            app.state.engine = app.state.store = None
+
+    return lifespan
+
+
+def _version() -> str:
+    try:
+        return version("camid")
+    except PackageNotFoundError:
+        return "dev"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the FastAPI app: routes, error handlers, middlewares, metrics; the model loads at startup."""
+    settings = settings or Settings()
+    app = FastAPI(
+        title="camid",
+        version=_version(),
+        summary="Identify Huawei 'Safe City' surveillance cameras in citizens' photos",
+        lifespan=_lifespan(settings),
+    )
+    app.state.settings = settings
+    app.state.engine = None
+    app.state.store = None
+    app.state.metrics = Metrics()
+    app.state.pool = InferencePool(
+        threads=settings.inference_threads,
+        queue_size=settings.queue_size,
+        timeout_s=settings.request_timeout_s,
+        retry_after_s=settings.retry_after_s,
+    )
+    install_error_handlers(app)
+    app.include_router(system.router)
+    app.include_router(classify.router)
+    # TODO(lead): include H6's routers once they exist:
+    #   app.include_router(submissions.router); app.include_router(moderation.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(RequestLogMiddleware, metrics=app.state.metrics)  # outermost: sees every request
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory: an app configured from the ``CAMID_*`` environment (one per worker)."""
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    return create_app(settings)
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="camid serve", description="Run the camid HTTP service.")
+    parser.add_argument("--host", help="interface to bind (CAMID_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (CAMID_PORT, default 8000)")
+    parser.add_argument("--workers", type=int, help="worker processes (CAMID_WORKERS, default 1)")
+    parser.add_argument("--model", help="ONNX model (CAMID_MODEL_PATH, default: the release model)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``camid serve``: run uvicorn with the app factory; options override ``CAMID_*`` variables."""
+    import uvicorn
+
+    args = _parse(argv)
+    # Workers are separate processes that rebuild Settings from the environment: pass options there.
+    for name, value in (
+        ("HOST", args.host),
+        ("PORT", args.port),
+        ("WORKERS", args.workers),
+        ("MODEL_PATH", args.model),
+    ):
+        if value is not None:
+            os.environ[f"CAMID_{name}"] = str(value)
+    settings = Settings()
+    if not settings.model_path.is_file():
+        sys.stderr.write(f"camid serve: no model at {settings.model_path}; pass --model PATH or export one\n")
+        return 2
+    uvicorn.run(
+        "serve.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        proxy_headers=False,
+    )
+    return 0

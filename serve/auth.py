@@ -1,0 +1,55 @@
+"""Moderator authentication: ``Authorization: Bearer TOKEN`` checked against the stored hashes.
+
+401 when the header is missing or the token unknown, 403 when the moderator was revoked.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from serve.errors import ApiError
+from serve.store import ModeratorInfo, Store
+
+__all__ = ["ModeratorDep", "StoreDep", "bearer_token", "current_moderator", "get_store"]
+
+
+def get_store(request: Request) -> Store:
+    """The store the app opened in its lifespan (``app.state.store``)."""
+    store: Store | None = getattr(request.app.state, "store", None)
+    if store is None:
+        raise ApiError(503, "store_unavailable", "the submissions store is not open; check the server log")
+    return store
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def bearer_token(request: Request) -> str:
+    """The token of an ``Authorization: Bearer …`` header, or 401."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            401,
+            "unauthorized",
+            "moderator token required: send 'Authorization: Bearer TOKEN' "
+            "(tokens come from `camid moderators add NAME`)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return token.strip()
+
+
+async def current_moderator(request: Request, store: StoreDep) -> ModeratorInfo:
+    """The moderator whose token the request carries; 401 unknown, 403 revoked."""
+    token = bearer_token(request)
+    moderator = await run_in_threadpool(store.authenticate, token)
+    if moderator is None:
+        raise ApiError(401, "unauthorized", "unknown moderator token", headers={"WWW-Authenticate": "Bearer"})
+    if not moderator.active:
+        raise ApiError(403, "revoked", f"the token of moderator {moderator.name!r} was revoked")
+    return moderator
+
+
+ModeratorDep = Annotated[ModeratorInfo, Depends(current_moderator)]

@@ -1,0 +1,183 @@
+"""Turning uploaded bytes into classification results, off the event loop and under a bounded queue.
+
+:func:`classify_uploads` is the library function (sync, CPU-bound): sniff, check limits, decode,
+hash, read EXIF GPS, run the model, build the ARCHITECTURE.md result for each photo. The HTTP
+routes (``/v1/classify`` and ``/v1/submissions``) run it through :class:`InferencePool`, which
+holds a few worker threads and a bounded number of waiting requests: when it is full, requests
+are refused at once with 503 + ``Retry-After`` instead of piling up in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from PIL import Image
+
+from data.dedup import phash, sha256_bytes
+from data.images import ImageError, ImageInfo, ImageLimits, load_image, probe_image, read_gps, sniff_format
+from data.preprocess import decode_hint
+from serve.engine import Engine, build_result
+from serve.errors import ApiError
+
+__all__ = [
+    "DecodedPhoto",
+    "InferencePool",
+    "check_upload",
+    "classify_uploads",
+    "decode_upload",
+    "image_error",
+]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_STATUS_BY_CODE = {"empty": 400, "corrupt": 400, "unsupported": 415, "too_large": 413, "too_many_pixels": 413}
+_SUPPORTED = "JPEG, PNG, WebP, HEIC/HEIF, BMP, GIF, TIFF"
+
+
+@dataclass(frozen=True)
+class DecodedPhoto:
+    """One upload, decoded: the upright RGB picture and the facts the result reports about it."""
+
+    image: Image.Image
+    width: int
+    height: int
+    sha256: str
+    phash: str
+    location: dict[str, Any] | None
+
+
+def image_error(index: int, exc: ImageError) -> ApiError:
+    """The HTTP error for a photo that could not be used, naming its position, never its file name."""
+    message = str(exc).removeprefix("<bytes>: ").removeprefix("<bytes>")
+    return ApiError(_STATUS_BY_CODE.get(exc.code, 400), exc.code, f"image[{index}]: {message}")
+
+
+@contextmanager
+def _decoding(index: int) -> Iterator[None]:
+    """Map decoder failures of upload ``index`` to a 4xx :class:`ApiError`."""
+    try:
+        yield
+    except ImageError as exc:
+        raise image_error(index, exc) from exc
+    except ApiError:
+        raise
+    except Exception as exc:  # a decoder bug must not turn a bad upload into a 500
+        log.warning("image[%d]: decoder raised %s; answered 400", index, type(exc).__name__)
+        raise ApiError(400, "corrupt", f"image[{index}]: the photo could not be decoded") from exc
+
+
+def check_upload(data: bytes, *, index: int, limits: ImageLimits) -> ImageInfo:
+    """Refuse an upload from its bytes and header alone (empty, over-size, unsupported, pixel bomb).
+
+    The format is sniffed from the bytes (the declared type and file name are ignored).
+    """
+    if not data:
+        raise ApiError(400, "empty", f"image[{index}]: empty file (0 bytes); upload the photo again")
+    if len(data) > limits.max_bytes:
+        raise ApiError(413, "too_large", f"image[{index}]: over the limit of {limits.max_bytes:,} bytes")
+    if sniff_format(data[:64]) is None:
+        raise ApiError(
+            415, "unsupported", f"image[{index}]: not a photo camid reads; supported: {_SUPPORTED}"
+        )
+    with _decoding(index):
+        return probe_image(data, limits=limits)
+
+
+def decode_upload(
+    data: bytes, *, index: int, limits: ImageLimits, min_side: int | None = None
+) -> DecodedPhoto:
+    """Check and decode one upload; raise :class:`ApiError` (400/413/415) when it is not usable."""
+    info = check_upload(data, index=index, limits=limits)
+    with _decoding(index):
+        image = load_image(data, limits=limits, min_side=min_side)
+        gps = read_gps(data)
+        fingerprint = phash(image)
+    location = {"lat": gps[0], "lon": gps[1], "source": "exif"} if gps else None
+    return DecodedPhoto(image, info.width, info.height, sha256_bytes(data), fingerprint, location)
+
+
+def classify_uploads(
+    engine: Engine, uploads: Sequence[bytes], *, limits: ImageLimits, heatmap: bool = False
+) -> list[dict[str, Any]]:
+    """Classify photos given as bytes; one ARCHITECTURE.md result dict per photo, in order.
+
+    The first unusable photo fails the whole call with an :class:`ApiError` naming its index; every
+    header is checked before any photo is decoded. Photos are decoded and classified one at a time
+    so at most one full-size decoded picture is in memory per request. CPU-bound: call it from a
+    worker thread (:class:`InferencePool`), not from the event loop.
+    """
+    for i, data in enumerate(uploads):
+        check_upload(data, index=i, limits=limits)
+    min_side = decode_hint(engine.info.resize)
+    results = []
+    for i, data in enumerate(uploads):
+        photo = decode_upload(data, index=i, limits=limits, min_side=min_side)
+        (prediction,) = engine.classify([photo.image], heatmap=heatmap)
+        results.append(
+            build_result(
+                prediction,
+                engine.info,
+                width=photo.width,
+                height=photo.height,
+                sha256=photo.sha256,
+                phash=photo.phash,
+                location=photo.location,
+            )
+        )
+    return results
+
+
+class InferencePool:
+    """A few worker threads plus a bounded wait list; refuses work with 503 when both are full.
+
+    ``pending`` counts jobs running or waiting. A job that outlives ``timeout_s`` is answered with
+    503 ``timeout`` but keeps its slot until the thread really finishes, so slow photos cannot make
+    the wait list grow without bound.
+    """
+
+    def __init__(
+        self, *, threads: int = 1, queue_size: int = 8, timeout_s: float = 30.0, retry_after_s: int = 2
+    ):
+        self.capacity = threads + queue_size
+        self.timeout_s = timeout_s
+        self.retry_after = str(retry_after_s)
+        self.pending = 0
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="camid-infer")
+
+    def _release(self, _: object) -> None:
+        self.pending -= 1
+
+    async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(*args, **kwargs)`` in a worker thread; 503 when saturated or too slow."""
+        if self.pending >= self.capacity:
+            raise ApiError(
+                503,
+                "overloaded",
+                f"the server is busy ({self.pending} photos queued); retry in {self.retry_after} s",
+                headers={"Retry-After": self.retry_after},
+            )
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        self.pending += 1
+        future.add_done_callback(self._release)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
+        except TimeoutError as exc:
+            raise ApiError(
+                503,
+                "timeout",
+                f"classification took longer than {self.timeout_s:g} s; retry later",
+                headers={"Retry-After": self.retry_after},
+            ) from exc
+
+    def close(self) -> None:
+        """Stop the worker threads; queued jobs are cancelled."""
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,268 @@
+"""The inference engine: an exported camid ONNX file run by onnxruntime (numpy + Pillow only).
+
+Photos go through :func:`data.preprocess.prepare` (the rule training evaluates with), the model's
+logits through the temperature-scaled softmax and the flag/review/reject rule of
+:mod:`data.decision`. Everything the engine needs to know comes from the file's metadata.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import io
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+from data.decision import Decision, decide, softmax
+from data.preprocess import ResizeRule, prepare
+
+log = logging.getLogger(__name__)
+
+RELEASE_NAME = "camid-default.onnx"
+_REQUIRED = ("labels", "resize", "temperature", "thresholds")
+
+
+def default_model_path() -> Path:
+    """``<model package>/release/camid-default.onnx``, found without importing ``model`` (torch)."""
+    spec = importlib.util.find_spec("model")
+    if spec is not None and spec.origin is not None:
+        return Path(spec.origin).parent / "release" / RELEASE_NAME
+    return Path(__file__).resolve().parents[1] / "model" / "release" / RELEASE_NAME
+
+
+class ModelError(RuntimeError):
+    """The model file is missing, unreadable, or lacks camid metadata."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What an exported model says about itself (``camid.*`` metadata)."""
+
+    name: str
+    version: str
+    labels: tuple[str, ...]
+    targets: tuple[str, ...]
+    input_size: int
+    resize: ResizeRule
+    temperature: float
+    thresholds: Mapping[str, float]
+    architecture: str = ""
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    trained_on: Mapping[str, Any] = field(default_factory=dict)
+    precision: str = "fp32"
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready description (``GET /v1/model``)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "architecture": self.architecture,
+            "precision": self.precision,
+            "labels": list(self.labels),
+            "targets": list(self.targets),
+            "input_size": self.input_size,
+            "resize": self.resize.to_json(),
+            "temperature": self.temperature,
+            "thresholds": dict(self.thresholds),
+            "metrics": dict(self.metrics),
+            "trained_on": dict(self.trained_on),
+        }
+
+
+def _default_targets(labels: Sequence[str]) -> tuple[str, ...]:
+    from data.labels import load_labels
+
+    known = load_labels()
+    return tuple(n for n in labels if n in known and known.is_target(n))
+
+
+def parse_metadata(props: Mapping[str, str], where: str = "model") -> ModelInfo:
+    """Build :class:`ModelInfo` from ``camid.*`` metadata (JSON values)."""
+    missing = [k for k in _REQUIRED if f"camid.{k}" not in props]
+    if missing:
+        raise ModelError(
+            f"{where}: no camid metadata ({', '.join('camid.' + k for k in missing)} missing); "
+            "export the model with `camid export`"
+        )
+    meta = {k.removeprefix("camid."): json.loads(v) for k, v in props.items() if k.startswith("camid.")}
+    labels = tuple(str(x) for x in meta["labels"])
+    resize = ResizeRule.from_json(meta["resize"])
+    targets = meta.get("targets")
+    return ModelInfo(
+        name=str(meta.get("name", "camid")),
+        version=str(meta.get("version", "unknown")),
+        labels=labels,
+        targets=tuple(targets) if targets is not None else _default_targets(labels),
+        input_size=resize.size,
+        resize=resize,
+        temperature=float(meta["temperature"]),
+        thresholds={str(k): float(v) for k, v in meta["thresholds"].items()},
+        architecture=str(meta.get("architecture", "")),
+        metrics=meta.get("metrics", {}),
+        trained_on=meta.get("trained_on", {}),
+        precision=str(meta.get("precision", "fp32")),
+    )
+
+
+def physical_cores() -> int:
+    """Physical cores available to this process (hyper-threads do not help ORT's conv kernels)."""
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        import psutil
+
+        physical = psutil.cpu_count(logical=False) or available
+    except ImportError:
+        physical = max(1, (os.cpu_count() or 2) // 2)
+    return max(1, min(available, physical))
+
+
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    """intra-op = ``threads`` (default: physical cores), inter-op 1, all graph optimisations."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or physical_cores()
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    return opts
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One photo's result: calibrated probabilities (sorted), top label, decision, optional heatmap."""
+
+    label: str
+    confidence: float
+    decision: Decision
+    probabilities: tuple[tuple[str, float], ...]
+    heatmap_png: bytes | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"label","confidence","decision","probabilities"[, "heatmap_png" (base64)]}``."""
+        out: dict[str, Any] = {
+            "label": self.label,
+            "confidence": self.confidence,
+            "decision": self.decision,
+            "probabilities": [{"label": name, "score": score} for name, score in self.probabilities],
+        }
+        if self.heatmap_png is not None:
+            out["heatmap_png"] = base64.b64encode(self.heatmap_png).decode("ascii")
+        return out
+
+
+def build_result(
+    prediction: Prediction,
+    info: ModelInfo,
+    *,
+    width: int,
+    height: int,
+    sha256: str,
+    phash: str,
+    location: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The full classification result of ARCHITECTURE.md for one photo."""
+    return {
+        **prediction.to_json(),
+        "model": {"name": info.name, "version": info.version},
+        "image": {"width": width, "height": height, "sha256": sha256, "phash": phash},
+        "location": dict(location) if location is not None else None,
+    }
+
+
+# A perceptually ordered blue -> cyan -> yellow -> red ramp (control points, linearly interpolated).
+_RAMP = np.array(
+    [[48, 18, 59], [70, 107, 227], [40, 188, 235], [50, 242, 152], [164, 252, 60], [237, 208, 58],
+     [251, 128, 34], [209, 49, 6], [122, 4, 3]],
+    dtype=np.float64,
+)  # fmt: skip
+
+
+def colormap(heat: np.ndarray) -> np.ndarray:
+    """``[h,w]`` values in 0..1 to ``[h,w,3]`` uint8 colours."""
+    pos = np.clip(heat, 0.0, 1.0) * (len(_RAMP) - 1)
+    lo = np.floor(pos).astype(int).clip(0, len(_RAMP) - 2)
+    frac = (pos - lo)[..., None]
+    return (_RAMP[lo] * (1 - frac) + _RAMP[lo + 1] * frac).round().astype(np.uint8)
+
+
+def heatmap_overlay(cam: np.ndarray, picture: np.ndarray, alpha: float = 0.45) -> bytes:
+    """PNG of ``cam`` (``[h,w]``) upsampled onto ``picture`` (uint8 ``[3,S,S]``), alpha-blended."""
+    base = picture.transpose(1, 2, 0).astype(np.float64)
+    span = float(cam.max() - cam.min())
+    norm = ((cam - cam.min()) / span if span > 0 else np.zeros_like(cam)).astype(np.float32)
+    up = Image.fromarray(norm, mode="F").resize(base.shape[1::-1], Image.Resampling.BILINEAR)
+    heat = np.asarray(up, dtype=np.float64)
+    a = alpha * heat[..., None] + 0.15
+    blended = base * (1 - a) + colormap(heat).astype(np.float64) * a
+    buf = io.BytesIO()
+    Image.fromarray(blended.round().clip(0, 255).astype(np.uint8)).save(buf, "PNG", optimize=False)
+    return buf.getvalue()
+
+
+class Engine:
+    """An onnxruntime session plus the model's metadata; thread-safe for concurrent ``classify``."""
+
+    def __init__(self, session: ort.InferenceSession, info: ModelInfo, path: Path | None = None) -> None:
+        self.session = session
+        self.info = info
+        self.path = path
+        self._targets = set(info.targets)
+
+    @classmethod
+    def load(cls, path: str | Path, threads: int | None = None) -> Engine:
+        """Open an exported camid model; :class:`ModelError` says what is wrong and how to fix it."""
+        p = Path(path)
+        if not p.is_file():
+            raise ModelError(f"model file not found: {p}; export one with `camid export` or pass --model")
+        try:
+            session = ort.InferenceSession(str(p), session_options(threads), providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelError(f"{p}: not a loadable ONNX model ({exc})") from exc
+        info = parse_metadata(session.get_modelmeta().custom_metadata_map, str(p))
+        log.info("loaded %s %s (%s, %d classes) from %s", info.name, info.version, info.precision,
+                 len(info.labels), p)
+        return cls(session, info, p)
+
+    def prepare(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """The uint8 ``[N,3,S,S]`` batch fed to the model (``data.preprocess.prepare`` per photo)."""
+        return np.stack([prepare(img, self.info.resize) for img in images])
+
+    def run(self, batch: np.ndarray, cam: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """Raw model outputs for a prepared batch: ``(logits [N,C], cam [N,C,h,w] or None)``."""
+        if not cam:
+            return self.session.run(["logits"], {"image": batch})[0], None
+        logits, cams = self.session.run(["logits", "cam"], {"image": batch})
+        return logits, cams
+
+    def predict_logits(self, logits: np.ndarray) -> list[Prediction]:
+        """Calibrated, sorted probabilities and decisions for raw logits ``[N,C]``."""
+        probs = softmax(logits, self.info.temperature)
+        return [self._prediction(p) for p in probs]
+
+    def _prediction(self, probs: np.ndarray, heatmap_png: bytes | None = None) -> Prediction:
+        labels = self.info.labels
+        order = sorted(range(len(labels)), key=lambda i: -probs[i])
+        decision = decide(probs, labels, self._targets, self.info.thresholds)
+        ranked = tuple((labels[i], float(probs[i])) for i in order)
+        return Prediction(ranked[0][0], ranked[0][1], decision, ranked, heatmap_png)
+
+    def classify(self, images: Sequence[Image.Image], heatmap: bool = False, batch_size: int = 8) -> list[Prediction]:
+        """Classify decoded photos (RGB PIL images), ``batch_size`` at a time; results in order."""
+        results: list[Prediction] = []
+        for start in range(0, len(images), batch_size):
+            batch = self.prepare(images[start : start + batch_size])
+            logits, cams = self.run(batch, cam=heatmap)
+            probs = softmax(logits, self.info.temperature)
+            for i, p in enumerate(probs):
+                png = heatmap_overlay(cams[i, int(p.argmax())], batch[i]) if cams is not None else None
+                results.append(self._prediction(p, png))
+        return results

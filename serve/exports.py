@@ -1,0 +1,231 @@
+"""Exports of moderated submissions: a training manifest with blurred photos, and the camera map.
+
+- training: one row per distinct verified photo, in the project's manifest columns
+  (``path,label,group,source,license,lat,lon``); ``path`` is ``photos/<sha256>.jpg`` relative to the
+  manifest, so the zip and folder exports resolve it; ``group`` is a ~50 m location grid cell
+  (photos of one camera stay in one split), or the duplicate chain when there is no location.
+- cameras: verified photos of TARGET classes with a location, clustered per label within 25 m,
+  as GeoJSON points (public map) or CSV (the initiative's spreadsheet); no photos, no notes.
+
+Every photo that leaves through here is the privacy-blurred copy (:mod:`serve.privacy`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from data.images import load_image
+from data.labels import LabelSet
+from data.manifest import Manifest, Record, write_manifest
+from serve.privacy import blur_sensitive
+from serve.store import Store, Submission
+from serve.store.photos import save_jpeg
+from serve.store.store import distance_m
+
+log = logging.getLogger(__name__)
+
+GRID_M = 50.0
+CAMERA_RADIUS_M = 25.0
+LICENSE = "contributed to #hiljadekamera (moderated camid submission)"
+CAMERA_CSV_COLUMNS = (
+    "id",
+    "lat",
+    "lon",
+    "model",
+    "label",
+    "form_factor",
+    "first_seen",
+    "last_seen",
+    "photo_count",
+    "source",
+)
+
+
+def location_group(lat: float, lon: float, grid_m: float = GRID_M) -> str:
+    """The ~``grid_m`` grid cell holding a point, e.g. ``loc-99781-35417``."""
+    row = math.floor(lat * 111_320.0 / grid_m)
+    metres_per_deg_lon = 111_320.0 * math.cos(math.radians(round(lat, 1)))
+    col = math.floor(lon * metres_per_deg_lon / grid_m)
+    return f"loc-{row}-{col}"
+
+
+def _group(sub: Submission, by_id: dict[str, Submission]) -> str:
+    root = by_id.get(sub.duplicate_of or "", sub)
+    if root.lat is not None and root.lon is not None:
+        return location_group(root.lat, root.lon)
+    return f"sub-{root.id}"
+
+
+def training_records(subs: Sequence[Submission]) -> list[Record]:
+    """Manifest records for verified submissions, one per distinct photo (sha256)."""
+    by_id = {s.id: s for s in subs}
+    seen: set[str] = set()
+    records = []
+    for sub in subs:
+        if sub.final_label is None or sub.sha256 in seen:
+            continue
+        seen.add(sub.sha256)
+        records.append(
+            Record(
+                path=f"photos/{sub.sha256}.jpg",
+                label=sub.final_label,
+                group=_group(sub, by_id),
+                source=f"camid-submission/{sub.id}",
+                license=LICENSE,
+                lat=sub.lat,
+                lon=sub.lon,
+            )
+        )
+    return records
+
+
+def public_photo(store: Store, rel: str) -> Path:
+    """The blurred copy of a stored photo, made (and cached under ``public/``) on first use."""
+    target = store.photos.public_path(rel)
+    if not target.is_file():
+        blurred, _ = blur_sensitive(load_image(store.photos.path(rel)))
+        save_jpeg(blurred, target)
+    return target
+
+
+def _photo_rel(record: Record) -> str:
+    sha = Path(record.path).stem
+    return f"{sha[:2]}/{sha}.jpg"
+
+
+def training_csv(records: Iterable[Record]) -> str:
+    """The manifest as CSV text (paths relative to the zip/folder export's root)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["path", "label", "group", "source", "license", "lat", "lon"])
+    for r in records:
+        coords = ["" if v is None else repr(round(v, 7)) for v in (r.lat, r.lon)]
+        writer.writerow([r.path, r.label, r.group, r.source, r.license, *coords])
+    return buf.getvalue()
+
+
+def export_training(store: Store, out_dir: Path) -> Path:
+    """Write ``out_dir/photos/*.jpg`` (blurred) and ``out_dir/manifest.csv``; returns the manifest path.
+
+    ``camid train --data out_dir/manifest.csv`` reads it as is.
+    """
+    out_dir = out_dir.resolve()
+    records = training_records(store.verified())
+    for r in records:
+        target = out_dir / r.path
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(public_photo(store, _photo_rel(r)).read_bytes())
+    return write_manifest(Manifest(out_dir, records), out_dir / "manifest.csv")
+
+
+def write_training_zip(store: Store, fileobj: Any) -> int:
+    """Write a zip of ``manifest.csv`` + ``photos/`` (blurred) to ``fileobj``; returns the photo count."""
+    records = training_records(store.verified())
+    with zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("manifest.csv", training_csv(records))
+        for r in records:
+            zf.write(public_photo(store, _photo_rel(r)), r.path)
+    return len(records)
+
+
+@dataclass
+class Camera:
+    """One physical target camera seen in one or more verified photos."""
+
+    id: str
+    label: str
+    lat: float
+    lon: float
+    first_seen: datetime
+    last_seen: datetime
+    photos: set[str] = field(default_factory=set)
+    points: list[tuple[float, float]] = field(default_factory=list)
+
+    def add(self, sub: Submission) -> None:
+        assert sub.lat is not None and sub.lon is not None
+        self.points.append((sub.lat, sub.lon))
+        self.lat = sum(p[0] for p in self.points) / len(self.points)
+        self.lon = sum(p[1] for p in self.points) / len(self.points)
+        self.first_seen = min(self.first_seen, sub.created_at)
+        self.last_seen = max(self.last_seen, sub.created_at)
+        self.photos.add(sub.sha256)
+
+
+def cluster_cameras(subs: Sequence[Submission], labels: LabelSet) -> list[Camera]:
+    """Verified target photos with a location, merged per label when within 25 m of a camera."""
+    cameras: list[Camera] = []
+    for sub in sorted(subs, key=lambda s: (s.created_at, s.id)):
+        label = sub.final_label
+        if label is None or label not in labels or not labels.is_target(label):
+            continue
+        if sub.lat is None or sub.lon is None:
+            continue
+        near = [
+            c
+            for c in cameras
+            if c.label == label and distance_m(c.lat, c.lon, sub.lat, sub.lon) <= CAMERA_RADIUS_M
+        ]
+        if near:
+            near[0].add(sub)
+            continue
+        camera = Camera(f"cam-{sub.id}", label, sub.lat, sub.lon, sub.created_at, sub.created_at)
+        camera.add(sub)
+        cameras.append(camera)
+    return cameras
+
+
+def _iso(t: datetime) -> str:
+    return t.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def camera_properties(c: Camera, labels: LabelSet) -> dict[str, Any]:
+    """The public facts of one camera (no photos, notes or submitters)."""
+    info = labels.get(c.label)
+    return {
+        "id": c.id,
+        "lat": round(c.lat, 6),
+        "lon": round(c.lon, 6),
+        "model": info.display_name,
+        "label": c.label,
+        "form_factor": info.form_factor,
+        "first_seen": _iso(c.first_seen),
+        "last_seen": _iso(c.last_seen),
+        "photo_count": len(c.photos),
+        "source": "camid moderated submissions",
+    }
+
+
+def cameras_geojson(cameras: Sequence[Camera], labels: LabelSet) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection of Point features (``[lon, lat]``), one per camera."""
+    features = []
+    for c in cameras:
+        props = camera_properties(c, labels)
+        features.append(
+            {
+                "type": "Feature",
+                "id": c.id,
+                "geometry": {"type": "Point", "coordinates": [props.pop("lon"), props.pop("lat")]},
+                "properties": props,
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def cameras_csv(cameras: Sequence[Camera], labels: LabelSet) -> str:
+    """The cameras in :data:`CAMERA_CSV_COLUMNS` order (see docs/moderation.md)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CAMERA_CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for c in cameras:
+        writer.writerow(camera_properties(c, labels))
+    return buf.getvalue()

@@ -1,0 +1,158 @@
+"""``camid predict PATH...``: classify photos from the command line (no torch needed).
+
+Prints one ARCHITECTURE.md result per photo (``--json``: one JSON line each, with ``"path"``
+added) or an aligned table. Unreadable photos are reported on stderr and skipped.
+Exit status: 0 all photos classified, 1 some failed, 2 usage or model error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from data.dedup import phash, sha256_bytes
+from data.images import ImageError, load_image, probe_image, read_gps, sniff_format
+from data.preprocess import decode_hint
+from serve.engine import Engine, ModelError, build_result, default_model_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Photo:
+    path: Path
+    image: Image.Image
+    facts: dict[str, Any]  # width, height, sha256, phash, location
+
+
+def _is_image(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return sniff_format(f.read(64)) is not None
+    except OSError:
+        return False
+
+
+def iter_photos(paths: Sequence[Path]) -> Iterator[Path]:
+    """Files as given; directories walked recursively, keeping files whose content is an image."""
+    for path in paths:
+        if path.is_dir():
+            yield from (p for p in sorted(path.rglob("*")) if p.is_file() and _is_image(p))
+        else:
+            yield path
+
+
+def read_photo(path: Path, min_side: int) -> Photo:
+    """Decode one photo and gather the facts the result reports; ImageError/OSError on failure."""
+    data = path.read_bytes()
+    info = probe_image(data)
+    image = load_image(data, min_side=min_side)
+    gps = read_gps(data)
+    location = {"lat": gps[0], "lon": gps[1], "source": "exif"} if gps else None
+    facts = {"width": info.width, "height": info.height, "sha256": sha256_bytes(data), "phash": phash(image),
+             "location": location}
+    return Photo(path, image, facts)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="camid predict", description="Classify photos with an exported camid model.")
+    p.add_argument("paths", nargs="+", type=Path, help="photos or folders (walked recursively)")
+    p.add_argument("--model", type=Path, default=None, help=f"ONNX model (default: {default_model_path()})")
+    p.add_argument("--json", action="store_true", help="one JSON result per line instead of a table")
+    p.add_argument("--heatmap-dir", type=Path, default=None, help="write a heatmap PNG per photo here")
+    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: physical cores)")
+    p.add_argument("--batch-size", type=int, default=8)
+    return p
+
+
+def _load_engine(path: Path | None, threads: int | None) -> Engine:
+    model = path or default_model_path()
+    if path is None and not model.is_file():
+        raise ModelError(
+            f"no release model at {model} yet; train and export one (`camid train`, `camid export "
+            f"--out {model}`) or pass --model MODEL.onnx"
+        )
+    return Engine.load(model, threads=threads)
+
+
+def _chunks(paths: Iterator[Path], size: int) -> Iterator[list[Path]]:
+    chunk: list[Path] = []
+    for p in paths:
+        chunk.append(p)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _table_row(result: dict[str, Any], width: int) -> str:
+    return f"{result['path']:<{width}}  {result['label']:<24} {result['confidence']:>6.3f}  {result['decision']}"
+
+
+def _heatmap_path(folder: Path, photo: Path, used: set[str]) -> Path:
+    name = f"{photo.stem}.png"
+    n = 1
+    while name in used:
+        n += 1
+        name = f"{photo.stem}-{n}.png"
+    used.add(name)
+    return folder / name
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``camid predict``."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        engine = _load_engine(args.model, args.threads)
+    except ModelError as exc:
+        print(f"camid predict: {exc}", file=sys.stderr)
+        return 2
+    if args.heatmap_dir is not None:
+        args.heatmap_dir.mkdir(parents=True, exist_ok=True)
+    min_side, failed, seen = decode_hint(engine.info.resize), 0, 0
+    results: list[dict[str, Any]] = []
+    used: set[str] = set()
+    for chunk in _chunks(iter_photos(args.paths), max(1, args.batch_size)):
+        photos = []
+        seen += len(chunk)
+        for path in chunk:
+            try:
+                photos.append(read_photo(path, min_side))
+            except (ImageError, OSError) as exc:
+                failed += 1
+                print(f"{path}: {exc}", file=sys.stderr)
+        if not photos:
+            continue
+        predictions = engine.classify([p.image for p in photos], heatmap=args.heatmap_dir is not None)
+        for photo, pred in zip(photos, predictions, strict=True):
+            result = {"path": str(photo.path), **build_result(pred, engine.info, **photo.facts)}
+            if pred.heatmap_png is not None:
+                result.pop("heatmap_png", None)
+                out = _heatmap_path(args.heatmap_dir, photo.path, used)
+                out.write_bytes(pred.heatmap_png)
+                result["heatmap"] = str(out)
+            if args.json:
+                print(json.dumps(result), flush=True)
+            else:
+                results.append(result)
+    if not seen:
+        print("camid predict: no photos found in " + ", ".join(map(str, args.paths)), file=sys.stderr)
+        return 1
+    if results:
+        width = max(len(r["path"]) for r in results)
+        print(f"{'path':<{width}}  {'label':<24} {'conf':>6}  decision")
+        for r in results:
+            print(_table_row(r, width))
+    return 1 if failed else 0

@@ -1,0 +1,65 @@
+"""``POST /v1/classify``: classify one or more photos, store nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+
+from serve.classify import classify_uploads
+from serve.deps import EngineDep, ImageLimitsDep, MetricsDep, PoolDep, UploadLimitsDep
+from serve.errors import ApiError
+from serve.observability import annotate
+from serve.schemas import ERROR_RESPONSES, ClassifyResponse
+from serve.uploads import read_multipart
+
+router = APIRouter(tags=["classify"])
+
+IMAGE_FORM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["image"],
+    "properties": {
+        "image": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "minItems": 1,
+            "description": "one or more photos (JPEG, PNG, WebP, HEIC, BMP, GIF, TIFF); "
+            "the type is sniffed from the bytes, the file name is ignored",
+        }
+    },
+}
+
+
+@router.post(
+    "/v1/classify",
+    response_model=None,
+    responses={
+        200: {"model": ClassifyResponse, "description": "one result per photo, in order"},
+        **ERROR_RESPONSES,
+    },
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": IMAGE_FORM_SCHEMA}}}
+    },
+)
+async def classify(
+    request: Request,
+    engine: EngineDep,
+    pool: PoolDep,
+    metrics: MetricsDep,
+    image_limits: ImageLimitsDep,
+    upload_limits: UploadLimitsDep,
+    heatmap: bool = Query(False, description="add a class-activation heatmap to each result"),
+) -> dict[str, Any]:
+    """Classify the photos in the multipart field ``image``; nothing is stored, on disk or elsewhere.
+
+    The request fails as a whole (4xx naming ``image[i]``) when any photo is unusable.
+    """
+    form = await read_multipart(request, limits=upload_limits)
+    uploads = form.files_in("image")
+    if not uploads:
+        raise ApiError(422, "missing_field", "no photo sent; send it as multipart field 'image'")
+    annotate(request.scope, images=len(uploads), image_bytes=[len(u) for u in uploads])
+    results = await pool.run(classify_uploads, engine, uploads, limits=image_limits, heatmap=heatmap)
+    metrics.observe_results(results)
+    annotate(request.scope, labels=[r["label"] for r in results], decisions=[r["decision"] for r in results])
+    return {"results": results}

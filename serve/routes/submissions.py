@@ -1,0 +1,237 @@
+"""Submissions: citizens send photos (``POST /v1/submissions``); moderators list, view and review them."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from data.images import ImageLimits
+from serve.auth import ModeratorDep, StoreDep
+from serve.classify import decode_upload
+from serve.deps import EngineDep, ImageLimitsDep, PoolDep, SettingsDep, UploadLimitsDep
+from serve.engine import Engine, build_result
+from serve.errors import ApiError, error_body
+from serve.ratelimit import RateLimiter
+from serve.schemas import ERROR_RESPONSES
+from serve.store import ConflictError, NewSubmission, NotFoundError, ReviewError, Store
+from serve.uploads import read_multipart
+
+router = APIRouter(tags=["submissions"])
+
+MAX_NOTE = 2000
+MAX_SOURCE = 64
+
+SUBMISSION_FORM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["image"],
+    "properties": {
+        "image": {"type": "string", "format": "binary", "description": "one photo"},
+        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+        "lon": {"type": "number", "minimum": -180, "maximum": 180},
+        "source": {
+            "type": "string",
+            "maxLength": MAX_SOURCE,
+            "description": "where it came from (app, bot…)",
+        },
+        "note": {"type": "string", "maxLength": MAX_NOTE},
+    },
+}
+
+
+class ReviewRequest(BaseModel):
+    """A moderator's decision on the revision of a submission they saw."""
+
+    verdict: Literal["confirm", "correct", "reject"]
+    label: str | None = Field(None, max_length=64, description="required for 'correct'")
+    note: str = Field("", max_length=MAX_NOTE)
+    revision: int = Field(ge=0, description="the 'revision' of the submission the moderator saw")
+
+
+def _rate_limit(request: Request, settings: SettingsDep) -> None:
+    """429 with Retry-After when this client IP sent too many submissions this minute."""
+    limiter: RateLimiter | None = getattr(request.app.state, "submission_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.submission_limiter = RateLimiter(settings.submissions_per_minute)
+    client = request.client.host if request.client else "unknown"
+    wait = limiter.retry_after(client)
+    if wait is not None:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many submissions from your address; retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+
+
+def _coordinate(fields: dict[str, str], name: str, limit: float) -> float | None:
+    text = fields.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ApiError(422, "invalid_location", f"{name}: {text[:20]!r} is not a number") from None
+    if not math.isfinite(value) or abs(value) > limit:
+        raise ApiError(422, "invalid_location", f"{name}: must be between -{limit:g} and {limit:g}")
+    return value
+
+
+def _form_location(fields: dict[str, str]) -> tuple[float, float] | None:
+    lat, lon = _coordinate(fields, "lat", 90.0), _coordinate(fields, "lon", 180.0)
+    if (lat is None) != (lon is None):
+        raise ApiError(422, "invalid_location", "send lat and lon together, or neither")
+    return None if lat is None or lon is None else (lat, lon)
+
+
+def _text_field(fields: dict[str, str], name: str, limit: int) -> str:
+    value = fields.get(name, "").strip()
+    if len(value) > limit:
+        raise ApiError(422, "field_too_long", f"{name}: at most {limit} characters")
+    return value
+
+
+def classify_and_store(
+    engine: Engine, store: Store, data: bytes, fields: dict[str, str], limits: ImageLimits
+) -> dict[str, Any]:
+    """Decode, classify and store one submission (blocking; run in a worker thread)."""
+    given = _form_location(fields)
+    source, note = _text_field(fields, "source", MAX_SOURCE), _text_field(fields, "note", MAX_NOTE)
+    photo = decode_upload(data, index=0, limits=limits)
+    location = photo.location
+    if given is not None:
+        location = {"lat": given[0], "lon": given[1], "source": "form"}
+    (prediction,) = engine.classify([photo.image])
+    result = build_result(
+        prediction,
+        engine.info,
+        width=photo.width,
+        height=photo.height,
+        sha256=photo.sha256,
+        phash=photo.phash,
+        location=location,
+    )
+    view = store.add_submission(
+        NewSubmission(
+            image=photo.image,
+            sha256=photo.sha256,
+            phash=photo.phash,
+            result=result,
+            lat=location["lat"] if location else None,
+            lon=location["lon"] if location else None,
+            location_source=location["source"] if location else None,
+            source=source,
+            note=note,
+        )
+    )
+    return {
+        "id": view["id"],
+        "status": view["status"],
+        "result": result,
+        "duplicate_of": view["duplicate_of"],
+    }
+
+
+@router.post(
+    "/v1/submissions",
+    status_code=201,
+    dependencies=[Depends(_rate_limit)],
+    responses=ERROR_RESPONSES,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": SUBMISSION_FORM_SCHEMA}},
+        }
+    },
+)
+async def submit(
+    request: Request,
+    engine: EngineDep,
+    store: StoreDep,
+    pool: PoolDep,
+    image_limits: ImageLimitsDep,
+    upload_limits: UploadLimitsDep,
+) -> dict[str, Any]:
+    """Classify one photo and keep it for moderation (metadata stripped; EXIF GPS used if no lat/lon)."""
+    form = await read_multipart(request, limits=upload_limits)
+    uploads = form.files_in("image")
+    if len(uploads) != 1:
+        raise ApiError(422, "missing_field", "send exactly one photo in multipart field 'image'")
+    return await pool.run(classify_and_store, engine, store, uploads[0], form.fields, image_limits)
+
+
+@router.get("/v1/submissions", responses=ERROR_RESPONSES)
+async def list_submissions(
+    store: StoreDep,
+    moderator: ModeratorDep,
+    status: Annotated[Literal["pending", "verified", "rejected"] | None, Query()] = None,
+    decision: Annotated[Literal["flag", "review", "reject"] | None, Query()] = None,
+    label: Annotated[str | None, Query(max_length=64)] = None,
+    order: Annotated[Literal["uncertainty", "time", "-time"], Query()] = "uncertainty",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """A page of submissions: by uncertainty (decision 'review' first, then lowest confidence) or time."""
+    items, total = await run_in_threadpool(
+        store.list_submissions,
+        status=status,
+        decision=decision,
+        label=label,
+        order=order,
+        limit=limit,
+        offset=offset,
+    )
+    return {"items": items, "total": total, "limit": limit, "offset": offset, "counts": store.review_counts()}
+
+
+async def _get(store: Store, submission_id: str) -> dict[str, Any]:
+    try:
+        return await run_in_threadpool(store.get, submission_id)
+    except NotFoundError as exc:
+        raise ApiError(404, "not_found", str(exc)) from exc
+
+
+@router.get("/v1/submissions/{submission_id}", responses=ERROR_RESPONSES)
+async def get_submission(submission_id: str, store: StoreDep, moderator: ModeratorDep) -> dict[str, Any]:
+    """One submission with every review (audit trail) and the submissions that repeat it."""
+    return await _get(store, submission_id)
+
+
+@router.get("/v1/submissions/{submission_id}/photo", response_class=FileResponse, responses=ERROR_RESPONSES)
+async def get_photo(submission_id: str, store: StoreDep, moderator: ModeratorDep) -> Response:
+    """The stored photo (metadata stripped, not blurred: for moderators' eyes only)."""
+    try:
+        path = await run_in_threadpool(store.photo_path, submission_id)
+    except NotFoundError as exc:
+        raise ApiError(404, "not_found", str(exc)) from exc
+    if not path.is_file():
+        raise ApiError(404, "photo_missing", f"the photo of submission {submission_id} is missing on disk")
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.post("/v1/submissions/{submission_id}/review", response_model=None, responses=ERROR_RESPONSES)
+async def review_submission(
+    submission_id: str, body: ReviewRequest, store: StoreDep, moderator: ModeratorDep
+) -> dict[str, Any] | JSONResponse:
+    """Append a review; 409 with the submission as it is now (``current``) when ``revision`` is stale."""
+    try:
+        return await run_in_threadpool(
+            store.review,
+            submission_id,
+            moderator_id=moderator.id,
+            verdict=body.verdict,
+            label=body.label,
+            note=body.note,
+            revision=body.revision,
+        )
+    except NotFoundError as exc:
+        raise ApiError(404, "not_found", str(exc)) from exc
+    except ReviewError as exc:
+        raise ApiError(422, "invalid_review", str(exc)) from exc
+    except ConflictError as exc:
+        body_409 = {**error_body("stale_revision", str(exc)), "current": exc.current}
+        return JSONResponse(body_409, status_code=409, headers={"X-Error-Code": "stale_revision"})

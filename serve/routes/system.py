@@ -1,0 +1,59 @@
+"""Operational endpoints: ``/v1/model``, ``/healthz``, ``/readyz``, ``/metrics``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from serve.deps import EngineDep, MetricsDep, PoolDep
+from serve.schemas import ERROR_RESPONSES, Health, ModelDescription, Readiness
+
+router = APIRouter(tags=["system"])
+log = logging.getLogger(__name__)
+
+
+@router.get("/v1/model", response_model=ModelDescription, responses={503: ERROR_RESPONSES[503]})
+def model_info(engine: EngineDep) -> dict[str, Any]:
+    """Labels, thresholds, temperature, version, metrics and training data of the loaded model."""
+    return engine.info.to_json()
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+async def _store_reachable(request: Request) -> bool:
+    store = getattr(request.app.state, "store", None)
+    if store is None:
+        return True
+    try:
+        return bool(await asyncio.to_thread(store.ping))
+    except Exception as exc:  # readiness reports, it does not raise
+        log.warning("store ping failed: %s", type(exc).__name__)
+        return False
+
+
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: 200 only when the model is loaded and the store (if any) answers."""
+    checks = {
+        "model": getattr(request.app.state, "engine", None) is not None,
+        "store": await _store_reachable(request),
+    }
+    ready = all(checks.values())
+    body = {"status": "ready" if ready else "not_ready", "checks": checks}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+def metrics(metrics: MetricsDep, pool: PoolDep) -> Response:
+    """Prometheus metrics of this process (requests, latency, decisions, errors, queue)."""
+    metrics.queue.set(pool.pending)
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,62 @@
+"""Server configuration: environment variables with the ``CAMID_`` prefix (pydantic-settings).
+
+Settings are built by the caller and passed to :func:`serve.app.create_app`; nothing here is
+read at import time. Every field can be set as ``CAMID_<FIELD>`` (e.g. ``CAMID_PORT=9000``,
+``CAMID_CORS_ORIGINS='["https://map.example"]'``) or in a ``.env`` file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
+def _default_model_path() -> Path:
+    from serve.engine import default_model_path
+
+    return Path(default_model_path())
+
+
+class Settings(BaseSettings):
+    """Everything the HTTP service needs to know; defaults are safe for a single-host deployment."""
+
+    model_config = SettingsConfigDict(env_prefix="CAMID_", env_file=".env", extra="ignore")
+
+    model_path: Path = Field(default_factory=_default_model_path, description="the exported ONNX model")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, description="uvicorn worker processes (each loads its own model)")
+
+    max_bytes: int = Field(default=25_000_000, ge=1, description="largest accepted photo, in bytes")
+    max_pixels: int = Field(default=50_000_000, ge=1, description="largest accepted photo, width x height")
+    max_files_per_request: int = Field(default=16, ge=1)
+
+    inference_threads: int = Field(default=1, ge=1, le=8, description="threads running decode + inference")
+    queue_size: int = Field(default=8, ge=0, description="requests allowed to wait for an inference thread")
+    request_timeout_s: float = Field(default=30.0, gt=0, description="classification time limit per request")
+    retry_after_s: int = Field(default=2, ge=1, description="Retry-After sent with 503 when overloaded")
+    ort_threads: int | None = Field(
+        default=None, ge=1, description="onnxruntime intra-op threads (None: auto)"
+    )
+
+    cors_origins: list[str] = Field(default_factory=list, description="CORS off when empty")
+    data_dir: Path = Path("var")
+    database_url: str | None = Field(default=None, description="default: sqlite:///<data_dir>/camid.sqlite3")
+    submissions_per_minute: int = Field(default=10, ge=1, description="per-client submission rate limit")
+    log_level: LogLevel = "info"
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{(self.data_dir / 'camid.sqlite3').as_posix()}"
+        return self
+
+    @property
+    def max_request_bytes(self) -> int:
+        """Largest whole request body: every file at its limit plus 1 MiB for multipart framing."""
+        return self.max_files_per_request * self.max_bytes + 1_048_576

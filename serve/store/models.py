@@ -1,0 +1,120 @@
+"""SQLAlchemy 2.x typed ORM models of the moderation store: submissions, reviews, moderators.
+
+The schema itself is created by the Alembic migrations in ``serve/migrations``; these classes
+must match them (``tests/serve/test_store.py`` checks that the two agree).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and always read back timezone-aware (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use datetime.now(UTC)")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the moderation store."""
+
+
+class Moderator(Base):
+    """A person allowed to review submissions; only the sha256 of their token is kept."""
+
+    __tablename__ = "moderators"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Submission(Base):
+    """One citizen photo with the model's verdict at submission time and its moderation state.
+
+    ``status``, ``final_label`` and ``revision`` are derived from the latest review and are
+    updated in the same transaction that appends it (``revision`` = number of reviews).
+    """
+
+    __tablename__ = "submissions"
+    __table_args__ = (
+        Index("ix_submissions_status_decision", "status", "decision"),
+        Index("ix_submissions_lat_lon", "lat", "lon"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    phash: Mapped[str] = mapped_column(String(16))
+    photo: Mapped[str] = mapped_column(String(255))  # relative to <data_dir>/photos
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    model_name: Mapped[str] = mapped_column(String(128))
+    model_version: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(64), index=True)  # the model's top label
+    confidence: Mapped[float] = mapped_column(Float)
+    decision: Mapped[str] = mapped_column(String(16))
+    probabilities: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)  # the full classification result
+    lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    location_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    source: Mapped[str] = mapped_column(String(64), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    duplicate_of: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("submissions.id"), nullable=True, index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    final_label: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    reviews: Mapped[list[Review]] = relationship(
+        back_populates="submission", order_by="Review.revision", lazy="selectin"
+    )
+
+
+class Review(Base):
+    """One moderator decision; append-only. ``revision`` is the submission revision it created."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (UniqueConstraint("submission_id", "revision", name="uq_reviews_submission_revision"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[str] = mapped_column(String(32), ForeignKey("submissions.id"), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    moderator_id: Mapped[int] = mapped_column(Integer, ForeignKey("moderators.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    verdict: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    model_label: Mapped[str] = mapped_column(String(64))
+    model_confidence: Mapped[float] = mapped_column(Float)
+
+    submission: Mapped[Submission] = relationship(back_populates="reviews")
+    moderator: Mapped[Moderator] = relationship(lazy="joined")

@@ -1,0 +1,505 @@
+"""The moderation store: submissions, append-only reviews and moderator accounts in one database.
+
+SQLite (WAL, busy timeout, ``BEGIN IMMEDIATE`` for writes) by default, PostgreSQL when the URL
+says so. Reviews use optimistic concurrency: the client sends the revision it saw, the row is
+updated only ``WHERE revision = :seen`` and a unique ``(submission_id, revision)`` backs it up, so
+two moderators can never both win, and a review is never lost or stored twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import math
+import secrets
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from PIL import Image
+from sqlalchemy import CursorResult, Engine, case, create_engine, event, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from data.dedup import hamming
+from data.labels import LabelSet, load_labels
+from serve.store.models import Moderator, Review, Submission, utcnow
+from serve.store.photos import PhotoStore
+
+log = logging.getLogger(__name__)
+
+Verdict = Literal["confirm", "correct", "reject"]
+Order = Literal["uncertainty", "time", "-time"]
+VERDICTS: tuple[str, ...] = ("confirm", "correct", "reject")
+STATUSES: tuple[str, ...] = ("pending", "verified", "rejected")
+NEAR_PHASH_BITS = 6
+NEAR_METRES = 50.0
+_M_PER_DEG_LAT = 111_320.0
+
+
+class NotFoundError(LookupError):
+    """No submission (or moderator) with that id or name."""
+
+
+class ReviewError(ValueError):
+    """A review that contradicts itself (unknown label, confirm with another label, …)."""
+
+
+class ConflictError(RuntimeError):
+    """The client reviewed a stale revision; ``current`` is the submission as it is now."""
+
+    def __init__(self, message: str, current: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+@dataclass(frozen=True)
+class NewSubmission:
+    """What :meth:`Store.add_submission` needs: the decoded photo, its hashes and the model's result."""
+
+    image: Image.Image
+    sha256: str
+    phash: str
+    result: dict[str, Any]
+    lat: float | None = None
+    lon: float | None = None
+    location_source: str | None = None
+    source: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ModeratorInfo:
+    """A moderator account as the API and CLI see it (never the token)."""
+
+    id: int
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+def hash_token(token: str) -> str:
+    """sha256 hex of a bearer token (tokens are 32 random bytes, so no salt or KDF is needed)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_008.8 * math.asin(math.sqrt(min(1.0, a)))
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8, max_overflow=24
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN itself
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # IMMEDIATE takes the write lock up front, so a writer waits (busy_timeout) instead of
+        # failing with SQLITE_BUSY when it upgrades a read transaction.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
+
+    return engine
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine for ``url``: SQLite tuned for concurrent writers, anything else as is."""
+    if url.startswith("sqlite"):
+        if ":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite:"):
+            raise ValueError("an in-memory SQLite database cannot be shared; give a file path")
+        path = url.split("///", 1)[-1]
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return _sqlite_engine(url)
+    return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=24)
+
+
+class Store:
+    """Submissions, reviews and moderators in one database, photos in one folder."""
+
+    def __init__(self, engine: Engine, data_dir: Path, labels: LabelSet | None = None) -> None:
+        self.engine = engine
+        self.photos = PhotoStore(data_dir)
+        self.labels = labels or load_labels()
+        self._read = sessionmaker(engine, expire_on_commit=False)
+        self._writer = sessionmaker(engine.execution_options(write=True), expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def session(self, write: bool = False) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on error."""
+        maker = self._writer if write else self._read
+        with maker() as s, s.begin():
+            yield s
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def ping(self) -> bool:
+        """True when the database answers (for /readyz)."""
+        try:
+            with self.session() as s:
+                s.execute(select(1))
+            return True
+        except Exception:  # noqa: BLE001 - readiness reports, it does not raise
+            log.exception("store: database unreachable")
+            return False
+
+    # -- submissions ------------------------------------------------------------------------------
+
+    def add_submission(self, new: NewSubmission) -> dict[str, Any]:
+        """Store the photo (once per sha256) and a pending submission; returns its JSON view."""
+        rel, written = self.photos.put(new.sha256, new.image)
+        try:
+            with self.session(write=True) as s:
+                sub = self._new_row(s, new, rel)
+                s.add(sub)
+                s.flush()
+                view = submission_json(sub, [])
+        except BaseException:
+            if written:
+                self._remove_if_unreferenced(rel)
+            raise
+        return view
+
+    def _new_row(self, s: Session, new: NewSubmission, rel: str) -> Submission:
+        result = new.result
+        model = result.get("model") or {}
+        image = result.get("image") or {}
+        return Submission(
+            id=uuid.uuid4().hex[:16],
+            created_at=utcnow(),
+            updated_at=utcnow(),
+            sha256=new.sha256,
+            phash=new.phash,
+            photo=rel,
+            width=int(image.get("width") or new.image.width),
+            height=int(image.get("height") or new.image.height),
+            model_name=str(model.get("name", "")),
+            model_version=str(model.get("version", "")),
+            label=str(result["label"]),
+            confidence=float(result["confidence"]),
+            decision=str(result["decision"]),
+            probabilities=list(result.get("probabilities") or []),
+            result=result,
+            lat=new.lat,
+            lon=new.lon,
+            location_source=new.location_source,
+            source=new.source,
+            note=new.note,
+            duplicate_of=self._find_duplicate(s, new),
+            status="pending",
+            final_label=None,
+            revision=0,
+        )
+
+    def _find_duplicate(self, s: Session, new: NewSubmission) -> str | None:
+        """The first submission this one repeats: same bytes, or a look-alike taken within 50 m."""
+        same = s.execute(
+            select(Submission.id, Submission.duplicate_of)
+            .where(Submission.sha256 == new.sha256)
+            .order_by(Submission.created_at)
+            .limit(1)
+        ).first()
+        if same is not None:
+            return str(same.duplicate_of or same.id)
+        if new.lat is None or new.lon is None:
+            return None
+        dlat = NEAR_METRES / _M_PER_DEG_LAT
+        dlon = dlat / max(math.cos(math.radians(new.lat)), 1e-6)
+        rows = s.execute(
+            select(Submission.id, Submission.duplicate_of, Submission.phash, Submission.lat, Submission.lon)
+            .where(Submission.lat.between(new.lat - dlat, new.lat + dlat))
+            .where(Submission.lon.between(new.lon - dlon, new.lon + dlon))
+            .order_by(Submission.created_at)
+            .limit(1000)
+        ).all()
+        for row in rows:
+            near = hamming(row.phash, new.phash) <= NEAR_PHASH_BITS
+            if near and distance_m(new.lat, new.lon, row.lat, row.lon) <= NEAR_METRES:
+                return str(row.duplicate_of or row.id)
+        return None
+
+    def _remove_if_unreferenced(self, rel: str) -> None:
+        try:
+            with self.session() as s:
+                used = s.scalar(select(func.count()).where(Submission.photo == rel))
+        except Exception:  # noqa: BLE001 - the DB is failing; the startup sweep will clean up
+            log.exception("store: cannot check %s after a failed write; the next sweep removes it", rel)
+            return
+        if not used:
+            self.photos.remove(rel)
+
+    def get(self, submission_id: str) -> dict[str, Any]:
+        """One submission with its reviews and duplicates; NotFoundError when absent."""
+        with self.session() as s:
+            sub = s.get(Submission, submission_id)
+            if sub is None:
+                raise NotFoundError(f"no submission {submission_id!r}")
+            dups = s.scalars(
+                select(Submission.id).where(Submission.duplicate_of == sub.id).order_by(Submission.created_at)
+            ).all()
+            return submission_json(sub, sub.reviews, duplicates=list(dups))
+
+    def photo_path(self, submission_id: str) -> Path:
+        """The stored (unblurred) photo of a submission, for moderators only."""
+        with self.session() as s:
+            rel = s.scalar(select(Submission.photo).where(Submission.id == submission_id))
+        if rel is None:
+            raise NotFoundError(f"no submission {submission_id!r}")
+        return self.photos.path(rel)
+
+    def list_submissions(
+        self,
+        *,
+        status: str | None = None,
+        decision: str | None = None,
+        label: str | None = None,
+        order: Order = "uncertainty",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of submissions (no reviews) and the total that match the filters."""
+        query = select(Submission)
+        if status:
+            query = query.where(Submission.status == status)
+        if decision:
+            query = query.where(Submission.decision == decision)
+        if label:
+            query = query.where(func.coalesce(Submission.final_label, Submission.label) == label)
+        with self.session() as s:
+            total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = s.scalars(query.order_by(*_ordering(order)).limit(limit).offset(offset)).all()
+            return [submission_json(r, None) for r in rows], int(total)
+
+    # -- reviews ----------------------------------------------------------------------------------
+
+    def review(
+        self,
+        submission_id: str,
+        *,
+        moderator_id: int,
+        verdict: str,
+        label: str | None,
+        note: str = "",
+        revision: int,
+    ) -> dict[str, Any]:
+        """Append a review made on ``revision``; ConflictError when someone reviewed it since."""
+        if verdict not in VERDICTS:
+            raise ReviewError(f"verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
+        try:
+            with self.session(write=True) as s:
+                sub = s.get(Submission, submission_id)
+                if sub is None:
+                    raise NotFoundError(f"no submission {submission_id!r}")
+                if sub.revision == revision:
+                    return self._append_review(s, sub, moderator_id, verdict, label, note)
+        except IntegrityError:
+            log.info("review of %s at revision %d lost a race", submission_id, revision)
+        current = self.get(submission_id)
+        raise ConflictError(
+            f"submission {submission_id} is at revision {current['revision']}, not {revision}; "
+            "reload it and review again",
+            current,
+        )
+
+    def _final_label(self, sub: Submission, verdict: str, label: str | None) -> str | None:
+        if verdict == "reject":
+            return None
+        if label is not None and label not in self.labels:
+            raise ReviewError(f"unknown label {label!r}; known labels: {', '.join(self.labels.names)}")
+        if verdict == "confirm":
+            if label is not None and label != sub.label:
+                raise ReviewError(
+                    f"confirm keeps the model's label {sub.label!r}; send verdict 'correct' to set {label!r}"
+                )
+            return sub.label
+        if label is None:
+            raise ReviewError("verdict 'correct' needs the right label in 'label'")
+        return label
+
+    def _append_review(
+        self, s: Session, sub: Submission, moderator_id: int, verdict: str, label: str | None, note: str
+    ) -> dict[str, Any]:
+        final = self._final_label(sub, verdict, label)
+        seen = sub.revision
+        done: CursorResult[Any] = s.execute(  # type: ignore[assignment]
+            update(Submission)
+            .where(Submission.id == sub.id, Submission.revision == seen)
+            .values(
+                revision=seen + 1,
+                status="rejected" if verdict == "reject" else "verified",
+                final_label=final,
+                updated_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if done.rowcount != 1:  # someone else's review won between our read and this update
+            raise IntegrityError("revision moved", None, ValueError("stale revision"))
+        s.add(
+            Review(
+                submission_id=sub.id,
+                revision=seen + 1,
+                moderator_id=moderator_id,
+                created_at=utcnow(),
+                verdict=verdict,
+                label=final if verdict != "reject" else label,
+                note=note,
+                model_label=sub.label,
+                model_confidence=sub.confidence,
+            )
+        )
+        s.flush()
+        s.expire(sub)
+        return submission_json(sub, sub.reviews)
+
+    def review_counts(self) -> dict[str, int]:
+        """How many submissions are in each status (for the page and /metrics)."""
+        with self.session() as s:
+            rows = s.execute(select(Submission.status, func.count()).group_by(Submission.status)).all()
+        counts = dict.fromkeys(STATUSES, 0)
+        counts.update({str(status): int(n) for status, n in rows})
+        return counts
+
+    def verified(self) -> list[Submission]:
+        """Verified submissions (oldest first), detached, for the exports."""
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(Submission)
+                    .where(Submission.status == "verified")
+                    .order_by(Submission.created_at, Submission.id)
+                ).all()
+            )
+
+    # -- moderators -------------------------------------------------------------------------------
+
+    def add_moderator(self, name: str) -> str:
+        """Create a moderator and return their token (shown once; only its hash is stored)."""
+        name = name.strip()
+        if not name or len(name) > 64:
+            raise ValueError("a moderator name must be 1-64 characters")
+        token = "camid_" + secrets.token_urlsafe(32)
+        try:
+            with self.session(write=True) as s:
+                s.add(Moderator(name=name, token_hash=hash_token(token), created_at=utcnow()))
+        except IntegrityError:
+            raise ValueError(f"a moderator named {name!r} exists already; pick another name") from None
+        return token
+
+    def moderators(self) -> list[ModeratorInfo]:
+        """All moderator accounts, revoked ones included, by name."""
+        with self.session() as s:
+            return [_moderator_info(m) for m in s.scalars(select(Moderator).order_by(Moderator.name))]
+
+    def revoke_moderator(self, name: str) -> ModeratorInfo:
+        """Revoke a moderator's token (their reviews stay); NotFoundError for an unknown name."""
+        with self.session(write=True) as s:
+            mod = s.scalar(select(Moderator).where(Moderator.name == name))
+            if mod is None:
+                raise NotFoundError(f"no moderator named {name!r}; see `camid moderators list`")
+            if mod.revoked_at is None:
+                mod.revoked_at = utcnow()
+            return _moderator_info(mod)
+
+    def authenticate(self, token: str) -> ModeratorInfo | None:
+        """The moderator holding ``token`` (revoked ones too: the caller answers 403), or None."""
+        digest = hash_token(token)
+        with self.session() as s:
+            mod = s.scalar(select(Moderator).where(Moderator.token_hash == digest))
+        if mod is None or not hmac.compare_digest(mod.token_hash, digest):
+            return None
+        return _moderator_info(mod)
+
+    # -- maintenance ------------------------------------------------------------------------------
+
+    def sweep(self, grace_s: float = 0.0) -> int:
+        """Remove photo files and temp files that no submission references; returns the count."""
+        with self.session() as s:
+            referenced = set(s.scalars(select(Submission.photo).distinct()).all())
+        return self.photos.sweep(referenced, grace_s)
+
+
+def _ordering(order: Order) -> list[Any]:
+    if order == "time":
+        return [Submission.created_at, Submission.id]
+    if order == "-time":
+        return [Submission.created_at.desc(), Submission.id.desc()]
+    review_first = case((Submission.decision == "review", 0), else_=1)
+    return [review_first, Submission.confidence, Submission.created_at, Submission.id]
+
+
+def _moderator_info(m: Moderator) -> ModeratorInfo:
+    return ModeratorInfo(id=m.id, name=m.name, created_at=m.created_at, revoked_at=m.revoked_at)
+
+
+def _iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def review_json(r: Review) -> dict[str, Any]:
+    """A review as the API shows it."""
+    return {
+        "revision": r.revision,
+        "moderator": r.moderator.name,
+        "created_at": _iso(r.created_at),
+        "verdict": r.verdict,
+        "label": r.label,
+        "note": r.note,
+        "model_label": r.model_label,
+        "model_confidence": r.model_confidence,
+    }
+
+
+def submission_json(
+    sub: Submission, reviews: list[Review] | None, duplicates: list[str] | None = None
+) -> dict[str, Any]:
+    """A submission as the API shows it; ``reviews``/``duplicates`` only in the detailed view."""
+    location = None
+    if sub.lat is not None and sub.lon is not None:
+        location = {"lat": sub.lat, "lon": sub.lon, "source": sub.location_source}
+    view: dict[str, Any] = {
+        "id": sub.id,
+        "created_at": _iso(sub.created_at),
+        "updated_at": _iso(sub.updated_at),
+        "status": sub.status,
+        "revision": sub.revision,
+        "label": sub.final_label or sub.label,
+        "final_label": sub.final_label,
+        "result": {**sub.result, "location": location},
+        "source": sub.source,
+        "note": sub.note,
+        "duplicate_of": sub.duplicate_of,
+        "photo_url": f"/v1/submissions/{sub.id}/photo",
+        "heatmap_url": f"/v1/submissions/{sub.id}/heatmap.png",
+    }
+    if reviews is not None:
+        view["reviews"] = [review_json(r) for r in reviews]
+    if duplicates is not None:
+        view["duplicates"] = duplicates
+    return view

@@ -1,0 +1,128 @@
+"""Tests for ``camid data …`` (data.cli.main), including the real photo sets when present."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from data.cli import main
+from data.manifest import read_manifest
+from tests.data.conftest import smooth_photo
+
+
+def small_manifest(root: Path, n: int = 12) -> Path:
+    lines = ["path,label,group,source,license,lat,lon"]
+    for i in range(n):
+        smooth_photo(root / "photos" / f"{i}.jpg", seed=200 + i)
+        label = ("other_camera", "no_camera")[i % 2]
+        lines.append(f"photos/{i}.jpg,{label},g{i // 2},test,CC0,,")
+    path = root / "manifest.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_validate_ok_prints_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(small_manifest(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert "other_camera" in out and out.rstrip().endswith("OK")
+
+
+def test_validate_prints_every_problem_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = small_manifest(tmp_path, 2)
+    path.write_text(path.read_text() + "photos/missing.jpg,cameraz,g9,,,95,20\n")
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "row 3, column 'label'" in out and "cameraz" in out
+    assert "row 3, column 'path'" in out and "row 3, column 'lat'" in out
+
+
+def test_split_then_check_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = small_manifest(tmp_path)
+    out_csv = tmp_path / "split.csv"
+    assert main(["split", str(path), "--out", str(out_csv), "--seed", "3", "--ratios", "0.5,0.25,0.25"]) == 0
+    printed = capsys.readouterr().out
+    assert "exact duplicates: 0 sets" in printed and "leaks: 0" in printed
+    assert printed.splitlines()[4].split()[:4] == ["label", "train", "val", "test"]
+    assert main(["check-split", str(out_csv)]) == 0
+    assert "no leaks" in capsys.readouterr().out
+
+    # Move one photo of a two-photo group into another split: check-split must fail.
+    rows = out_csv.read_text().splitlines()
+    first = rows[1].split(",")
+    partner = next(r.split(",") for r in rows[2:] if r.split(",")[2] == first[2])
+    first[7] = next(s for s in ("train", "val", "test") if s != partner[7])
+    out_csv.write_text("\n".join([rows[0], ",".join(first), *rows[2:]]) + "\n")
+    assert main(["check-split", str(out_csv)]) == 1
+    assert "LEAK group" in capsys.readouterr().out
+
+
+def test_split_rejects_bad_ratios(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["split", str(tmp_path / "m.csv"), "--ratios", "0.7,0.3"])
+    assert exc.value.code == 2
+
+
+def test_stats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["stats", str(small_manifest(tmp_path, 4))]) == 0
+    out = capsys.readouterr().out
+    assert "form_factor" in out and "total" in out
+
+
+def test_import_folder_and_coco(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    smooth_photo(tmp_path / "src" / "no_camera" / "a.jpg", 1)
+    assert main(["import", "folder", str(tmp_path / "src"), "--out", str(tmp_path / "out1")]) == 0
+    assert "no_camera" in capsys.readouterr().out
+    assert len(read_manifest(tmp_path / "out1" / "manifest.csv").records) == 1
+
+    doc = {
+        "images": [{"id": 1, "file_name": "src/no_camera/a.jpg"}],
+        "categories": [{"id": 7, "name": "camera"}],
+        "annotations": [{"image_id": 1, "category_id": 7, "bbox": [4, 4, 20, 20]}],
+    }
+    (tmp_path / "coco.json").write_text(json.dumps(doc))
+    args = ["import", "coco", str(tmp_path / "coco.json"), "--out", str(tmp_path / "out2")]
+    assert main([*args, "--class-map", "camera=other_camera", "--margin", "0.1"]) == 0
+    assert read_manifest(tmp_path / "out2" / "manifest.csv").records[1].label == "other_camera"
+    assert main(args) == 2  # unmapped class: an error message, not a traceback
+    assert "--class-map" in capsys.readouterr().err
+
+
+def test_import_sheet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    smooth_photo(tmp_path / "photos" / "x.jpg", 1)
+    (tmp_path / "s.csv").write_text("file,camera,where\nhttps://e.org/x.jpg,IPC6225,Slavija\ny.jpg,6625,\n")
+    args = ["import", "sheet", str(tmp_path / "s.csv"), "--photos", str(tmp_path / "photos")]
+    args += ["--out", str(tmp_path / "out"), "--photo-col", "file", "--model-col", "camera"]
+    assert main([*args, "--location-col", "where"]) == 0
+    out = capsys.readouterr().out
+    assert "huawei_ipc6225_vrz_es" in out and "row 3" in out and "y.jpg" in out
+
+
+def test_synth_is_forwarded(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[str]] = []
+    fake = types.ModuleType("data.synth.cli")
+    fake.main = lambda argv: seen.append(argv) or 0  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "data.synth.cli", fake)
+    assert main(["synth", "--count", "3"]) == 0
+    assert seen == [["--count", "3"]]
+
+
+@pytest.mark.shared_data
+def test_real_manifest_validates_and_splits_clean(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = shared_data / "real" / "manifest.csv"
+    assert main(["validate", str(manifest)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("OK")
+    out_csv = tmp_path / "real_split.csv"  # never write into the shared folder
+    assert main(["split", str(manifest), "--out", str(out_csv)]) == 0
+    assert "leaks: 0" in capsys.readouterr().out
+    assert main(["check-split", str(out_csv)]) == 0
+    split = read_manifest(out_csv)
+    assert len(split.records) == len(read_manifest(manifest).records)
+    for label in ("other_camera", "no_camera"):
+        assert {r.split for r in split.records if r.label == label} == {"train", "val", "test"}
+    assert all(split.resolve(r).is_file() for r in split.records)

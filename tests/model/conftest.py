@@ -1,0 +1,29 @@
+"""Fixtures for model tests: a tiny random checkpoint written once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from data.preprocess import ResizeRule
+from model.checkpoint import save_checkpoint
+from model.factory import create_model
+
+TINY_ARCH = "test_efficientnet"
+TINY_SIZE = 64
+LABELS = ("huawei_ipc6625_z30", "huawei_ipc6225_vrz_es", "other_camera", "no_camera")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-init ``test_efficientnet`` checkpoint at 64 px with the four camid labels."""
+    torch.manual_seed(0)
+    model = create_model(TINY_ARCH, num_classes=len(LABELS), pretrained=None).eval()
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    return save_checkpoint(
+        path, model, arch=TINY_ARCH, labels=LABELS, resize=ResizeRule(size=TINY_SIZE),
+        temperature=1.5, thresholds={"flag": 0.5, "reject": 0.2}, metrics={"macro_f1": 0.25},
+        trained_on={"manifest_hash": "test", "counts": {}}, version="0.0.1",
+    )

@@ -1,0 +1,249 @@
+"""Hostile uploads, limits, overload and privacy: a bad request gets a 4xx and nothing touches the disk."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from serve.app import create_app
+from tests.serve.apptools import files, settings_for
+from tests.serve.hostile_corpus import Case, corpus, encode, jpeg
+
+CORPUS = corpus()
+
+
+@pytest.fixture(scope="module")
+def model_path(tiny_model: Any) -> Path:
+    path: Path = tiny_model.onnx
+    return path
+
+
+@pytest.fixture(scope="module")
+def client(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    with TestClient(create_app(settings_for(model_path, tmp_path_factory.mktemp("var")))) as c:
+        yield c
+
+
+def make_client(model_path: Path, tmp_path: Path, **overrides: Any) -> TestClient:
+    return TestClient(create_app(settings_for(model_path, tmp_path, **overrides)))
+
+
+def test_corpus_is_big_enough() -> None:
+    assert len(CORPUS) >= 25
+    assert len({c.id for c in CORPUS}) == len(CORPUS)
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[c.id for c in CORPUS])
+def test_hostile_upload(client: TestClient, case: Case) -> None:
+    r = client.post("/v1/classify", files=[("image", (case.filename, case.data, case.content_type))])
+    assert r.status_code == case.status, r.text
+    body = r.json()
+    if case.code is not None:
+        assert body["error"]["code"] == case.code
+        assert "image[0]" in body["error"]["message"]
+    else:
+        assert len(body["results"]) == 1
+    stem = case.filename.rsplit(".", 1)[0]
+    for text in (r.text, str(dict(r.headers))):
+        assert stem not in text and "passwd" not in text and "<script>" not in text
+
+
+def test_still_healthy_after_the_corpus(client: TestClient) -> None:
+    for case in CORPUS:  # once more, all in one request each, then liveness
+        client.post("/v1/classify", files=[("image", (case.filename, case.data, case.content_type))])
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
+
+
+def test_byte_limit(model_path: Path, tmp_path: Path) -> None:
+    with make_client(model_path, tmp_path, max_bytes=5_000) as c:
+        r = c.post("/v1/classify", files=files(jpeg((300, 200), seed=1, quality=95)))
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+
+
+def test_pixel_limit(model_path: Path, tmp_path: Path) -> None:
+    with make_client(model_path, tmp_path, max_pixels=1_000) as c:
+        r = c.post("/v1/classify", files=files(jpeg((80, 60))))
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_many_pixels"
+
+
+def test_too_many_files(model_path: Path, tmp_path: Path) -> None:
+    with make_client(model_path, tmp_path, max_files_per_request=2) as c:
+        r = c.post("/v1/classify", files=files(jpeg(), jpeg(), jpeg()))
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_many_files"
+
+
+def test_whole_request_refused_from_content_length(model_path: Path, tmp_path: Path) -> None:
+    with make_client(model_path, tmp_path, max_bytes=1_000, max_files_per_request=1) as c:
+        body = b"x" * (1_000 + 1_048_576 + 1)
+        r = c.post("/v1/classify", content=body, headers={"content-type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+
+
+def test_body_limit_without_content_length(model_path: Path, tmp_path: Path) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(40):
+            yield b"y" * 65_536
+
+    with make_client(model_path, tmp_path, max_bytes=1_000, max_files_per_request=1) as c:
+        r = c.post(
+            "/v1/classify", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"}
+        )
+    assert r.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "code"),
+    [
+        ({}, 422, "missing_field"),
+        ({"files": [("photo", ("a.jpg", b"\xff\xd8\xff", "image/jpeg"))]}, 422, "missing_field"),
+        ({"data": {"image": "not a file"}}, 415, "unsupported"),
+        ({"json": {"image": "aGVsbG8="}}, 415, "unsupported_media_type"),
+        (
+            {"content": b"--b\r\nbroken", "headers": {"content-type": "multipart/form-data"}},
+            400,
+            "bad_multipart",
+        ),
+    ],
+    ids=["no_body", "wrong_field", "text_field", "json_body", "no_boundary"],
+)
+def test_malformed_requests(client: TestClient, kwargs: dict[str, Any], status: int, code: str) -> None:
+    r = client.post("/v1/classify", **kwargs)
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["code"] == code
+
+
+def test_garbage_multipart_is_a_4xx(client: TestClient) -> None:
+    rng = np.random.default_rng(0)
+    for i in range(20):
+        body = b"--b\r\n" + rng.bytes(int(rng.integers(0, 300))) + (b"\r\n--b--\r\n" if i % 2 else b"")
+        r = client.post(
+            "/v1/classify", content=body, headers={"content-type": "multipart/form-data; boundary=b"}
+        )
+        assert 400 <= r.status_code < 500, r.text
+
+
+def test_bad_query_parameter_is_422(client: TestClient) -> None:
+    r = client.post("/v1/classify", files=files(jpeg()), params={"heatmap": "maybe"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+
+
+class SlowEngine:
+    """Wraps the real engine; ``classify`` waits for ``gate`` (test-only overload simulation)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.info = engine.info
+        self.gate = threading.Event()
+
+    def classify(self, images: Any, heatmap: bool = False) -> Any:
+        self.gate.wait(10)
+        return self.engine.classify(images, heatmap=heatmap)
+
+
+def _wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
+
+
+def test_saturated_queue_answers_503_with_retry_after(model_path: Path, tmp_path: Path) -> None:
+    with make_client(model_path, tmp_path, inference_threads=1, queue_size=1, retry_after_s=3) as c:
+        app: Any = c.app
+        slow = SlowEngine(app.state.engine)
+        app.state.engine = slow
+        statuses: list[int] = []
+        workers = [
+            threading.Thread(
+                target=lambda: statuses.append(c.post("/v1/classify", files=files(jpeg())).status_code)
+            )
+            for _ in range(2)
+        ]
+        for w in workers:
+            w.start()
+        _wait_for(lambda: app.state.pool.pending == 2)
+        r = c.post("/v1/classify", files=files(jpeg()))
+        slow.gate.set()
+        for w in workers:
+            w.join(10)
+    assert r.status_code == 503 and r.headers["retry-after"] == "3"
+    assert r.json()["error"]["code"] == "overloaded"
+    assert statuses == [200, 200]
+
+
+def test_slow_inference_times_out_with_503(model_path: Path, tmp_path: Path) -> None:
+    with make_client(model_path, tmp_path, request_timeout_s=0.2) as c:
+        app: Any = c.app
+        slow = SlowEngine(app.state.engine)
+        app.state.engine = slow
+        r = c.post("/v1/classify", files=files(jpeg()))
+        slow.gate.set()
+        _wait_for(lambda: app.state.pool.pending == 0)  # the slot is held until the thread finishes
+    assert r.status_code == 503 and r.json()["error"]["code"] == "timeout" and "retry-after" in r.headers
+
+
+class DiskWatch:
+    """An audit hook recording every file opened for writing while ``active`` (hooks cannot be removed)."""
+
+    installed: DiskWatch | None = None
+
+    def __init__(self) -> None:
+        self.active = False
+        self.writes: list[str] = []
+        sys.addaudithook(self._hook)
+
+    def _hook(self, event: str, args: tuple[Any, ...]) -> None:
+        if not self.active:
+            return
+        if event == "open" and len(args) >= 3:
+            path, mode, flags = args[0], args[1], args[2]
+            writing = (isinstance(mode, str) and any(m in mode for m in "wax+")) or (
+                isinstance(flags, int) and flags & 0o3  # O_WRONLY | O_RDWR
+            )
+            if writing:
+                self.writes.append(str(path))
+        elif event in ("tempfile.mkstemp", "tempfile.mkdtemp"):
+            self.writes.append(str(args[0]))
+
+    @classmethod
+    def get(cls) -> DiskWatch:
+        if cls.installed is None:
+            cls.installed = DiskWatch()
+        return cls.installed
+
+
+def test_classify_writes_nothing_to_disk(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("an upload was spooled to disk")
+
+    monkeypatch.setattr(tempfile.SpooledTemporaryFile, "rollover", refuse)
+    rng = np.random.default_rng(0)
+    big = encode(Image_from(rng.integers(0, 256, (1200, 1600, 3), dtype=np.uint8)), "JPEG", quality=95)
+    assert len(big) > 2 * 1024 * 1024  # over Starlette's 1 MiB in-memory spool
+    watch = DiskWatch.get()
+    before = set(Path(tempfile.gettempdir()).iterdir())
+    watch.active = True
+    try:
+        r = client.post("/v1/classify", files=files(big, jpeg()))
+    finally:
+        watch.active = False
+    assert r.status_code == 200, r.text
+    assert watch.writes == []
+    assert set(Path(tempfile.gettempdir()).iterdir()) == before
+
+
+def Image_from(arr: np.ndarray) -> Any:  # noqa: N802 - reads like the PIL constructor it wraps
+    from PIL import Image
+
+    return Image.fromarray(arr)

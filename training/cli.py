@@ -1,0 +1,99 @@
+"""``camid train`` and ``camid evaluate``: thin argument parsers over the training library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def train_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="camid train", description="Train, calibrate and evaluate a camid model."
+    )
+    p.add_argument("--data", required=True, type=Path, help="manifest CSV (or folder of LABEL/*.jpg)")
+    p.add_argument("--out", required=True, type=Path, help="run folder (checkpoint, curves, logs, metrics)")
+    p.add_argument("--config", type=Path, help="YAML file with TrainConfig keys (CLI flags win)")
+    p.add_argument("--arch", help="timm architecture (default efficientnet_lite0)")
+    p.add_argument("--pretrained", help="imagenet | none | PATH to weights | timm model name")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--mode", choices=["fast", "finetune", "fewshot"], help="fast (CPU) | finetune (GPU)")
+    p.add_argument("--image-size", type=int, dest="image_size")
+    p.add_argument("--finetune-blocks", type=int, choices=[0, 1, 2], dest="finetune_blocks")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--labels", dest="labels_path", help="labels.yaml (default: data/labels.yaml)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    return p
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    """``camid train --data MANIFEST --out RUN_DIR [...]``."""
+    args = train_parser().parse_args(argv)
+    _setup_logging()
+    from training.config import resolve_config
+
+    keys = ("arch", "pretrained", "epochs", "mode", "image_size", "finetune_blocks", "seed", "labels_path")
+    try:
+        config = resolve_config(args.config, **{k: getattr(args, k) for k in keys})
+    except (ValueError, OSError) as e:
+        print(f"camid train: {e}", file=sys.stderr)
+        return 2
+    if config.mode == "fewshot":
+        from training.fewshot import fewshot_main
+
+        return fewshot_main(args.data, args.out, config)
+    from training.train import train
+
+    result = train(args.data, args.out, config, resume=args.resume)
+    if result.calibration is not None:
+        summary = {
+            "checkpoint": str(result.checkpoint),
+            "val_macro_f1": result.val_metrics.get("macro_f1"),
+            "temperature": result.calibration.temperature,
+            "thresholds": result.calibration.thresholds,
+            "seconds": {k: round(v, 1) for k, v in result.seconds.items()},
+        }
+        if result.test_metrics:
+            summary["test"] = {k: result.test_metrics["metrics"][k] for k in ("accuracy", "macro_f1")}
+        print(json.dumps(summary, indent=2))
+    return 0
+
+
+def evaluate_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="camid evaluate", description="Evaluate a checkpoint or exported ONNX model."
+    )
+    p.add_argument("--model", required=True, type=Path, help="checkpoint.pt or model.onnx")
+    p.add_argument("--data", required=True, type=Path, help="manifest CSV")
+    p.add_argument("--split", default="test", help="train | val | test | all (default test)")
+    p.add_argument("--out", required=True, type=Path, help="folder for metrics.json, figures, report.html")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--labels", type=Path, help="labels.yaml (default: data/labels.yaml)")
+    return p
+
+
+def evaluate_main(argv: list[str] | None = None) -> int:
+    """``camid evaluate --model M --data MANIFEST [--split test] --out DIR``."""
+    args = evaluate_parser().parse_args(argv)
+    _setup_logging()
+    from training.evaluate import evaluate
+
+    try:
+        ev = evaluate(
+            args.model, args.data, args.out, split=args.split, n_boot=args.bootstrap, labels_path=args.labels
+        )
+    except (ValueError, FileNotFoundError) as e:
+        print(f"camid evaluate: {e}", file=sys.stderr)
+        return 2
+    m = ev.metrics["metrics"]
+    for k in ("accuracy", "macro_f1", "flag_precision", "auto_share", "camera_recall", "camera_specificity"):
+        lo, hi = m[k]["ci95"]
+        print(f"{k:20s} {m[k]['value']:.3f}  [{lo:.3f}, {hi:.3f}]")
+    print(f"report: {ev.out_dir / 'report.html'}")
+    return 0

@@ -1,0 +1,231 @@
+"""A small, camera-agnostic training loop: AMP, EMA, early stopping, resume state, DDP-aware."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from training.distributed import DistInfo, sync_state
+from training.metrics import macro_f1
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Optimisation settings of one :func:`fit` call."""
+
+    epochs: int
+    lr: float
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.0
+    patience: int = 5
+    amp: bool = True
+    ema_decay: float = 0.0
+    warmup_epochs: int = 0
+
+
+@dataclass
+class FitState:
+    """Everything needed to continue a run where it stopped (saved after every epoch)."""
+
+    epoch: int = 0  # epochs completed
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_state: dict[str, torch.Tensor] | None = None
+    optimizer: dict[str, Any] | None = None
+    scaler: dict[str, Any] | None = None
+    ema: dict[str, torch.Tensor] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FitState:
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+EpochHook = Callable[[FitState, nn.Module], None]
+
+
+def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
+    """bf16 on GPUs that have it, else fp16 on GPUs; no autocast on CPU."""
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def set_train_mode(model: nn.Module, train_modules: Sequence[nn.Module] | None) -> None:
+    """Train mode for the modules being trained only; frozen parts keep BatchNorm statistics."""
+    if train_modules is None:
+        model.train()
+        return
+    model.eval()
+    for m in train_modules:
+        m.train()
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module, loader: DataLoader[Any], device: torch.device, dtype: torch.dtype | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and labels of a whole loader, in order, as float32 numpy arrays."""
+    model.eval()
+    outs, ys = [], []
+    for x, y in tqdm(loader, desc="predict", leave=False, unit="batch"):
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            outs.append(model(x.to(device, non_blocking=True)).float().cpu())
+        ys.append(torch.as_tensor(y))
+    return torch.cat(outs).numpy(), torch.cat(ys).numpy()
+
+
+def _lr_factor(step: int, total: int, warmup: int) -> float:
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _train_epoch(
+    model: nn.Module,
+    loader: DataLoader[Any],
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler,
+    loss_fn: nn.Module,
+    scaler: torch.amp.GradScaler,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    on_step: Callable[[], None],
+    desc: str,
+) -> float:
+    total, n = 0.0, 0
+    for x, y in tqdm(loader, desc=desc, leave=False, unit="batch"):
+        x, y = x.to(device, non_blocking=True), torch.as_tensor(y).to(device)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            loss = loss_fn(model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+        on_step()
+        total += float(loss.detach()) * len(y)
+        n += len(y)
+    return total / max(1, n)
+
+
+def _make_optimizer(params: Sequence[nn.Parameter], cfg: FitConfig) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def fit(
+    model: nn.Module,
+    train_loader: DataLoader[Any],
+    val_loader: DataLoader[Any],
+    cfg: FitConfig,
+    *,
+    device: torch.device,
+    dist_info: DistInfo = DistInfo(),  # noqa: B008 - frozen
+    class_weight: torch.Tensor | None = None,
+    train_modules: Sequence[nn.Module] | None = None,
+    state: FitState | None = None,
+    on_epoch_end: EpochHook | None = None,
+    desc: str = "train",
+) -> FitState:
+    """Train ``model`` (only parameters with ``requires_grad``) with AdamW and a cosine schedule,
+    evaluate validation macro-F1 after each epoch, stop after ``patience`` epochs without
+    improvement, and leave the best weights (of the EMA model when ``ema_decay`` > 0) in ``model``.
+    """
+    from timm.utils import ModelEmaV3
+
+    state = state or FitState()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = _make_optimizer(params, cfg)
+    total_steps = cfg.epochs * len(train_loader)
+    warmup = cfg.warmup_epochs * len(train_loader)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, total_steps, warmup))
+    dtype = amp_dtype(device, cfg.amp)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    ema = ModelEmaV3(model, decay=cfg.ema_decay) if cfg.ema_decay > 0 else None
+    if state.optimizer is not None:
+        opt.load_state_dict(state.optimizer)
+        for _ in range(state.epoch * len(train_loader)):
+            sched.step()
+        if state.scaler:
+            scaler.load_state_dict(state.scaler)
+        if ema is not None and state.ema is not None:
+            ema.module.load_state_dict(state.ema)
+    net: nn.Module = model
+    if dist_info.enabled:
+        ids = [device.index] if device.type == "cuda" else None
+        net = DDP(model, device_ids=ids)
+    weight = class_weight.to(device) if class_weight is not None else None
+    loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing)
+    eval_model = ema.module if ema is not None else model
+
+    for epoch in range(state.epoch, cfg.epochs):
+        if isinstance(train_loader.sampler, DistributedSampler):
+            train_loader.sampler.set_epoch(epoch)
+        set_train_mode(model, train_modules)
+        loss = _train_epoch(
+            net,
+            train_loader,
+            opt,
+            sched,
+            loss_fn,
+            scaler,
+            device,
+            dtype,
+            (lambda: ema.update(model)) if ema is not None else (lambda: None),
+            f"{desc} {epoch + 1}/{cfg.epochs}",
+        )
+        sync_state(model, dist_info)
+        if ema is not None:
+            sync_state(ema.module, dist_info)
+        logits, y = predict_logits(eval_model, val_loader, device, dtype)
+        score = macro_f1(y, logits.argmax(1), logits.shape[1])
+        val_loss = float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(y)))
+        _record_epoch(state, epoch, loss, val_loss, score, float(opt.param_groups[0]["lr"]), eval_model)
+        state.optimizer, state.scaler = opt.state_dict(), scaler.state_dict()
+        state.ema = copy.deepcopy(ema.module.state_dict()) if ema is not None else None
+        if on_epoch_end is not None:
+            on_epoch_end(state, eval_model)
+        if state.bad_epochs >= cfg.patience:
+            log.info(
+                "early stop after epoch %d (best %d, macro-F1 %.4f)",
+                epoch + 1,
+                state.best_epoch + 1,
+                state.best_score,
+            )
+            break
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state)
+    return state
+
+
+def _record_epoch(
+    state: FitState, epoch: int, loss: float, val_loss: float, score: float, lr: float, model: nn.Module
+) -> None:
+    state.epoch = epoch + 1
+    state.history.append(
+        {"epoch": epoch + 1, "train_loss": loss, "val_loss": val_loss, "val_macro_f1": score, "lr": lr}
+    )
+    log.info("epoch %d: train loss %.4f, val loss %.4f, val macro-F1 %.4f", epoch + 1, loss, val_loss, score)
+    if score > state.best_score + 1e-9:
+        state.best_score, state.best_epoch, state.bad_epochs = score, epoch, 0
+        state.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    else:
+        state.bad_epochs += 1

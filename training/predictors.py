@@ -1,0 +1,98 @@
+"""Logits of prepared photos from a torch checkpoint or an exported ONNX model, behind one interface.
+
+Both paths see identical inputs: ``data.images.load_image(min_side=decode_hint(rule))`` then
+``data.preprocess.prepare(img, rule)``, the server's code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from data.preprocess import ResizeRule
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What evaluation needs to know about a model besides its outputs."""
+
+    path: str
+    kind: str  # "checkpoint" | "onnx"
+    labels: tuple[str, ...]
+    resize: ResizeRule
+    temperature: float
+    thresholds: Mapping[str, float]
+    trained_on: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Predictor(Protocol):
+    card: ModelCard
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """Raw logits ``[N,C]`` (float64) of a uint8 batch ``[N,3,S,S]``."""
+        ...
+
+
+class TorchPredictor:
+    """A camid checkpoint run with torch on CPU (float32)."""
+
+    def __init__(self, path: Path) -> None:
+        import torch
+
+        from model.checkpoint import load_checkpoint
+
+        self._torch = torch
+        self.model, meta = load_checkpoint(path)
+        self.card = ModelCard(
+            str(path),
+            "checkpoint",
+            tuple(meta.labels),
+            meta.resize,
+            float(meta.temperature),
+            dict(meta.thresholds),
+            dict(meta.trained_on),
+        )
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        with self._torch.inference_mode():
+            out = self.model(self._torch.from_numpy(np.ascontiguousarray(batch)))
+        return out.double().numpy()
+
+
+class OnnxPredictor:
+    """An exported ``model.onnx`` run with onnxruntime (torch-free), via ``serve.engine``."""
+
+    def __init__(self, path: Path) -> None:
+        from serve.engine import Engine
+
+        self.engine = Engine.load(path)
+        info = self.engine.info
+        self.card = ModelCard(
+            str(path),
+            "onnx",
+            tuple(info.labels),
+            info.resize,
+            float(info.temperature),
+            dict(info.thresholds),
+            dict(getattr(info, "trained_on", {}) or {}),
+        )
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        return np.asarray(self.engine.run(np.ascontiguousarray(batch))[0], dtype=np.float64)
+
+
+def load_predictor(path: str | Path) -> Predictor:
+    """``*.onnx`` -> :class:`OnnxPredictor`; anything else -> :class:`TorchPredictor` (checkpoint)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"model not found: {p} (give a checkpoint.pt or an exported model.onnx)")
+    return OnnxPredictor(p) if p.suffix.lower() == ".onnx" else TorchPredictor(p)
+
+
+def batched(items: Sequence[np.ndarray], size: int) -> list[np.ndarray]:
+    """Stack prepared images into batches of at most ``size``."""
+    return [np.stack(items[i : i + size]) for i in range(0, len(items), size)]
