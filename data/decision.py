@@ -18,7 +18,8 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     z = np.asarray(logits, dtype=np.float64) / temperature
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    probs: np.ndarray = e / e.sum(axis=-1, keepdims=True)
+    return probs
 
 
 def decide(

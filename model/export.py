@@ -18,7 +18,7 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,8 +90,13 @@ def to_onnx(model: CamidNet, size: int, *, exporter: str = "dynamo", opset: int 
         if exporter == "dynamo":
             batch = torch.export.Dim("batch", min=1, max=4096)
             program = torch.onnx.export(
-                wrapper, example, dynamo=True, opset_version=opset, dynamic_shapes={"image": {0: batch}},
-                verbose=False, **names,
+                wrapper,
+                example,
+                dynamo=True,
+                opset_version=opset,
+                dynamic_shapes={"image": {0: batch}},
+                verbose=False,
+                **names,
             )
             assert program is not None
             program.optimize()
@@ -212,9 +217,15 @@ def quantize_int8(proto: onnx.ModelProto, calibration: np.ndarray) -> onnx.Model
         pre_proto = onnx.load(pre)
         head += [n.name for n in pre_proto.graph.node if set(n.output) & {"cam", "logits"}]
         quantize_static(
-            str(pre), str(dst), _Reader(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=head,
+            str(pre),
+            str(dst),
+            _Reader(calibration),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=head,
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )
         return onnx.load(dst)
@@ -288,8 +299,14 @@ def export_onnx(
     precision = "fp32"
     if int8 or fp16:
         proto, precision, diff, agreement = _reduce_precision(
-            proto, model, meta, int8=int8, calibration=calibration, evaluation=evaluation,
-            photos=photos, min_agreement=min_agreement,
+            proto,
+            model,
+            meta,
+            int8=int8,
+            calibration=calibration,
+            evaluation=evaluation,
+            photos=photos,
+            min_agreement=min_agreement,
         )
     set_metadata(proto, metadata_for(meta, name=name, version=version or meta.version, precision=precision))
     onnx.checker.check_model(proto)
@@ -297,8 +314,11 @@ def export_onnx(
     path = Path(out)
     _atomic_write(data, path)
     if len(data) > RELEASE_MAX_BYTES:
-        log.warning("%s is %.1f MB: over the 12 MB release budget (try --int8 or --fp16-weights)",
-                    path, len(data) / 1e6)
+        log.warning(
+            "%s is %.1f MB: over the 12 MB release budget (try --int8 or --fp16-weights)",
+            path,
+            len(data) / 1e6,
+        )
     return ExportReport(path, len(data), precision, diff, agreement, len(photos), n_random)
 
 
@@ -312,8 +332,15 @@ def _photos(meta: CheckpointMeta, given: np.ndarray | None, manifest: str | Path
 
 
 def _reduce_precision(
-    proto: onnx.ModelProto, model: CamidNet, meta: CheckpointMeta, *, int8: bool,
-    calibration: str | Path | None, evaluation: str | Path | None, photos: np.ndarray, min_agreement: float,
+    proto: onnx.ModelProto,
+    model: CamidNet,
+    meta: CheckpointMeta,
+    *,
+    int8: bool,
+    calibration: str | Path | None,
+    evaluation: str | Path | None,
+    photos: np.ndarray,
+    min_agreement: float,
 ) -> tuple[onnx.ModelProto, str, float, float]:
     if int8:
         if calibration is None:
@@ -322,16 +349,24 @@ def _reduce_precision(
         reduced, precision = quantize_int8(proto, calib), "int8"
     else:
         calib, reduced, precision = photos, fp16_weights(proto), "fp16-weights"
-    held_out = manifest_inputs(evaluation, meta) if evaluation is not None else (photos if len(photos) else calib)
+    held_out = (
+        manifest_inputs(evaluation, meta) if evaluation is not None else (photos if len(photos) else calib)
+    )
     if not len(held_out):
         raise ExportError(f"{precision} needs evaluation photos: pass --eval/--calibration MANIFEST")
-    diff, agreement = compare(torch_logits(model, held_out), onnx_logits(reduced.SerializeToString(), held_out),
-                              meta.temperature)
-    log.info("%s: top-1 agreement %.2f%%, max |d softmax| %.3g on %d photos",
-             precision, 100 * agreement, diff, len(held_out))
+    diff, agreement = compare(
+        torch_logits(model, held_out), onnx_logits(reduced.SerializeToString(), held_out), meta.temperature
+    )
+    log.info(
+        "%s: top-1 agreement %.2f%%, max |d softmax| %.3g on %d photos",
+        precision,
+        100 * agreement,
+        diff,
+        len(held_out),
+    )
     if agreement < min_agreement:
         raise QuantizationRefused(
             f"{precision} agrees with fp32 on only {100 * agreement:.1f}% of {len(held_out)} photos "
-            f"(needs {100 * min_agreement:.0f}%); export in fp32, or calibrate on more photos like the served ones"
+            f"(needs {100 * min_agreement:.0f}%); export in fp32 or calibrate on photos like served ones"
         )
     return reduced, precision, diff, agreement

@@ -16,6 +16,7 @@ from model.pretrained import LITE_MEAN, LITE_STD, has_offline_weights, load_imag
 log = logging.getLogger(__name__)
 
 Pretrained = str | Path | None
+_WEIGHT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 
 
 class CamidNet(nn.Module):
@@ -152,7 +153,11 @@ def create_model(
             )
         backbone, head = _imagenet_offline(arch, **timm_kwargs)
         default_mean, default_std = LITE_MEAN, LITE_STD
-    elif isinstance(pretrained, Path) or Path(pretrained).suffix in (".pt", ".pth", ".ckpt", ".bin"):
+    elif (
+        isinstance(pretrained, Path)
+        or Path(pretrained).suffix in _WEIGHT_SUFFIXES
+        or Path(pretrained).exists()
+    ):
         weights_path = Path(pretrained)
         if not weights_path.is_file():
             raise FileNotFoundError(f"pretrained weights file not found: {weights_path}")

@@ -24,7 +24,7 @@ from serve.classify import InferencePool
 from serve.engine import Engine
 from serve.errors import install_error_handlers
 from serve.observability import BodyLimitMiddleware, Metrics, RequestLogMiddleware
-from serve.routes import classify, system
+from serve.routes import classify, moderation, submissions, system
 from serve.settings import Settings
 from serve.store import open_store
 
@@ -41,18 +41,23 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
                 f"model not found at {settings.model_path}; export one with `camid export` "
                 "or point CAMID_MODEL_PATH (or `camid serve --model`) at an .onnx file"
             )
-        app.state.engine = await asyncio.to_thread(
-            Engine.load, settings.model_path, threads=settings.ort_threads
+        engine = await asyncio.to_thread(Engine.load, settings.model_path, threads=settings.ort_threads)
+        log.info("model %s %s loaded from %s", engine.info.name, engine.info.version, settings.model_path)
+        store = await asyncio.to_thread(open_store, settings)
+        pool = InferencePool(
+            threads=settings.inference_threads,
+            queue_size=settings.queue_size,
+            timeout_s=settings.request_timeout_s,
+            retry_after_s=settings.retry_after_s,
         )
-        info = app.state.engine.info
-        log.info("model %s %s loaded from %s", info.name, info.version, settings.model_path)
-        app.state.store = await asyncio.to_thread(open_store, settings)
+        app.state.engine, app.state.store, app.state.pool = engine, store, pool
         try:
             yield
         finally:
-            app.state.pool.close()
-            app.state.store.close()
-            app.state.engine = app.state.store = None
+            pool.close()
+            store.close()
+            if app.state.engine is engine:  # not replaced by a second, overlapping lifespan
+                app.state.engine = app.state.store = None
 
     return lifespan
 
@@ -77,17 +82,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = None
     app.state.store = None
     app.state.metrics = Metrics()
-    app.state.pool = InferencePool(
-        threads=settings.inference_threads,
-        queue_size=settings.queue_size,
-        timeout_s=settings.request_timeout_s,
-        retry_after_s=settings.retry_after_s,
-    )
+    app.state.pool = None
     install_error_handlers(app)
     app.include_router(system.router)
     app.include_router(classify.router)
-    # TODO(lead): include H6's routers once they exist:
-    #   app.include_router(submissions.router); app.include_router(moderation.router)
+    app.include_router(submissions.router)
+    app.include_router(moderation.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     if settings.cors_origins:
         app.add_middleware(

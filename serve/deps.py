@@ -42,8 +42,12 @@ def get_engine(request: Request) -> Engine:
 
 
 def get_pool(request: Request) -> InferencePool:
-    """The bounded inference worker pool."""
-    pool: InferencePool = request.app.state.pool
+    """The bounded inference worker pool (created with the model at startup); 503 before that."""
+    pool: InferencePool | None = getattr(request.app.state, "pool", None)
+    if pool is None:
+        raise ApiError(
+            503, "not_ready", "the server is starting; retry shortly", headers={"Retry-After": "5"}
+        )
     return pool
 
 

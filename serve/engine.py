@@ -191,7 +191,8 @@ def colormap(heat: np.ndarray) -> np.ndarray:
     pos = np.clip(heat, 0.0, 1.0) * (len(_RAMP) - 1)
     lo = np.floor(pos).astype(int).clip(0, len(_RAMP) - 2)
     frac = (pos - lo)[..., None]
-    return (_RAMP[lo] * (1 - frac) + _RAMP[lo + 1] * frac).round().astype(np.uint8)
+    colours: np.ndarray = (_RAMP[lo] * (1 - frac) + _RAMP[lo + 1] * frac).round().astype(np.uint8)
+    return colours
 
 
 def heatmap_overlay(cam: np.ndarray, picture: np.ndarray, alpha: float = 0.45) -> bytes:
@@ -224,12 +225,20 @@ class Engine:
         if not p.is_file():
             raise ModelError(f"model file not found: {p}; export one with `camid export` or pass --model")
         try:
-            session = ort.InferenceSession(str(p), session_options(threads), providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(
+                str(p), session_options(threads), providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelError(f"{p}: not a loadable ONNX model ({exc})") from exc
         info = parse_metadata(session.get_modelmeta().custom_metadata_map, str(p))
-        log.info("loaded %s %s (%s, %d classes) from %s", info.name, info.version, info.precision,
-                 len(info.labels), p)
+        log.info(
+            "loaded %s %s (%s, %d classes) from %s",
+            info.name,
+            info.version,
+            info.precision,
+            len(info.labels),
+            p,
+        )
         return cls(session, info, p)
 
     def prepare(self, images: Sequence[Image.Image]) -> np.ndarray:
@@ -239,9 +248,10 @@ class Engine:
     def run(self, batch: np.ndarray, cam: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """Raw model outputs for a prepared batch: ``(logits [N,C], cam [N,C,h,w] or None)``."""
         if not cam:
-            return self.session.run(["logits"], {"image": batch})[0], None
+            (logits,) = self.session.run(["logits"], {"image": batch})
+            return np.asarray(logits), None
         logits, cams = self.session.run(["logits", "cam"], {"image": batch})
-        return logits, cams
+        return np.asarray(logits), np.asarray(cams)
 
     def predict_logits(self, logits: np.ndarray) -> list[Prediction]:
         """Calibrated, sorted probabilities and decisions for raw logits ``[N,C]``."""
@@ -255,7 +265,9 @@ class Engine:
         ranked = tuple((labels[i], float(probs[i])) for i in order)
         return Prediction(ranked[0][0], ranked[0][1], decision, ranked, heatmap_png)
 
-    def classify(self, images: Sequence[Image.Image], heatmap: bool = False, batch_size: int = 8) -> list[Prediction]:
+    def classify(
+        self, images: Sequence[Image.Image], heatmap: bool = False, batch_size: int = 8
+    ) -> list[Prediction]:
         """Classify decoded photos (RGB PIL images), ``batch_size`` at a time; results in order."""
         results: list[Prediction] = []
         for start in range(0, len(images), batch_size):

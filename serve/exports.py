@@ -2,8 +2,9 @@
 
 - training: one row per distinct verified photo, in the project's manifest columns
   (``path,label,group,source,license,lat,lon``); ``path`` is ``photos/<sha256>.jpg`` relative to the
-  manifest, so the zip and folder exports resolve it; ``group`` is a ~50 m location grid cell
-  (photos of one camera stay in one split), or the duplicate chain when there is no location.
+  manifest, so the zip and folder exports resolve it; ``group`` joins photos taken within 50 m of
+  each other (named after a ~50 m grid cell), so photos of one camera stay in one split; photos
+  without a location keep the group of the submission they repeat, or their own.
 - cameras: verified photos of TARGET classes with a location, clustered per label within 25 m,
   as GeoJSON points (public map) or CSV (the initiative's spreadsheet); no photos, no notes.
 
@@ -23,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from data.dedup import UnionFind
 from data.images import load_image
 from data.labels import LabelSet
 from data.manifest import Manifest, Record, write_manifest
@@ -52,22 +54,49 @@ CAMERA_CSV_COLUMNS = (
 
 def location_group(lat: float, lon: float, grid_m: float = GRID_M) -> str:
     """The ~``grid_m`` grid cell holding a point, e.g. ``loc-99781-35417``."""
-    row = math.floor(lat * 111_320.0 / grid_m)
-    metres_per_deg_lon = 111_320.0 * math.cos(math.radians(round(lat, 1)))
-    col = math.floor(lon * metres_per_deg_lon / grid_m)
+    row, col = _cell(lat, lon, grid_m)
     return f"loc-{row}-{col}"
 
 
-def _group(sub: Submission, by_id: dict[str, Submission]) -> str:
-    root = by_id.get(sub.duplicate_of or "", sub)
-    if root.lat is not None and root.lon is not None:
-        return location_group(root.lat, root.lon)
-    return f"sub-{root.id}"
+def location_groups(subs: Sequence[Submission], radius_m: float = GRID_M) -> dict[str, str]:
+    """Submission id -> group: photos within ``radius_m`` of each other (transitively) share one.
+
+    The group is named after the ~50 m grid cell of the cluster's first photo; photos without a
+    location keep the group of the submission they repeat (``duplicate_of``) or their own.
+    """
+    located = [s for s in subs if s.lat is not None and s.lon is not None]
+    uf = UnionFind(len(located))
+    cells: dict[tuple[int, int], list[int]] = {}
+    for i, sub in enumerate(located):
+        assert sub.lat is not None and sub.lon is not None
+        row, col = _cell(sub.lat, sub.lon, radius_m)
+        for key in ((row + dr, col + dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)):
+            for j in cells.get(key, []):
+                other = located[j]
+                assert other.lat is not None and other.lon is not None
+                if distance_m(sub.lat, sub.lon, other.lat, other.lon) <= radius_m:
+                    uf.union(i, j)
+        cells.setdefault((row, col), []).append(i)
+    groups: dict[str, str] = {}
+    for members in uf.components():
+        first = located[members[0]]
+        assert first.lat is not None and first.lon is not None
+        for i in members:
+            groups[located[i].id] = location_group(first.lat, first.lon, radius_m)
+    for sub in subs:
+        groups.setdefault(sub.id, groups.get(sub.duplicate_of or "", f"sub-{sub.duplicate_of or sub.id}"))
+    return groups
+
+
+def _cell(lat: float, lon: float, grid_m: float) -> tuple[int, int]:
+    row = math.floor(lat * 111_320.0 / grid_m)
+    col = math.floor(lon * 111_320.0 * math.cos(math.radians(round(lat, 1))) / grid_m)
+    return row, col
 
 
 def training_records(subs: Sequence[Submission]) -> list[Record]:
     """Manifest records for verified submissions, one per distinct photo (sha256)."""
-    by_id = {s.id: s for s in subs}
+    groups = location_groups(subs)
     seen: set[str] = set()
     records = []
     for sub in subs:
@@ -78,7 +107,7 @@ def training_records(subs: Sequence[Submission]) -> list[Record]:
             Record(
                 path=f"photos/{sub.sha256}.jpg",
                 label=sub.final_label,
-                group=_group(sub, by_id),
+                group=groups[sub.id],
                 source=f"camid-submission/{sub.id}",
                 license=LICENSE,
                 lat=sub.lat,

@@ -57,13 +57,20 @@ def read_photo(path: Path, min_side: int) -> Photo:
     image = load_image(data, min_side=min_side)
     gps = read_gps(data)
     location = {"lat": gps[0], "lon": gps[1], "source": "exif"} if gps else None
-    facts = {"width": info.width, "height": info.height, "sha256": sha256_bytes(data), "phash": phash(image),
-             "location": location}
+    facts = {
+        "width": info.width,
+        "height": info.height,
+        "sha256": sha256_bytes(data),
+        "phash": phash(image),
+        "location": location,
+    }
     return Photo(path, image, facts)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="camid predict", description="Classify photos with an exported camid model.")
+    p = argparse.ArgumentParser(
+        prog="camid predict", description="Classify photos with an exported camid model."
+    )
     p.add_argument("paths", nargs="+", type=Path, help="photos or folders (walked recursively)")
     p.add_argument("--model", type=Path, default=None, help=f"ONNX model (default: {default_model_path()})")
     p.add_argument("--json", action="store_true", help="one JSON result per line instead of a table")
@@ -95,7 +102,9 @@ def _chunks(paths: Iterator[Path], size: int) -> Iterator[list[Path]]:
 
 
 def _table_row(result: dict[str, Any], width: int) -> str:
-    return f"{result['path']:<{width}}  {result['label']:<24} {result['confidence']:>6.3f}  {result['decision']}"
+    return (
+        f"{result['path']:<{width}}  {result['label']:<24} {result['confidence']:>6.3f}  {result['decision']}"
+    )
 
 
 def _heatmap_path(folder: Path, photo: Path, used: set[str]) -> Path:

@@ -105,11 +105,10 @@ def blur_regions(img: Image.Image, regions: list[Region], margin: float = MARGIN
         if box[2] <= box[0] or box[3] <= box[1]:
             continue
         patch = out.crop(box)
-        tiny = patch.resize(
-            (max(1, patch.width // 16), max(1, patch.height // 16)), Image.Resampling.BILINEAR
-        )
-        patch = tiny.resize(patch.size, Image.Resampling.NEAREST)
-        radius = max(2.0, min(patch.size) / 8)
+        # A few coarse blocks, then a wide blur: no features a person (or a detector) can use.
+        tiny = patch.resize((min(4, patch.width), min(4, patch.height)), Image.Resampling.BOX)
+        patch = tiny.resize(patch.size, Image.Resampling.BILINEAR)
+        radius = max(2.0, min(patch.size) / 4)
         out.paste(patch.filter(ImageFilter.GaussianBlur(radius)), box[:2])
     return out
 

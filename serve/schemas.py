@@ -88,13 +88,24 @@ class Readiness(BaseModel):
     checks: dict[str, bool]
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": text}
-    for status, text in {
-        400: "not a decodable photo, or a malformed request",
-        413: "a photo or the request is too large (bytes or pixels)",
-        415: "not a supported image type (sniffed from the bytes)",
-        422: "missing or invalid fields",
-        503: "overloaded or timed out; see Retry-After",
-    }.items()
+ERROR_TEXTS: dict[int, str] = {
+    400: "not a decodable photo, or a malformed request",
+    401: "missing or unknown moderator token",
+    403: "the token may not do this",
+    404: "no such resource",
+    409: "changed by someone else meanwhile",
+    413: "a photo or the request is too large (bytes or pixels)",
+    415: "not a supported image type (sniffed from the bytes)",
+    422: "missing or invalid fields",
+    429: "too many requests from this client; see Retry-After",
+    503: "overloaded, starting or timed out; see Retry-After",
 }
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries (the error JSON shape) for the given statuses."""
+    return {status: {"model": ErrorResponse, "description": ERROR_TEXTS[status]} for status in statuses}
+
+
+# Every error status the API uses, for routes that may answer any of them.
+ERROR_RESPONSES = error_responses(*ERROR_TEXTS)

@@ -7,6 +7,10 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from training.config import TrainConfig
 
 
 def _setup_logging() -> None:
@@ -45,12 +49,14 @@ def train_main(argv: list[str] | None = None) -> int:
         print(f"camid train: {e}", file=sys.stderr)
         return 2
     if config.mode == "fewshot":
-        from training.fewshot import fewshot_main
-
-        return fewshot_main(args.data, args.out, config)
+        return _fewshot(args.data, args.out, config)
     from training.train import train
 
-    result = train(args.data, args.out, config, resume=args.resume)
+    try:
+        result = train(args.data, args.out, config, resume=args.resume)
+    except ValueError as e:  # bad labels, splits or settings: say what to fix, no traceback
+        print(f"camid train: {e}", file=sys.stderr)
+        return 2
     if result.calibration is not None:
         summary = {
             "checkpoint": str(result.checkpoint),
@@ -62,6 +68,23 @@ def train_main(argv: list[str] | None = None) -> int:
         if result.test_metrics:
             summary["test"] = {k: result.test_metrics["metrics"][k] for k in ("accuracy", "macro_f1")}
         print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _fewshot(manifest: Path, out: Path, config: TrainConfig) -> int:
+    from training.fewshot import train_fewshot
+
+    try:
+        report = train_fewshot(manifest, out, config, str(config.extra.get("fewshot_method", "prototype")))
+    except ValueError as e:
+        print(f"camid train --mode fewshot: {e}", file=sys.stderr)
+        return 2
+    m = report["out_of_fold"]
+    for key in ("accuracy", "macro_f1"):
+        lo, hi = m[key]["ci95"]
+        print(f"{key:10s} {m[key]['value']:.3f}  [{lo:.3f}, {hi:.3f}] (out-of-fold, group bootstrap)")
+    print(f"fold accuracy {report['fold_accuracy_mean']:.3f} ± {report['fold_accuracy_sd']:.3f}")
+    print(f"checkpoint: {out / 'checkpoint.pt'}")
     return 0
 
 

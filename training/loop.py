@@ -156,14 +156,17 @@ def fit(
     opt = _make_optimizer(params, cfg)
     total_steps = cfg.epochs * len(train_loader)
     warmup = cfg.warmup_epochs * len(train_loader)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, total_steps, warmup))
     dtype = amp_dtype(device, cfg.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     ema = ModelEmaV3(model, decay=cfg.ema_decay) if cfg.ema_decay > 0 else None
+    done_steps = -1
     if state.optimizer is not None:
-        opt.load_state_dict(state.optimizer)
-        for _ in range(state.epoch * len(train_loader)):
-            sched.step()
+        opt.load_state_dict(state.optimizer)  # carries each group's initial_lr for the schedule
+        done_steps = state.epoch * len(train_loader) - 1
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: _lr_factor(s, total_steps, warmup), last_epoch=done_steps
+    )
+    if state.optimizer is not None:
         if state.scaler:
             scaler.load_state_dict(state.scaler)
         if ema is not None and state.ema is not None:

@@ -118,3 +118,29 @@ def write_report(ev: Evaluation) -> Path:
     path = ev.out_dir / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def headline(metrics: dict[str, Any]) -> dict[str, str]:
+    """``{metric: "value [lo, hi]"}`` for the metrics people look at first."""
+    keys = ("accuracy", "macro_f1", "flag_precision", "auto_share", "camera_recall", "camera_specificity")
+    return {k: _fmt(metrics["metrics"].get(k)) for k in keys}
+
+
+def worst_error_rows(rows: list[dict[str, str]], k: int = 12) -> list[dict[str, str]]:
+    """Rows of predictions.csv that are wrong, most confident first."""
+    wrong = [r for r in rows if r["label"] != r["pred"]]
+    return sorted(wrong, key=lambda r: -float(r["confidence"]))[:k]
+
+
+def errors_html(rows: list[dict[str, str]], side: int = 140) -> str:
+    """HTML cards (thumbnail, true and predicted label) for predictions.csv rows."""
+    cards = []
+    for r in rows:
+        uri = thumbnail_data_uri(Path(r["path"]), side)
+        img = f'<img src="{uri}" style="max-width:{side}px">' if uri else "(unreadable)"
+        cards.append(
+            f'<figure style="display:inline-block;width:{side + 20}px;font-size:11px">{img}<figcaption>'
+            f"true {html.escape(r['label'])}<br>pred {html.escape(r['pred'])} "
+            f"({float(r['confidence']):.2f}, {html.escape(r['decision'])})</figcaption></figure>"
+        )
+    return "".join(cards) or "<p>No errors.</p>"

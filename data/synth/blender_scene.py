@@ -118,9 +118,9 @@ def add_texture(nt: Any, bsdf: Any, kind: str, s: P) -> None:
         if s.get("lit", 0.0) > 0:
             # at night some windows glow: brick colour noise above a threshold emits
             ramp = nodes.new("ShaderNodeValToRGB")
-            ramp.color_ramp.elements[0].position = 0.5
+            ramp.color_ramp.elements[0].position = 0.75
             ramp.color_ramp.elements[0].color = (0, 0, 0, 1)
-            ramp.color_ramp.elements[1].position = 0.52
+            ramp.color_ramp.elements[1].position = 0.77
             ramp.color_ramp.elements[1].color = (1.0, 0.75, 0.45, 1)
             bw = nodes.new("ShaderNodeRGBToBW")
             links.new(brick.outputs["Color"], bw.inputs["Color"])
@@ -143,7 +143,7 @@ def add_texture(nt: Any, bsdf: Any, kind: str, s: P) -> None:
         return
     noise = nodes.new("ShaderNodeTexNoise")
     noise.inputs["Scale"].default_value = s.get("noise_scale", 6.0)
-    noise.inputs["Detail"].default_value = 6.0
+    noise.inputs["Detail"].default_value = 2.0
     links.new(coord.outputs["Object"], noise.inputs["Vector"])
     ramp = nodes.new("ShaderNodeValToRGB")
     col = s.get("color", (0.8, 0.8, 0.8))
@@ -204,7 +204,9 @@ def add_mesh(kind: str, loc: tuple, scale: tuple = (1, 1, 1), rot: tuple = (0, 0
     return ob
 
 
-def finish(ob: Any, mat: Any, parent: Any = None, bevel: float = 0.0, smooth: bool = True, segs: int = 3) -> Any:
+def finish(
+    ob: Any, mat: Any, parent: Any = None, bevel: float = 0.0, smooth: bool = True, segs: int = 3
+) -> Any:
     """Assign material, optional bevel modifier and smooth shading, parent to an assembly."""
     ob.data.materials.append(mat)
     if bevel > 0:
@@ -222,8 +224,16 @@ def finish(ob: Any, mat: Any, parent: Any = None, bevel: float = 0.0, smooth: bo
     return ob
 
 
-def part(kind: str, loc: tuple, scale: tuple, mat: Any, parent: Any, rot: tuple = (0, 0, 0),
-         bevel: float = 0.0, **kw: Any) -> Any:
+def part(
+    kind: str,
+    loc: tuple,
+    scale: tuple,
+    mat: Any,
+    parent: Any,
+    rot: tuple = (0, 0, 0),
+    bevel: float = 0.0,
+    **kw: Any,
+) -> Any:
     """Shorthand: add a primitive, finish it and parent it."""
     return finish(add_mesh(kind, loc, scale, rot, **kw), mat, parent, bevel)
 
@@ -297,15 +307,24 @@ def huawei_ptz(m: Mats, d: P) -> Any:
     top = -0.115
     part("cyl", (arm, 0, top - h / 2), (r, r, h / 2), white, root, vertices=48, bevel=0.035)
     # thin grey seam ring and slightly narrower lower collar
-    part("cyl", (arm, 0, top - h - 0.012), (r * 0.93, r * 0.93, 0.014), m.get("grey"), root, vertices=48,
-         bevel=0.006)
+    part(
+        "cyl",
+        (arm, 0, top - h - 0.012),
+        (r * 0.93, r * 0.93, 0.014),
+        m.get("grey"),
+        root,
+        vertices=48,
+        bevel=0.006,
+    )
     br = r * 0.78
     part("sphere", (arm, 0, top - h - 0.02), (br, br, br), dark, root, segments=48, ring_count=24)
     # red logo and small label on the housing side (faces the viewer side -Y and +Y)
     for side in (-1, 1):
         y = side * (r + 0.001)
         rot = (math.radians(90), 0, 0 if side < 0 else math.pi)
-        part("cyl", (arm, y, top - h * 0.35), (0.018, 0.018, 0.001), m.get("logo"), root, rot=rot, vertices=16)
+        part(
+            "cyl", (arm, y, top - h * 0.35), (0.018, 0.018, 0.001), m.get("logo"), root, rot=rot, vertices=16
+        )
         label_text("HUAWEI", (arm, y * 1.005, top - h * 0.58), rot, 0.026, m.get("ink"), root)
     return root
 
@@ -333,23 +352,58 @@ def build_bullet_body(m: Mats, body: Any, d: P) -> None:
     tube((0, 0, -0.05), (0, 0, 0.0), 0.022, white, body)
     part("cube", (0.02, 0, h / 2), (L / 2, w / 2, h / 2), white, body, bevel=min(w, h) * 0.38)
     vis = d.get("visor", 0.07)
-    part("cube", (0.02 + vis / 2, 0, h + 0.012), ((L + vis) / 2, w / 2 + 0.008, 0.005), white, body,
-         bevel=0.004)
+    part(
+        "cube",
+        (0.02 + vis / 2, 0, h + 0.012),
+        ((L + vis) / 2, w / 2 + 0.008, 0.005),
+        white,
+        body,
+        bevel=0.004,
+    )
     # curved visor sides
     for side in (-1, 1):
-        part("cube", (0.02 + vis / 2 + L * 0.1, side * (w / 2 + 0.006), h * 0.8), (L * 0.45, 0.003, h * 0.22),
-             white, body, bevel=0.002)
+        part(
+            "cube",
+            (0.02 + vis / 2 + L * 0.1, side * (w / 2 + 0.006), h * 0.8),
+            (L * 0.45, 0.003, h * 0.22),
+            white,
+            body,
+            bevel=0.002,
+        )
     lens_r = min(w, h) * 0.36
-    part("cyl", (0.02 + L / 2 + 0.002, 0, h / 2), (lens_r * 1.2, lens_r * 1.2, 0.004), m.get("bubble"), body,
-         rot=(0, math.radians(90), 0), vertices=32)
-    part("cyl", (0.02 + L / 2 + 0.004, 0, h / 2), (lens_r * 0.55, lens_r * 0.55, 0.004), m.get("lens"), body,
-         rot=(0, math.radians(90), 0), vertices=24)
+    part(
+        "cyl",
+        (0.02 + L / 2 + 0.002, 0, h / 2),
+        (lens_r * 1.2, lens_r * 1.2, 0.004),
+        m.get("bubble"),
+        body,
+        rot=(0, math.radians(90), 0),
+        vertices=32,
+    )
+    part(
+        "cyl",
+        (0.02 + L / 2 + 0.004, 0, h / 2),
+        (lens_r * 0.55, lens_r * 0.55, 0.004),
+        m.get("lens"),
+        body,
+        rot=(0, math.radians(90), 0),
+        vertices=24,
+    )
     if d.get("logo", True):
         for side in (-1, 1):
             rot = (math.radians(90), 0, 0 if side < 0 else math.pi)
-            label_text("HUAWEI", (0.02 + L * 0.12, side * (w / 2 + 0.002), h * 0.45), rot, 0.022, m.get("ink"), body)
-            part("cyl", (0.02 - L * 0.18, side * (w / 2 + 0.001), h * 0.45), (0.011, 0.011, 0.001), m.get("logo"),
-                 body, rot=rot, vertices=12)
+            label_text(
+                "HUAWEI", (0.02 + L * 0.12, side * (w / 2 + 0.002), h * 0.45), rot, 0.022, m.get("ink"), body
+            )
+            part(
+                "cyl",
+                (0.02 - L * 0.18, side * (w / 2 + 0.001), h * 0.45),
+                (0.011, 0.011, 0.001),
+                m.get("logo"),
+                body,
+                rot=rot,
+                vertices=12,
+            )
 
 
 def other_ptz(m: Mats, d: P) -> Any:
@@ -375,12 +429,29 @@ def other_ptz(m: Mats, d: P) -> Any:
     else:
         part("cyl", (arm, 0, z - h / 2), (r, r, h / 2), hous, root, vertices=40, bevel=0.015)
         if shape == "bell":
-            part("cone", (arm, 0, z + 0.005), (r * 1.05, r * 1.05, 0.03), hous, root, vertices=40,
-                 radius1=1, radius2=0.5, depth=2)
+            part(
+                "cone",
+                (arm, 0, z + 0.005),
+                (r * 1.05, r * 1.05, 0.03),
+                hous,
+                root,
+                vertices=40,
+                radius1=1,
+                radius2=0.5,
+                depth=2,
+            )
         br = r * d.get("bubble_ratio", 0.85)
         part("sphere", (arm, 0, z - h), (br, br, br), m.get("bubble"), root, segments=40, ring_count=20)
     if d.get("ir_ring", False):
-        part("torus", (arm, 0, z - h * 0.9), (r, r, 0.5), m.get("grey"), root, major_radius=1, minor_radius=0.04)
+        part(
+            "torus",
+            (arm, 0, z - h * 0.9),
+            (r, r, 0.5),
+            m.get("grey"),
+            root,
+            major_radius=1,
+            minor_radius=0.04,
+        )
     return root
 
 
@@ -392,8 +463,15 @@ def turret(m: Mats, d: P) -> Any:
     part("cube", (0.03, 0, 0), (0.03, 0.05, 0.05), hous, root, bevel=0.01)
     part("cyl", (0.08, 0, -0.06), (r * 1.4, r * 1.4, 0.02), hous, root, vertices=40, bevel=0.008)
     part("sphere", (0.08, 0, -0.09), (r, r, r), hous, root, segments=32, ring_count=16)
-    part("cyl", (0.08 + r * 0.55, 0, -0.12), (r * 0.5, r * 0.5, 0.01), m.get("bubble"), root,
-         rot=(0, math.radians(125), 0), vertices=24)
+    part(
+        "cyl",
+        (0.08 + r * 0.55, 0, -0.12),
+        (r * 0.5, r * 0.5, 0.01),
+        m.get("bubble"),
+        root,
+        rot=(0, math.radians(125), 0),
+        vertices=24,
+    )
     return root
 
 
@@ -417,8 +495,15 @@ def fisheye(m: Mats, d: P) -> Any:
     part("cube", (0.02, 0, 0), (0.02, 0.05, 0.06), hous, root, bevel=0.006)
     tube((0.02, 0, 0.0), (0.12, 0, 0.0), 0.025, hous, root)
     part("cyl", (0.12 + r, 0, -0.02), (r, r, 0.03), hous, root, vertices=48, bevel=0.015)
-    part("sphere", (0.12 + r, 0, -0.05), (r * 0.35, r * 0.35, r * 0.3), m.get("bubble"), root, segments=24,
-         ring_count=12)
+    part(
+        "sphere",
+        (0.12 + r, 0, -0.05),
+        (r * 0.35, r * 0.35, r * 0.3),
+        m.get("bubble"),
+        root,
+        segments=24,
+        ring_count=12,
+    )
     return root
 
 
@@ -433,13 +518,31 @@ def box_camera(m: Mats, d: P) -> Any:
     body.parent = root
     L, w, h = d.get("length", 0.38), d.get("width", 0.11), d.get("h", 0.1)
     part("cube", (0.03, 0, h / 2 + 0.02), (L / 2, w / 2, h / 2), hous, body, bevel=0.006)
-    part("cube", (0.06, 0, h + 0.03), (L / 2 + 0.04, w / 2 + 0.01, 0.004), m.get(d.get("shield", "housing")),
-         body, bevel=0.002)
+    part(
+        "cube",
+        (0.06, 0, h + 0.03),
+        (L / 2 + 0.04, w / 2 + 0.01, 0.004),
+        m.get(d.get("shield", "housing")),
+        body,
+        bevel=0.002,
+    )
     part("cube", (0.03 + L / 2 + 0.001, 0, h / 2 + 0.02), (0.002, w * 0.42, h * 0.4), m.get("bubble"), body)
     if d.get("ir_panel", False):  # ALPR / traffic camera: IR illuminator beside the housing
-        part("cube", (0.03 + L / 2 - 0.05, w * 1.1, h / 2 + 0.02), (0.05, w * 0.45, h * 0.45), hous, body,
-             bevel=0.004)
-        part("cube", (0.03 + L / 2 + 0.001, w * 1.1, h / 2 + 0.02), (0.002, w * 0.38, h * 0.38), m.get("ir"), body)
+        part(
+            "cube",
+            (0.03 + L / 2 - 0.05, w * 1.1, h / 2 + 0.02),
+            (0.05, w * 0.45, h * 0.45),
+            hous,
+            body,
+            bevel=0.004,
+        )
+        part(
+            "cube",
+            (0.03 + L / 2 + 0.001, w * 1.1, h / 2 + 0.02),
+            (0.002, w * 0.38, h * 0.38),
+            m.get("ir"),
+            body,
+        )
     body.location = (reach, 0, 0.03)
     body.rotation_euler = Euler((0, math.radians(d.get("pitch", 12)), math.radians(d.get("yaw", 0))), "XYZ")
     return root
@@ -455,13 +558,33 @@ def other_bullet(m: Mats, d: P) -> Any:
     body.parent = root
     L, r = d.get("length", 0.2), d.get("radius", 0.04)
     tube((0, 0, 0), (0, 0, 0.04), 0.015, hous, body)
-    part("cyl", (0.03, 0, 0.04 + r), (r, r, L / 2), hous, body, rot=(0, math.radians(90), 0), vertices=32,
-         bevel=0.008)
+    part(
+        "cyl",
+        (0.03, 0, 0.04 + r),
+        (r, r, L / 2),
+        hous,
+        body,
+        rot=(0, math.radians(90), 0),
+        vertices=32,
+        bevel=0.008,
+    )
     if d.get("visor", 0.0) > 0:
-        part("cube", (0.03 + d["visor"] / 2, 0, 0.045 + 2 * r), ((L + d["visor"]) / 2, r * 1.1, 0.003), hous,
-             body)
-    part("cyl", (0.03 + L / 2 + 0.001, 0, 0.04 + r), (r * 0.8, r * 0.8, 0.003), m.get("bubble"), body,
-         rot=(0, math.radians(90), 0), vertices=24)
+        part(
+            "cube",
+            (0.03 + d["visor"] / 2, 0, 0.045 + 2 * r),
+            ((L + d["visor"]) / 2, r * 1.1, 0.003),
+            hous,
+            body,
+        )
+    part(
+        "cyl",
+        (0.03 + L / 2 + 0.001, 0, 0.04 + r),
+        (r * 0.8, r * 0.8, 0.003),
+        m.get("bubble"),
+        body,
+        rot=(0, math.radians(90), 0),
+        vertices=24,
+    )
     body.location = (0.1, 0, 0.0)
     body.rotation_euler = Euler((0, math.radians(d.get("pitch", 15)), math.radians(d.get("yaw", 0))), "XYZ")
     return root
@@ -485,8 +608,18 @@ def loudspeaker(m: Mats, d: P) -> Any:
     root = empty("speaker")
     hous = m.get(d.get("mat", "housing"))
     tube((0, 0, 0), (0.12, 0, 0), 0.02, hous, root)
-    part("cone", (0.25, 0, -0.03), (1, 1, 1), hous, root, rot=(0, math.radians(100), 0), vertices=32,
-         radius1=0.14, radius2=0.05, depth=0.25)
+    part(
+        "cone",
+        (0.25, 0, -0.03),
+        (1, 1, 1),
+        hous,
+        root,
+        rot=(0, math.radians(100), 0),
+        vertices=32,
+        radius1=0.14,
+        radius2=0.05,
+        depth=0.25,
+    )
     part("cyl", (0.1, 0, -0.01), (0.06, 0.06, 0.05), hous, root, rot=(0, math.radians(100), 0), vertices=24)
     return root
 
@@ -517,7 +650,15 @@ def signal_head(m: Mats, d: P) -> Any:
     for i, z in enumerate((0.26, 0.0, -0.26)):
         lens = m.get(("red_on" if i == 0 else "amber_on" if i == 1 else "green_on") if i == lit else "lens")
         part("cyl", (0.305, 0, z), (0.1, 0.1, 0.01), lens, root, rot=(0, math.radians(90), 0), vertices=24)
-        part("cyl", (0.33, 0, z + 0.05), (0.11, 0.11, 0.04), hous, root, rot=(0, math.radians(90), 0), vertices=24)
+        part(
+            "cyl",
+            (0.33, 0, z + 0.05),
+            (0.11, 0.11, 0.04),
+            hous,
+            root,
+            rot=(0, math.radians(90), 0),
+            vertices=24,
+        )
     return root
 
 
@@ -540,8 +681,15 @@ def sign(m: Mats, d: P) -> Any:
     shape = d.get("shape", "round")
     if shape == "round":
         part("cyl", (0.09, 0, 0), (s, s, 0.006), plate, root, rot=(0, math.radians(90), 0), vertices=40)
-        part("cyl", (0.097, 0, 0), (s * 0.8, s * 0.8, 0.002), m.get("sign_inner"), root,
-             rot=(0, math.radians(90), 0), vertices=40)
+        part(
+            "cyl",
+            (0.097, 0, 0),
+            (s * 0.8, s * 0.8, 0.002),
+            m.get("sign_inner"),
+            root,
+            rot=(0, math.radians(90), 0),
+            vertices=40,
+        )
     elif shape == "triangle":
         part("cyl", (0.09, 0, 0), (s, s, 0.006), plate, root, rot=(0, math.radians(90), 0), vertices=3)
     else:
@@ -594,10 +742,14 @@ def build_mount(m: Mats, s: P) -> None:
             part("cyl", (0, 0, z), (r * 1.08, r * 1.08, 0.03), m.get("grey"), None, vertices=32)
     else:
         w, h = 14.0, s["height"]
-        wall = add_mesh("plane", (0, 0, h / 2), (w / 2, h / 2, 1), rot=(math.radians(90), 0, math.radians(90)))
+        wall = add_mesh(
+            "plane", (0, 0, h / 2), (w / 2, h / 2, 1), rot=(math.radians(90), 0, math.radians(90))
+        )
         finish(wall, m.get("wall"), smooth=False)
         if s.get("corner"):
-            wall2 = add_mesh("plane", (w / 2, -s["corner"], h / 2), (w / 2, h / 2, 1), rot=(math.radians(90), 0, 0))
+            wall2 = add_mesh(
+                "plane", (w / 2, -s["corner"], h / 2), (w / 2, h / 2, 1), rot=(math.radians(90), 0, 0)
+            )
             finish(wall2, m.get("wall"), smooth=False)
         part("cube", (0.15, 0, s.get("ledge", 3.2)), (0.15, 7, 0.12), m.get("wall_trim"), None)
 
@@ -620,12 +772,22 @@ def build_backdrop(m: Mats, b: P) -> None:
     for i, f in enumerate(b.get("buildings", [])):
         key = f"facade{i}"
         m.spec[key] = f["mat"]
-        ob = add_mesh("plane", tuple(f["loc"]), (f["w"] / 2, f["h"] / 2, 1),
-                      rot=(math.radians(90), 0, math.radians(f["rot"])))
+        ob = add_mesh(
+            "plane",
+            tuple(f["loc"]),
+            (f["w"] / 2, f["h"] / 2, 1),
+            rot=(math.radians(90), 0, math.radians(f["rot"])),
+        )
         finish(ob, m.get(key), smooth=False)
         if f.get("roof", True):
-            part("cube", (f["loc"][0], f["loc"][1], f["h"] + 0.2), (f["w"] / 2 + 0.3, 0.4, 0.25),
-                 m.get("wall_trim"), None, rot=(0, 0, math.radians(f["rot"])))
+            part(
+                "cube",
+                (f["loc"][0], f["loc"][1], f["h"] + 0.2),
+                (f["w"] / 2 + 0.3, 0.4, 0.25),
+                m.get("wall_trim"),
+                None,
+                rot=(0, 0, math.radians(f["rot"])),
+            )
     for t in b.get("trees", []):
         tree(m, t)
     for p in b.get("poles", []):
@@ -667,10 +829,21 @@ def build_occluders(m: Mats, occ: list[P], cam: Any, centre: Vector) -> None:
                 q = p + direction * r * 0.6 * k + up * r * 0.25 * ((k % 2) - 0.5)
                 ob = add_mesh("ico", tuple(q), (r * 0.7, r * 0.7, r * 0.5), subdivisions=2)
                 finish(ob, m.get("leaves"))
-            tube(tuple(p), tuple(p + direction * 3 * r - Vector((0, 0, r))), max(0.004, r * 0.04), m.get("bark"))
+            tube(
+                tuple(p),
+                tuple(p + direction * 3 * r - Vector((0, 0, r))),
+                max(0.004, r * 0.04),
+                m.get("bark"),
+            )
         elif o["kind"] == "wire":
             q = eye + los * o["t"] + up * o["off"] * half
-            wire(tuple(q - right * 40), tuple(q + right * 40 + up * 40 * o["tilt"]), o["sag"], o["r"], m.get("cable"))
+            wire(
+                tuple(q - right * 40),
+                tuple(q + right * 40 + up * 40 * o["tilt"]),
+                o["sag"],
+                o["r"],
+                m.get("cable"),
+            )
         else:
             ob = add_mesh("cube", tuple(p), (0.01, o["size"] * half, o["size"] * half * 0.8))
             ob.rotation_euler = (0, 0, math.atan2(los.y, los.x))
@@ -801,9 +974,12 @@ def configure_render(r: P, img: P) -> None:
     cyc.device = "CPU"
     cyc.samples = r["samples"]
     cyc.use_denoising = False
-    cyc.use_adaptive_sampling = False
+    # most of a street photo is flat sky or wall: adaptive sampling spends the rays on the camera
+    cyc.use_adaptive_sampling = r.get("adaptive", 0.0) > 0
+    cyc.adaptive_threshold = r.get("adaptive", 0.0)
+    cyc.adaptive_min_samples = max(4, r["samples"] // 4)
     cyc.seed = img["render_seed"]
-    cyc.max_bounces = r.get("bounces", 3)
+    cyc.max_bounces = r.get("bounces", 1)
     cyc.diffuse_bounces = 1
     cyc.glossy_bounces = 1
     cyc.transmission_bounces = 1
@@ -812,7 +988,8 @@ def configure_render(r: P, img: P) -> None:
     cyc.use_fast_gi = r.get("fast_gi", True)
     if scene.world is not None:
         scene.world.light_settings.distance = 5.0
-    cyc.sample_clamp_indirect = 5.0
+    cyc.sample_clamp_direct = 8.0
+    cyc.sample_clamp_indirect = 3.0
     cyc.caustics_reflective = False
     cyc.caustics_refractive = False
     cyc.blur_glossy = 1.0

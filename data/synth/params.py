@@ -100,7 +100,7 @@ def _logu(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
 
 
-def _rgb(c: Sequence[float]) -> list[float]:
+def _rgb(c: Sequence[float] | np.ndarray) -> list[float]:
     return [round(float(x), 4) for x in c]
 
 
@@ -108,7 +108,7 @@ def sample_materials(rng: np.random.Generator, condition: str) -> dict[str, dict
     """Material specs: Huawei white plastic, housings, glass, poles, facades, foliage."""
     w = _u(rng, 0.70, 0.86)
     tint = rng.normal(0, 0.012, 3)
-    housing_name = _pick(rng, {k: 1.0 for k in HOUSING_COLOURS})
+    housing_name = _pick(rng, dict.fromkeys(HOUSING_COLOURS, 1.0))
     hcol, hrough = HOUSING_COLOURS[housing_name]
     pole_kind = _pick(rng, {"galvanised": 0.55, "painted_grey": 0.25, "painted_dark": 0.2})
     pole = {
@@ -120,17 +120,31 @@ def sample_materials(rng: np.random.Generator, condition: str) -> dict[str, dict
     if condition in ("dusk", "night"):
         leaf = [c * 0.7 for c in leaf]
     return {
-        "white": {"color": _rgb(np.clip(np.array([w, w, w * 0.985]) + tint, 0, 1)), "rough": _u(rng, 0.22, 0.45),
-                  "coat": _u(rng, 0.1, 0.5), "kind": "grime", "noise_scale": _u(rng, 3, 12),
-                  "dirt": _rgb([w * 0.72, w * 0.7, w * 0.64])},
-        "bubble": {"color": _rgb([_u(rng, 0.008, 0.03)] * 3), "rough": _u(rng, 0.02, 0.08), "spec": 0.9,
-                   "coat": 1.0},
+        "white": {
+            "color": _rgb(np.clip(np.array([w, w, w * 0.985]) + tint, 0, 1)),
+            "rough": _u(rng, 0.22, 0.45),
+            "coat": _u(rng, 0.1, 0.5),
+            "kind": "grime",
+            "noise_scale": _u(rng, 3, 12),
+            "dirt": _rgb([w * 0.72, w * 0.7, w * 0.64]),
+        },
+        "bubble": {
+            "color": _rgb([_u(rng, 0.008, 0.03)] * 3),
+            "rough": _u(rng, 0.02, 0.08),
+            "spec": 0.9,
+            "coat": 1.0,
+        },
         "lens": {"color": [0.01, 0.01, 0.012], "rough": 0.1, "spec": 0.8},
         "grey": {"color": _rgb([_u(rng, 0.25, 0.45)] * 3), "rough": 0.5, "metal": 0.3},
         "logo": {"color": [0.75, 0.03, 0.04], "rough": 0.4},
         "ink": {"color": [0.12, 0.12, 0.13], "rough": 0.5},
-        "housing": {"color": _rgb(hcol), "rough": hrough, "coat": 0.2, "kind": "grime",
-                    "dirt": _rgb([c * 0.7 + 0.03 for c in hcol])},
+        "housing": {
+            "color": _rgb(hcol),
+            "rough": hrough,
+            "coat": 0.2,
+            "kind": "grime",
+            "dirt": _rgb([c * 0.7 + 0.03 for c in hcol]),
+        },
         "pole": pole,
         "cable": {"color": [0.02, 0.02, 0.02], "rough": 0.6},
         "lamp": _lamp_material(condition),
@@ -141,15 +155,22 @@ def sample_materials(rng: np.random.Generator, condition: str) -> dict[str, dict
         "green_on": {"color": [0.1, 1, 0.5], "kind": "emit", "strength": 8.0},
         "ir": {"color": [0.08, 0.02, 0.02], "rough": 0.1, "spec": 0.8},
         "wood": {"color": _rgb([_u(rng, 0.25, 0.4), _u(rng, 0.15, 0.22), 0.08]), "rough": 0.8},
-        "sign_blue": {"color": _rgb(HOUSING_COLOURS["white"][0] if rng.random() < 0.3 else (0.02, 0.1, 0.45)),
-                      "rough": 0.4},
+        "sign_blue": {
+            "color": _rgb(HOUSING_COLOURS["white"][0] if rng.random() < 0.3 else (0.02, 0.1, 0.45)),
+            "rough": 0.4,
+        },
         "sign_inner": {"color": [0.7, 0.05, 0.05], "rough": 0.4},
         "wall": _facade_material(rng, 14.0, _u(rng, 10, 22), condition),
         "wall_trim": {"color": _rgb([_u(rng, 0.4, 0.7)] * 3), "rough": 0.8},
         "asphalt": {"color": [0.08, 0.08, 0.085], "rough": 0.9, "kind": "grime", "dirt": [0.05, 0.05, 0.05]},
         "bark": {"color": [0.09, 0.07, 0.05], "rough": 0.9},
-        "leaves": {"color": _rgb(leaf), "rough": 0.7, "kind": "leaves", "noise_scale": _u(rng, 18, 35),
-                   "holes": _u(rng, 0.38, 0.5)},
+        "leaves": {
+            "color": _rgb(leaf),
+            "rough": 0.7,
+            "kind": "leaves",
+            "noise_scale": _u(rng, 18, 35),
+            "holes": _u(rng, 0.38, 0.5),
+        },
     }
 
 
@@ -169,8 +190,8 @@ def _facade_material(rng: np.random.Generator, width: float, height: float, cond
         "white": (0.75, 0.75, 0.73),
         "brown": (0.3, 0.22, 0.16),
     }
-    col = base[_pick(rng, {k: 1.0 for k in base})]
-    lit = _u(rng, 2.0, 6.0) if condition == "night" else (1.0 if condition == "dusk" else 0.0)
+    col = base[_pick(rng, dict.fromkeys(base, 1.0))]
+    lit = _u(rng, 0.5, 2.0) if condition == "night" else (0.4 if condition == "dusk" else 0.0)
     return {
         "kind": "facade",
         "color": _rgb(np.array(col) * _u(rng, 0.8, 1.1)),
@@ -186,26 +207,62 @@ def sample_light(rng: np.random.Generator, condition: str, view_az: float) -> di
     """Sky and sun for a lighting condition; backlit puts the sun behind the subject."""
     sun_az = _u(rng, 0, 360)
     if condition == "sun":
-        return {"sky": "day", "sun_elev": _u(rng, 15, 65), "sun_az": sun_az, "sky_strength": _u(rng, 0.25, 0.45),
-                "sun_strength": _u(rng, 3.0, 4.5), "haze": _u(rng, 0.0, 0.2), "exposure": _u(rng, -0.3, 0.2),
-                "dust": _u(rng, 0.5, 2.0)}
+        return {
+            "sky": "day",
+            "sun_elev": _u(rng, 15, 65),
+            "sun_az": sun_az,
+            "sky_strength": _u(rng, 0.25, 0.45),
+            "sun_strength": _u(rng, 3.0, 4.5),
+            "haze": _u(rng, 0.0, 0.2),
+            "exposure": _u(rng, -0.3, 0.2),
+            "dust": _u(rng, 0.5, 2.0),
+        }
     if condition == "overcast":
         g = _u(rng, 0.7, 0.85)
-        return {"sky": "day", "sun_elev": _u(rng, 20, 60), "sun_az": sun_az, "sky_strength": _u(rng, 0.8, 1.4),
-                "sun_strength": _u(rng, 0.0, 0.4), "haze": _u(rng, 0.8, 0.97),
-                "haze_color": _rgb([g, g * 1.01, g * 1.04]), "exposure": _u(rng, -0.2, 0.4)}
+        return {
+            "sky": "day",
+            "sun_elev": _u(rng, 20, 60),
+            "sun_az": sun_az,
+            "sky_strength": _u(rng, 0.8, 1.4),
+            "sun_strength": _u(rng, 0.0, 0.4),
+            "haze": _u(rng, 0.8, 0.97),
+            "haze_color": _rgb([g, g * 1.01, g * 1.04]),
+            "exposure": _u(rng, -0.2, 0.4),
+        }
     if condition == "backlit":
-        return {"sky": "day", "sun_elev": _u(rng, 6, 30), "sun_az": (view_az + 180 + _u(rng, -25, 25)) % 360,
-                "sky_strength": _u(rng, 0.35, 0.6), "sun_strength": _u(rng, 3.0, 4.5), "haze": _u(rng, 0.0, 0.3),
-                "sun_disc": True, "sun_intensity": _u(rng, 0.05, 0.3), "exposure": _u(rng, -0.4, 0.3),
-                "dust": _u(rng, 1.0, 4.0)}
+        return {
+            "sky": "day",
+            "sun_elev": _u(rng, 6, 30),
+            "sun_az": (view_az + 180 + _u(rng, -25, 25)) % 360,
+            "sky_strength": _u(rng, 0.35, 0.6),
+            "sun_strength": _u(rng, 3.0, 4.5),
+            "haze": _u(rng, 0.0, 0.3),
+            "sun_disc": True,
+            "sun_intensity": _u(rng, 0.05, 0.3),
+            "exposure": _u(rng, -0.4, 0.3),
+            "dust": _u(rng, 1.0, 4.0),
+        }
     if condition == "dusk":
-        return {"sky": "day", "sun_elev": _u(rng, -2.5, 2.5), "sun_az": sun_az, "sky_strength": _u(rng, 0.6, 1.2),
-                "sun_strength": _u(rng, 0.0, 1.0), "sun_color": [1.0, 0.55, 0.3], "haze": _u(rng, 0.0, 0.3),
-                "exposure": _u(rng, 0.8, 1.8), "dust": _u(rng, 1.0, 5.0)}
+        return {
+            "sky": "day",
+            "sun_elev": _u(rng, -2.5, 2.5),
+            "sun_az": sun_az,
+            "sky_strength": _u(rng, 0.6, 1.2),
+            "sun_strength": _u(rng, 0.0, 1.0),
+            "sun_color": [1.0, 0.55, 0.3],
+            "haze": _u(rng, 0.0, 0.3),
+            "exposure": _u(rng, 0.8, 1.8),
+            "dust": _u(rng, 1.0, 5.0),
+        }
     c = _u(rng, 0.6, 1.4)
-    return {"sky": "night", "night_color": _rgb([0.004 * c, 0.006 * c, 0.014 * c]), "sky_strength": 1.0,
-            "sun_strength": 0.0, "exposure": _u(rng, 0.5, 1.5), "look": "Medium Contrast"}
+    return {
+        "sky": "night",
+        "night_color": _rgb([0.004 * c, 0.006 * c, 0.014 * c]),
+        "sky_strength": 1.0,
+        "sun_strength": 0.0,
+        "exposure": _u(rng, 0.5, 1.5),
+        "look": "Medium Contrast",
+    }
 
 
 def night_lamps(rng: np.random.Generator, centre: Sequence[float], view_az: float) -> list[dict[str, Any]]:
@@ -227,21 +284,52 @@ def sample_device(rng: np.random.Generator, kind: str) -> dict[str, Any]:
     if kind == "huawei_ptz":
         d.update(arm=_u(rng, 0.26, 0.4), radius=_u(rng, 0.105, 0.12), height=_u(rng, 0.17, 0.21))
     elif kind == "huawei_bullet":
-        d.update(reach=_u(rng, 0.12, 0.2), length=_u(rng, 0.26, 0.33), width=_u(rng, 0.1, 0.115),
-                 h=_u(rng, 0.09, 0.105), visor=_u(rng, 0.05, 0.09), pitch=_u(rng, 5, 30), yaw=_u(rng, -60, 60))
+        d.update(
+            reach=_u(rng, 0.12, 0.2),
+            length=_u(rng, 0.26, 0.33),
+            width=_u(rng, 0.1, 0.115),
+            h=_u(rng, 0.09, 0.105),
+            visor=_u(rng, 0.05, 0.09),
+            pitch=_u(rng, 5, 30),
+            yaw=_u(rng, -60, 60),
+        )
     elif kind == "other_ptz":
         mat = _pick(rng, {"housing": 0.65, "white": 0.35})
-        shapes = {"sphere": 0.5, "bell": 0.5} if mat == "white" else {"sphere": 0.3, "bell": 0.3, "cylinder": 0.4}
-        d.update(mat=mat, shape=_pick(rng, shapes), arm=_u(rng, 0.18, 0.45), radius=_u(rng, 0.08, 0.15),
-                 height=_u(rng, 0.08, 0.2), bubble_ratio=_u(rng, 0.8, 1.0), pendant=bool(rng.random() < 0.3),
-                 ir_ring=bool(rng.random() < 0.3), arm_r=_u(rng, 0.02, 0.045))
+        shapes = (
+            {"sphere": 0.5, "bell": 0.5} if mat == "white" else {"sphere": 0.3, "bell": 0.3, "cylinder": 0.4}
+        )
+        d.update(
+            mat=mat,
+            shape=_pick(rng, shapes),
+            arm=_u(rng, 0.18, 0.45),
+            radius=_u(rng, 0.08, 0.15),
+            height=_u(rng, 0.08, 0.2),
+            bubble_ratio=_u(rng, 0.8, 1.0),
+            pendant=bool(rng.random() < 0.3),
+            ir_ring=bool(rng.random() < 0.3),
+            arm_r=_u(rng, 0.02, 0.045),
+        )
     elif kind in ("box", "alpr"):
-        d.update(mat=_pick(rng, {"housing": 0.8, "white": 0.2}), length=_u(rng, 0.3, 0.5), width=_u(rng, 0.09, 0.15),
-                 h=_u(rng, 0.08, 0.13), pitch=_u(rng, 5, 30), yaw=_u(rng, -60, 60), reach=_u(rng, 0.15, 0.3),
-                 ir_panel=kind == "alpr", shield=_pick(rng, {"housing": 0.7, "white": 0.3}))
+        d.update(
+            mat=_pick(rng, {"housing": 0.8, "white": 0.2}),
+            length=_u(rng, 0.3, 0.5),
+            width=_u(rng, 0.09, 0.15),
+            h=_u(rng, 0.08, 0.13),
+            pitch=_u(rng, 5, 30),
+            yaw=_u(rng, -60, 60),
+            reach=_u(rng, 0.15, 0.3),
+            ir_panel=kind == "alpr",
+            shield=_pick(rng, {"housing": 0.7, "white": 0.3}),
+        )
     elif kind == "other_bullet":
-        d.update(mat=_pick(rng, {"housing": 0.7, "white": 0.3}), length=_u(rng, 0.14, 0.26), radius=_u(rng, 0.03, 0.05),
-                 visor=_u(rng, 0.0, 0.04) if rng.random() < 0.6 else 0.0, pitch=_u(rng, 5, 30), yaw=_u(rng, -60, 60))
+        d.update(
+            mat=_pick(rng, {"housing": 0.7, "white": 0.3}),
+            length=_u(rng, 0.14, 0.26),
+            radius=_u(rng, 0.03, 0.05),
+            visor=_u(rng, 0.0, 0.04) if rng.random() < 0.6 else 0.0,
+            pitch=_u(rng, 5, 30),
+            yaw=_u(rng, -60, 60),
+        )
     elif kind in ("turret", "vandal_dome", "fisheye"):
         d.update(mat=_pick(rng, {"housing": 0.6, "white": 0.4}), radius=_u(rng, 0.05, 0.1))
     elif kind == "street_light":
@@ -259,7 +347,9 @@ def sample_device(rng: np.random.Generator, kind: str) -> dict[str, Any]:
     return d
 
 
-def sample_scene_devices(rng: np.random.Generator, label: str, mount: dict[str, Any]) -> tuple[list[Any], str, str]:
+def sample_scene_devices(
+    rng: np.random.Generator, label: str, mount: dict[str, Any]
+) -> tuple[list[Any], str, str]:
     """The framed subject plus companions on the same mount; returns (devices, kind, form factor)."""
     subjects = SUBJECTS[label]
     i = int(rng.choice(len(subjects), p=np.array([s[2] for s in subjects]) / sum(s[2] for s in subjects)))
@@ -283,11 +373,20 @@ def sample_scene_devices(rng: np.random.Generator, label: str, mount: dict[str, 
 
 def sample_mount(rng: np.random.Generator) -> dict[str, Any]:
     """A street-light/signal pole (most often) or a facade, optionally a corner."""
-    if rng.random() < 0.72:
-        return {"kind": "pole", "radius": _u(rng, 0.065, 0.12), "height": 0.0,
-                "crossarm": 0.0 if rng.random() < 0.7 else -1.0, "crossarm_len": _u(rng, 2.0, 5.0)}
-    return {"kind": "wall", "height": _u(rng, 9, 22), "corner": _u(rng, 0.4, 3.0) if rng.random() < 0.4 else 0.0,
-            "ledge": _u(rng, 2.8, 3.8)}
+    if rng.random() < 0.8:
+        return {
+            "kind": "pole",
+            "radius": _u(rng, 0.065, 0.12),
+            "height": 0.0,
+            "crossarm": 0.0 if rng.random() < 0.7 else -1.0,
+            "crossarm_len": _u(rng, 2.0, 5.0),
+        }
+    return {
+        "kind": "wall",
+        "height": _u(rng, 9, 22),
+        "corner": _u(rng, 0.4, 3.0) if rng.random() < 0.4 else 0.0,
+        "ledge": _u(rng, 2.8, 3.8),
+    }
 
 
 def finish_mount(rng: np.random.Generator, mount: dict[str, Any], devices: list[dict[str, Any]]) -> None:
@@ -340,18 +439,26 @@ def sample_backdrop(rng: np.random.Generator, view_az: float, condition: str) ->
     for i in range(int(rng.integers(2, 6))):
         theta = math.radians(back + _u(rng, -70, 70))
         dist, w, h = _u(rng, 14, 45), _u(rng, 12, 40), _u(rng, 8, 30)
-        buildings.append({
-            "loc": _rgb([dist * math.cos(theta), dist * math.sin(theta), h / 2]),
-            "w": round(w, 2), "h": round(h, 2), "rot": round(math.degrees(theta) - 90 + _u(rng, -15, 15), 2),
-            "mat": _facade_material(rng, w, h, condition), "roof": bool(rng.random() < 0.6), "i": i,
-        })
+        buildings.append(
+            {
+                "loc": _rgb([dist * math.cos(theta), dist * math.sin(theta), h / 2]),
+                "w": round(w, 2),
+                "h": round(h, 2),
+                "rot": round(math.degrees(theta) - 90 + _u(rng, -15, 15), 2),
+                "mat": _facade_material(rng, w, h, condition),
+                "roof": bool(rng.random() < 0.6),
+                "i": i,
+            }
+        )
     trees = []
     for _ in range(int(rng.choice([0, 1, 2, 3], p=[0.3, 0.3, 0.25, 0.15]))):
         theta = math.radians(back + _u(rng, -90, 90))
         dist, h = _u(rng, 4, 25), _u(rng, 5, 12)
         x, y = dist * math.cos(theta), dist * math.sin(theta)
-        clumps = [[_u(rng, -2, 2), _u(rng, -2, 2), _u(rng, h * 0.55, h), _u(rng, 1.2, 2.6)]
-                  for _ in range(int(rng.integers(3, 7)))]
+        clumps = [
+            [_u(rng, -2, 2), _u(rng, -2, 2), _u(rng, h * 0.55, h), _u(rng, 1.2, 2.6)]
+            for _ in range(int(rng.integers(3, 7)))
+        ]
         trees.append({"x": round(x, 2), "y": round(y, 2), "h": round(h, 2), "clumps": clumps})
     poles = []
     for _ in range(int(rng.integers(0, 3))):
@@ -364,9 +471,14 @@ def sample_backdrop(rng: np.random.Generator, view_az: float, condition: str) ->
         off = _u(rng, -12, 12)
         z = _u(rng, 6, 10)
         cx, cy = off * -math.sin(a), off * math.cos(a)
-        wires.append({"a": _rgb([cx - 40 * math.cos(a), cy - 40 * math.sin(a), z]),
-                      "b": _rgb([cx + 40 * math.cos(a), cy + 40 * math.sin(a), z + _u(rng, -1, 1)]),
-                      "sag": _u(rng, 0.5, 2.5), "r": _u(rng, 0.006, 0.015)})
+        wires.append(
+            {
+                "a": _rgb([cx - 40 * math.cos(a), cy - 40 * math.sin(a), z]),
+                "b": _rgb([cx + 40 * math.cos(a), cy + 40 * math.sin(a), z + _u(rng, -1, 1)]),
+                "sag": _u(rng, 0.5, 2.5),
+                "r": _u(rng, 0.006, 0.015),
+            }
+        )
     return {"buildings": buildings, "trees": trees, "poles": poles, "wires": wires}
 
 
@@ -380,10 +492,18 @@ def sample_occluders(rng: np.random.Generator) -> list[dict[str, Any]]:
     occ: list[dict[str, Any]] = []
     for _ in range(int(rng.choice([0, 1, 2], p=[0.55, 0.3, 0.15]))):
         kind = _pick(rng, {"leaves": 0.5, "wire": 0.35, "sign": 0.15})
-        occ.append({"kind": kind, "t": round(_u(rng, 0.35, 0.85), 3), "angle": round(_u(rng, 0, 360), 2),
-                    "off": round(_u(rng, 0.7, 1.5) if kind != "wire" else _u(rng, -0.8, 0.8), 3),
-                    "size": round(_u(rng, 0.4, 0.9), 3), "tilt": round(_u(rng, -0.1, 0.1), 3),
-                    "sag": round(_u(rng, 0.2, 1.5), 3), "r": round(_u(rng, 0.006, 0.012), 4)})
+        occ.append(
+            {
+                "kind": kind,
+                "t": round(_u(rng, 0.35, 0.85), 3),
+                "angle": round(_u(rng, 0, 360), 2),
+                "off": round(_u(rng, 0.7, 1.5) if kind != "wire" else _u(rng, -0.8, 0.8), 3),
+                "size": round(_u(rng, 0.4, 0.9), 3),
+                "tilt": round(_u(rng, -0.1, 0.1), 3),
+                "sag": round(_u(rng, 0.2, 1.5), 3),
+                "r": round(_u(rng, 0.006, 0.012), 4),
+            }
+        )
     return occ
 
 
@@ -393,6 +513,9 @@ def sample_post(rng: np.random.Generator, condition: str) -> dict[str, Any]:
     return {
         "wb": _rgb(1.0 + rng.normal(0, 0.035, 3)),
         "gamma": round(_u(rng, 0.9, 1.1), 3),
+        "denoise": round(_u(rng, 0.4, 0.8), 3),
+        "saturation": round(_u(rng, 1.0, 1.45), 3),
+        "contrast": round(_u(rng, 1.0, 1.2), 3),
         "noise": round(_u(rng, 2.5, 7.0) if dark else _u(rng, 0.5, 3.0), 3),
         "chroma_noise": round(_u(rng, 0.0, 2.0), 3),
         "motion_px": round(_u(rng, 0.5, 3.5), 3) if rng.random() < (0.4 if dark else 0.15) else 0.0,
@@ -408,7 +531,9 @@ def sample_post(rng: np.random.Generator, condition: str) -> dict[str, Any]:
 def plan_image(seed: int, index: int, label: str, *, size: int = 256, samples: int = 32) -> Plan:
     """Everything needed to render and post-process image ``index`` of a seeded set."""
     if label not in SUBJECTS:
-        raise ValueError(f"synth cannot draw class {label!r}; known: {', '.join(SUBJECTS)} (add it to SUBJECTS)")
+        raise ValueError(
+            f"synth cannot draw class {label!r}; known: {', '.join(SUBJECTS)} (add it to SUBJECTS)"
+        )
     rng = np.random.default_rng([seed, index])
     condition = _pick(rng, CONDITIONS)
     mount = sample_mount(rng)

@@ -43,16 +43,32 @@ def find_blender(explicit: str | None = None) -> str:
 
 def job_images(plans: Sequence[dict[str, Any]], raw_paths: Sequence[Path]) -> list[dict[str, Any]]:
     """The per-image entries of a Blender job (plan fields the scene script reads + output path)."""
-    keys = ("materials", "mount", "devices", "view", "light", "backdrop", "occluders", "render_seed",
-            "transparent")
+    keys = (
+        "materials",
+        "mount",
+        "devices",
+        "view",
+        "light",
+        "backdrop",
+        "occluders",
+        "render_seed",
+        "transparent",
+    )
     return [
         {**{k: p[k] for k in keys if k in p}, "out": str(raw)}
         for p, raw in zip(plans, raw_paths, strict=True)
     ]
 
 
-def write_job(path: Path, plans: Sequence[dict[str, Any]], raw_paths: Sequence[Path], *, size: int,
-              samples: int, threads: int | None) -> Path:
+def write_job(
+    path: Path,
+    plans: Sequence[dict[str, Any]],
+    raw_paths: Sequence[Path],
+    *,
+    size: int,
+    samples: int,
+    threads: int | None,
+) -> Path:
     """Write a Blender job JSON (deterministic: sorted keys, no timestamps)."""
     job = {
         "render": {"width": size, "height": size, "samples": samples, "threads": threads or 0},
@@ -63,15 +79,30 @@ def write_job(path: Path, plans: Sequence[dict[str, Any]], raw_paths: Sequence[P
     return path
 
 
-def run_blender_job(job_path: Path, blender: str, on_saved: Callable[[Path], None] | None = None,
-                    timeout_s: float | None = None) -> None:
+def run_blender_job(
+    job_path: Path,
+    blender: str,
+    on_saved: Callable[[Path], None] | None = None,
+    timeout_s: float | None = None,
+) -> None:
     """Render one job with a headless Blender; call ``on_saved(png)`` as each image is written."""
-    cmd = [blender, "-b", "--factory-startup", "-noaudio", "--python-exit-code", "1",
-           "-P", str(SCENE_SCRIPT), "--", str(job_path)]
+    cmd = [
+        blender,
+        "-b",
+        "--factory-startup",
+        "-noaudio",
+        "--python-exit-code",
+        "1",
+        "-P",
+        str(SCENE_SCRIPT),
+        "--",
+        str(job_path),
+    ]
     log.debug("running %s", " ".join(cmd))
     tail: list[str] = []
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          errors="replace") as proc:
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
             tail = [*tail[-40:], line.rstrip()]

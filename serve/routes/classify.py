@@ -10,7 +10,7 @@ from serve.classify import classify_uploads
 from serve.deps import EngineDep, ImageLimitsDep, MetricsDep, PoolDep, UploadLimitsDep
 from serve.errors import ApiError
 from serve.observability import annotate
-from serve.schemas import ERROR_RESPONSES, ClassifyResponse
+from serve.schemas import ClassifyResponse, error_responses
 from serve.uploads import read_multipart
 
 router = APIRouter(tags=["classify"])
@@ -35,7 +35,7 @@ IMAGE_FORM_SCHEMA: dict[str, Any] = {
     response_model=None,
     responses={
         200: {"model": ClassifyResponse, "description": "one result per photo, in order"},
-        **ERROR_RESPONSES,
+        **error_responses(400, 413, 415, 422, 503),
     },
     openapi_extra={
         "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": IMAGE_FORM_SCHEMA}}}

@@ -10,14 +10,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from serve.deps import EngineDep, MetricsDep, PoolDep
-from serve.schemas import ERROR_RESPONSES, Health, ModelDescription, Readiness
+from serve.deps import EngineDep, MetricsDep
+from serve.schemas import Health, ModelDescription, Readiness, error_responses
 
 router = APIRouter(tags=["system"])
 log = logging.getLogger(__name__)
 
 
-@router.get("/v1/model", response_model=ModelDescription, responses={503: ERROR_RESPONSES[503]})
+@router.get("/v1/model", response_model=ModelDescription, responses=error_responses(503))
 def model_info(engine: EngineDep) -> dict[str, Any]:
     """Labels, thresholds, temperature, version, metrics and training data of the loaded model."""
     return engine.info.to_json()
@@ -53,7 +53,8 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-def metrics(metrics: MetricsDep, pool: PoolDep) -> Response:
+def metrics(request: Request, metrics: MetricsDep) -> Response:
     """Prometheus metrics of this process (requests, latency, decisions, errors, queue)."""
-    metrics.queue.set(pool.pending)
+    pool = getattr(request.app.state, "pool", None)
+    metrics.queue.set(pool.pending if pool is not None else 0)
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -35,9 +35,16 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
         model.classifier.weight.mul_(100.0)  # spread the logits: decisions are not all near-ties
     folder = tmp_path_factory.mktemp("tiny_model")
     ckpt = save_checkpoint(
-        folder / "tiny.pt", model, arch="test_efficientnet", labels=LABELS,
-        resize=ResizeRule(size=TINY_SIZE), temperature=1.5, thresholds={"flag": 0.6, "reject": 0.2},
-        metrics={"macro_f1": 0.25}, trained_on={"manifest_hash": "test"}, version="0.0.1",
+        folder / "tiny.pt",
+        model,
+        arch="test_efficientnet",
+        labels=LABELS,
+        resize=ResizeRule(size=TINY_SIZE),
+        temperature=1.5,
+        thresholds={"flag": 0.6, "reject": 0.2},
+        metrics={"macro_f1": 0.25},
+        trained_on={"manifest_hash": "test"},
+        version="0.0.1",
     )
     photos = random_inputs(8, TINY_SIZE, seed=3)
     export_onnx(ckpt, folder / "tiny.onnx", name="camid-tiny", parity_images=np.asarray(photos))

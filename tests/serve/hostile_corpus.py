@@ -13,6 +13,7 @@ from PIL import ExifTags, Image
 # Belgrade, Republic Square: 44 deg 48' 57.6" N, 20 deg 27' 39.6" E
 BELGRADE_DMS = {1: "N", 2: (44.0, 48.0, 57.6), 3: "E", 4: (20.0, 27.0, 39.6)}
 BELGRADE = (44.816, 20.461)
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>x()</script></svg>'
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def palette_png_with_transparency() -> bytes:
 
 def png16() -> bytes:
     arr = (np.linspace(0, 65535, 48 * 32).reshape(32, 48)).astype(np.uint16)
-    return encode(Image.fromarray(arr, mode="I;16"), "PNG")
+    return encode(Image.fromarray(arr), "PNG")
 
 
 def polyglot_jpeg_html() -> bytes:
@@ -127,7 +128,7 @@ def corpus() -> list[Case]:
         Case("html_as_jpg", b"<!doctype html><html><body>hi</body></html>", 415, "unsupported"),
         Case(
             "svg_as_jpg",
-            b'<svg xmlns="http://www.w3.org/2000/svg"><script>x()</script></svg>',
+            SVG,
             415,
             "unsupported",
         ),
@@ -141,9 +142,7 @@ def corpus() -> list[Case]:
         Case("cmyk_jpeg", encode(photo().convert("CMYK"), "JPEG"), 200),
         Case("png_16bit", png16(), 200, None, "deep.png", "image/png"),
         Case("palette_transparency_png", palette_png_with_transparency(), 200, None, "p.png", "image/png"),
-        Case(
-            "one_pixel", encode(Image.new("RGB", (1, 1), (9, 9, 9)), "PNG"), 200, None, "1.png", "image/png"
-        ),
+        Case("one_pixel", encode(photo((1, 1)), "PNG"), 200, None, "1.png", "image/png"),
         Case("4000x3", encode(photo((4000, 3)), "PNG"), 200, None, "strip.png", "image/png"),
         Case("exif_rotated_gps", encode(photo((80, 40)), "JPEG", exif=gps_exif(orientation=6)), 200),
         Case("progressive_jpeg", jpeg(progressive=True), 200),

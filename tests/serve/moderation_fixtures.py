@@ -3,7 +3,7 @@
 PostgreSQL runs when ``CAMID_TEST_POSTGRES_URL`` names a server and a role that may create
 databases, e.g. ``postgresql+psycopg://postgres:camid@127.0.0.1:5432/postgres``; every test gets
 a fresh database that is dropped afterwards. Import the fixtures into a test module with
-``from moderation_fixtures import ...``.
+``from tests.serve.moderation_fixtures import ...``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ def photo_bytes(seed: int, size: tuple[int, int] = (64, 48), exif_gps: bool = Fa
     return buf.getvalue()
 
 
-def fake_result(label: str = "huawei_ipc6625_z30", confidence: float = 0.9, decision: str = "flag") -> dict[str, Any]:
+def fake_result(
+    label: str = "huawei_ipc6625_z30", confidence: float = 0.9, decision: str = "flag"
+) -> dict[str, Any]:
     """A classification result shaped like the engine's, without running a model."""
     rest = [name for name in LABELS if name != label]
     share = (1.0 - confidence) / len(rest)
@@ -69,7 +71,12 @@ def new_submission(
     data = data if data is not None else photo_bytes(seed)
     img = Image.open(io.BytesIO(data)).convert("RGB")
     res = fake_result(**result)
-    res["image"] = {"width": img.width, "height": img.height, "sha256": sha256_bytes(data), "phash": phash(img)}
+    res["image"] = {
+        "width": img.width,
+        "height": img.height,
+        "sha256": sha256_bytes(data),
+        "phash": phash(img),
+    }
     return NewSubmission(
         image=img,
         sha256=sha256_bytes(data),

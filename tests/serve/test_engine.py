@@ -15,7 +15,6 @@ from data.images import load_image
 from data.preprocess import ResizeRule, decode_hint
 from serve.engine import Engine, ModelError, ModelInfo, build_result, default_model_path, heatmap_overlay
 from tests.conftest import make_photo
-
 from tests.serve.conftest import LABELS, TINY_SIZE, TinyModel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,8 +61,14 @@ def test_probabilities_sorted_and_calibrated(engine: Engine, photos: list[Path])
 
 
 def test_decision_follows_thresholds(engine: Engine) -> None:
-    logits = np.log(np.array([[0.9, 0.04, 0.03, 0.03], [0.05, 0.05, 0.8, 0.1], [0.5, 0.1, 0.3, 0.1],
-                              [0.3, 0.2, 0.2, 0.3]])) * 1.5
+    logits = (
+        np.log(
+            np.array(
+                [[0.9, 0.04, 0.03, 0.03], [0.05, 0.05, 0.8, 0.1], [0.5, 0.1, 0.3, 0.1], [0.3, 0.2, 0.2, 0.3]]
+            )
+        )
+        * 1.5
+    )
     decisions = [p.decision for p in engine.predict_logits(logits)]
     assert decisions == ["flag", "reject", "review", "review"]
 
@@ -82,15 +87,18 @@ def test_heatmap_png_decodes(engine: Engine, photos: list[Path]) -> None:
     assert pred.heatmap_png is not None
     png = Image.open(io.BytesIO(pred.heatmap_png))
     assert png.format == "PNG" and png.size == (TINY_SIZE, TINY_SIZE)
-    assert "heatmap_png" in pred.to_json() and "heatmap_png" not in engine.classify(
-        _images(photos[:1], engine.info.resize))[0].to_json()
+    assert (
+        "heatmap_png" in pred.to_json()
+        and "heatmap_png" not in engine.classify(_images(photos[:1], engine.info.resize))[0].to_json()
+    )
     flat = heatmap_overlay(np.zeros((2, 2)), np.zeros((3, 8, 8), np.uint8))
     assert Image.open(io.BytesIO(flat)).size == (8, 8)
 
 
-def test_preprocessing_parity_with_training_eval(engine: Engine, tiny_model: TinyModel, photos: list[Path],
-                                                 tmp_path: Path) -> None:
-    """The tensors the engine feeds ORT are exactly those training evaluation builds, and so are the logits."""
+def test_preprocessing_parity_with_training_eval(
+    engine: Engine, tiny_model: TinyModel, photos: list[Path], tmp_path: Path
+) -> None:
+    """The engine feeds ORT exactly the tensors training evaluation builds; the logits agree too."""
     torch = pytest.importorskip("torch")
     from data.labels import load_labels
     from data.manifest import Manifest, Record
@@ -99,8 +107,12 @@ def test_preprocessing_parity_with_training_eval(engine: Engine, tiny_model: Tin
     from training.transforms import build_eval_transform
 
     rule = engine.info.resize
-    manifest = Manifest(photos[0].parent, [Record(p.name, "no_camera", f"g{i}") for i, p in enumerate(photos)])
-    dataset = CameraDataset(manifest, manifest.records, load_labels(), build_eval_transform(rule), decode_hint(rule))
+    manifest = Manifest(
+        photos[0].parent, [Record(p.name, "no_camera", f"g{i}") for i, p in enumerate(photos)]
+    )
+    dataset = CameraDataset(
+        manifest, manifest.records, load_labels(), build_eval_transform(rule), decode_hint(rule)
+    )
     training_batch = torch.stack([dataset[i][0] for i in range(len(dataset))]).numpy()
     served_batch = engine.prepare(_images(photos, rule))
     assert served_batch.dtype == np.uint8 and np.array_equal(served_batch, training_batch)
@@ -134,8 +146,14 @@ def test_metadata_without_camid_keys_is_refused() -> None:
 
     with pytest.raises(ModelError, match="camid export"):
         parse_metadata({}, "x.onnx")
-    info = parse_metadata({"camid.labels": json.dumps(list(LABELS)), "camid.resize": json.dumps({"size": 32}),
-                           "camid.temperature": "1.0", "camid.thresholds": json.dumps({"flag": 0.5, "reject": 0.1})})
+    info = parse_metadata(
+        {
+            "camid.labels": json.dumps(list(LABELS)),
+            "camid.resize": json.dumps({"size": 32}),
+            "camid.temperature": "1.0",
+            "camid.thresholds": json.dumps({"flag": 0.5, "reject": 0.1}),
+        }
+    )
     assert isinstance(info, ModelInfo) and info.targets == ("huawei_ipc6625_z30", "huawei_ipc6225_vrz_es")
 
 
@@ -146,7 +164,8 @@ def test_default_model_path() -> None:
 def test_engine_imports_no_torch() -> None:
     code = (
         "import sys; import serve.engine, serve.predict; "
-        "bad = [m for m in ('torch', 'timm', 'torchvision', 'albumentations', 'onnx', 'cv2') if m in sys.modules]; "
+        "heavy = ('torch', 'timm', 'torchvision', 'albumentations', 'onnx', 'cv2'); "
+        "bad = [m for m in heavy if m in sys.modules]; "
         "print(','.join(bad)); sys.exit(1 if bad else 0)"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)

@@ -1,4 +1,5 @@
 """The moderation store: schema, atomic photo writes, duplicates, reviews, concurrency, moderators."""
+# ruff: noqa: F811 - pytest fixtures imported from tests.serve.moderation_fixtures
 
 from __future__ import annotations
 
@@ -11,18 +12,18 @@ from types import SimpleNamespace
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from moderation_fixtures import (  # noqa: F401 - fixtures
+from PIL import Image
+from sqlalchemy import func, select
+
+from serve.store import ConflictError, ReviewError, Store, Submission, open_store
+from serve.store.models import Base, Review
+from tests.serve.moderation_fixtures import (  # noqa: F401 - fixtures
     database_url,
     new_submission,
     photo_bytes,
     store,
     store_settings,
 )
-from PIL import Image
-from sqlalchemy import func, select
-
-from serve.store import ConflictError, ReviewError, Store, Submission, open_store
-from serve.store.models import Base, Review
 
 
 def test_migrations_match_the_models(store: Store) -> None:

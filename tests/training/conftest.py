@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tinydata import TINY_OVERRIDES, make_manifest
+
+from tests.training.tinydata import TINY_OVERRIDES, make_manifest
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from tinydata import TINY_OVERRIDES
 
 from model.checkpoint import load_checkpoint, read_checkpoint
+from tests.training.tinydata import TINY_OVERRIDES
 from training.config import resolve_config
 from training.train import LAST, train
 
@@ -64,7 +64,8 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_ddp_two_processes_gloo_identical_weights(tiny_manifest: Path, tmp_path: Path) -> None:
     import torch.multiprocessing as mp
-    from ddp_worker import run_rank
+
+    from tests.training.ddp_worker import run_rank
 
     over = {**TINY_OVERRIDES, "mode": "finetune", "epochs": 2, "bootstrap": 20}
     mp.spawn(run_rank, args=(2, _free_port(), str(tiny_manifest), str(tmp_path), over), nprocs=2, join=True)

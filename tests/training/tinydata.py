@@ -52,13 +52,13 @@ def make_manifest(folder: Path, per_class: int = 14, split: bool = True, seed: i
     return write_manifest(Manifest(folder, records), folder / "manifest.csv")
 
 
-TINY_OVERRIDES = dict(
-    arch=TINY_ARCH,
-    pretrained="none",
-    image_size=64,
-    epochs=2,
-    batch_size=16,
-    views_per_image=2,
-    bootstrap=50,
-    lr=1e-2,
-)
+TINY_OVERRIDES = {
+    "arch": TINY_ARCH,
+    "pretrained": "none",
+    "image_size": 64,
+    "epochs": 2,
+    "batch_size": 16,
+    "views_per_image": 2,
+    "bootstrap": 50,
+    "lr": 1e-2,
+}

@@ -1,0 +1,256 @@
+"""Load test of ``camid serve`` over loopback: latency, throughput, errors and server memory.
+
+Starts uvicorn (``serve.app:app_from_env``) in a subprocess on 127.0.0.1 with a free port, sends
+12-MP phone-like JPEGs (~4 MB each) to ``POST /v1/classify`` from 1, 4 and 16 concurrent clients,
+and prints p50/p99 latency, requests/s and errors per level, plus the server's RSS before and after
+all requests (a growing RSS means a leak). Loopback only; nothing leaves the machine.
+
+    nice .venv/bin/python benchmarks/load.py [--model M.onnx] [--requests 5000] [--levels 1,4,16]
+
+Without ``--model`` the release model is used; ``--random-model`` exports a random-init
+efficientnet_lite0 at 224 px first (needs the train extra; torch runs only in this exporter, never
+in the server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def phone_jpeg(seed: int, size: tuple[int, int] = (4000, 3000), quality: int = 92) -> bytes:
+    """A photo-like 12-MP JPEG (~4 MB): smooth colour fields, fine texture and sensor noise."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    small = rng.integers(0, 256, (12, 16, 3)).astype(np.uint8)
+    base = np.asarray(Image.fromarray(small).resize((w, h), Image.Resampling.BICUBIC), dtype=np.float32)
+    grain = rng.integers(0, 256, (h // 3, w // 3), dtype=np.uint8)
+    texture = np.asarray(Image.fromarray(grain).resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
+    img = base * 0.8 + (texture[..., None] - 128) * 0.4 + rng.normal(0, 6, (h, w, 1)).astype(np.float32)
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def multipart(photo: bytes) -> tuple[bytes, str]:
+    """A ready-made ``multipart/form-data`` body with one ``image`` part, and its content type."""
+    boundary = uuid.uuid4().hex
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="photo.jpg"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode()
+    return head + photo + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def export_random_model(out: Path) -> Path:
+    """A random-init efficientnet_lite0 at 224 px, exported with camid's exporter (torch here only)."""
+    import torch
+
+    from data.preprocess import ResizeRule
+    from model.checkpoint import CheckpointMeta
+    from model.export import export_onnx
+    from model.factory import create_model
+
+    labels = ("huawei_ipc6625_z30", "huawei_ipc6225_vrz_es", "other_camera", "no_camera")
+    torch.manual_seed(0)
+    model = create_model("efficientnet_lite0", num_classes=len(labels), pretrained=None).eval()
+    meta = CheckpointMeta(
+        arch="efficientnet_lite0", labels=labels, resize=ResizeRule(size=224), version="random"
+    )
+    export_onnx((model, meta), out, name="camid-random-lite0", n_random=2)
+    return out
+
+
+@dataclass
+class Server:
+    """uvicorn running camid in a subprocess on a free loopback port."""
+
+    model: Path
+    data_dir: Path
+    workers: int = 1
+    queue_size: int = 32
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Server:
+        env = {
+            **os.environ,
+            "CAMID_MODEL_PATH": str(self.model),
+            "CAMID_DATA_DIR": str(self.data_dir),
+            "CAMID_QUEUE_SIZE": str(self.queue_size),
+            "CAMID_LOG_LEVEL": "warning",
+            "CAMID_WORKERS": str(self.workers),
+        }
+        cmd = [sys.executable, "-m", "serve.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        self.proc = subprocess.Popen(cmd, env=env, cwd=REPO)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("server not ready after 120 s")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(30)
+
+
+@dataclass
+class Level:
+    clients: int
+    latencies: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def run_level(url: str, bodies: list[tuple[bytes, str]], clients: int, requests: int) -> Level:
+    """``requests`` POSTs from ``clients`` threads, each with its own keep-alive connection."""
+    level, lock, counter = Level(clients), threading.Lock(), iter(range(requests))
+
+    def client() -> None:
+        with httpx.Client(base_url=url, timeout=120) as http:
+            while True:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                body, ctype = bodies[i % len(bodies)]
+                start = time.perf_counter()
+                try:
+                    r = http.post("/v1/classify", content=body, headers={"content-type": ctype})
+                    outcome = "ok" if r.status_code == 200 else str(r.status_code)
+                except httpx.HTTPError as exc:
+                    outcome = type(exc).__name__
+                took = time.perf_counter() - start
+                with lock:
+                    if outcome == "ok":
+                        level.latencies.append(took)
+                    else:
+                        level.errors[outcome] = level.errors.get(outcome, 0) + 1
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    level.seconds = time.perf_counter() - start
+    return level
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return float(np.percentile(values, q))
+
+
+def report(levels: list[Level], rss: tuple[float, float], photo_mb: float, total: int) -> str:
+    rows = [
+        f"photos: 12 MP JPEG, {photo_mb:.1f} MB mean; {total} requests in all",
+        f"{'clients':>7} {'requests':>8} {'ok':>6} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7}",
+    ]
+    for lv in levels:
+        n_err = sum(lv.errors.values())
+        n = len(lv.latencies) + n_err
+        rows.append(
+            f"{lv.clients:>7} {n:>8} {len(lv.latencies):>6} {n_err:>7} "
+            f"{percentile(lv.latencies, 50) * 1000:>8.0f} {percentile(lv.latencies, 99) * 1000:>8.0f} "
+            f"{n / lv.seconds:>7.2f}" + (f"  {lv.errors}" if lv.errors else "")
+        )
+    rows.append(f"server RSS: {rss[0]:.0f} MB before, {rss[1]:.0f} MB after ({rss[1] - rss[0]:+.0f} MB)")
+    return "\n".join(rows)
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", type=Path, help="ONNX model (default: the release model)")
+    p.add_argument("--random-model", action="store_true", help="export a random efficientnet_lite0 first")
+    p.add_argument("--requests", type=int, default=5000, help="total requests, split over the levels")
+    p.add_argument("--levels", default="1,4,16", help="concurrent clients per level")
+    p.add_argument("--photos", type=int, default=4, help="distinct 12-MP photos to cycle through")
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    p.add_argument("--warmup", type=int, default=5, help="requests before the RSS baseline")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    levels = [int(x) for x in args.levels.split(",")]
+    with tempfile.TemporaryDirectory(prefix="camid-load-") as tmp:
+        model = args.model
+        if args.random_model:
+            model = export_random_model(Path(tmp) / "random-lite0.onnx")
+        if model is None:
+            from serve.engine import default_model_path
+
+            model = default_model_path()
+        if not Path(model).is_file():
+            print(f"no model at {model}: pass --model PATH or --random-model")
+            return 2
+        print(f"generating {args.photos} photos of 12 MP ...", flush=True)
+        photos = [phone_jpeg(seed) for seed in range(args.photos)]
+        bodies = [multipart(p) for p in photos]
+        with Server(
+            Path(model), Path(tmp) / "var", workers=args.workers, queue_size=max(levels) * 2
+        ) as server:
+            assert server.proc is not None
+            run_level(server.url, bodies, 1, args.warmup)
+            before = rss_mb(server.proc.pid)
+            results = []
+            for clients in levels:
+                n = max(clients, args.requests // len(levels))
+                print(f"{clients} clients, {n} requests ...", flush=True)
+                results.append(run_level(server.url, bodies, clients, n))
+            after = rss_mb(server.proc.pid)
+    mean_mb = statistics.mean(len(p) for p in photos) / 1e6
+    print(
+        report(
+            results, (before, after), mean_mb, sum(len(r.latencies) + sum(r.errors.values()) for r in results)
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

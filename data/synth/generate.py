@@ -1,0 +1,298 @@
+"""Orchestrate a synthetic set: plan images, render them with Blender in chunks, post-process,
+write the manifest. Deterministic for a seed and resumable (finished JPEGs are skipped).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from data.labels import load_labels
+from data.manifest import Manifest, Record, write_manifest
+from data.synth.params import DEFAULT_MIX, Plan, class_schedule, plan_image
+from data.synth.postprocess import finish_image
+from data.synth.render import BlenderRenderError, find_blender, run_blender_job, write_job
+
+log = logging.getLogger(__name__)
+
+SOURCE = "camid-synth"
+LICENSE = "CC0-1.0"
+MANIFEST_NAME = "manifest.csv"
+CONFIG_NAME = "synth_config.json"
+
+
+@dataclass(frozen=True)
+class Background:
+    """A real street photo to composite renders over, with its licence."""
+
+    path: Path
+    license: str
+    source: str
+
+
+def load_backgrounds(spec: str | Path) -> list[Background]:
+    """Backgrounds from a folder of images or a manifest CSV (its ``license``/``source`` columns)."""
+    spec = Path(spec)
+    if spec.is_dir() and not (spec / MANIFEST_NAME).is_file():
+        files = sorted(p for p in spec.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        return [Background(p, "see source folder", str(spec)) for p in files]
+    csv_path = spec / MANIFEST_NAME if spec.is_dir() else spec
+    if not csv_path.is_file():
+        raise FileNotFoundError(
+            f"{spec}: no such folder or manifest; pass a folder of photos or a manifest CSV"
+        )
+    with csv_path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    out = [Background(csv_path.parent / r["path"], r.get("license", ""), r.get("source", "")) for r in rows]
+    return sorted((b for b in out if b.path.is_file()), key=lambda b: str(b.path))
+
+
+def plan_set(
+    n: int,
+    seed: int,
+    *,
+    size: int = 256,
+    samples: int = 32,
+    classes: Sequence[str] | None = None,
+    mix: Mapping[str, float] | None = None,
+    backgrounds: Sequence[Background] = (),
+    background_share: float = 0.5,
+) -> list[Plan]:
+    """Plans for images 0..n-1 (pure: same arguments give the same plans)."""
+    names = list(classes) if classes else list(load_labels().names)
+    known = load_labels()
+    unknown = [c for c in names if c not in known]
+    if unknown:
+        raise ValueError(f"unknown classes {unknown}; choose from {', '.join(known.names)}")
+    labels = class_schedule(n, names, mix or DEFAULT_MIX)
+    plans = [plan_image(seed, i, label, size=size, samples=samples) for i, label in enumerate(labels)]
+    for plan in plans:
+        plan["image"] = f"images/{plan['label']}/synth-{seed}-{plan['index']:06d}.jpg"
+        plan["group"] = f"synth-{seed}-{plan['index']:06d}"
+        if backgrounds:
+            pick_background(plan, seed, backgrounds, background_share)
+    return plans
+
+
+def pick_background(plan: Plan, seed: int, backgrounds: Sequence[Background], share: float) -> None:
+    """Mark a plan for compositing over one of the backgrounds (own RNG stream, deterministic)."""
+    rng = np.random.default_rng([seed, plan["index"], 1])
+    if rng.random() >= share:
+        return
+    bg = backgrounds[int(rng.integers(0, len(backgrounds)))]
+    plan["transparent"] = True
+    plan["background"] = str(bg.path)
+    plan["background_license"] = bg.license
+    plan["background_source"] = bg.source
+
+
+def plan_record(plan: Plan, out_dir: Path) -> Record:
+    """The manifest row of a planned image."""
+    license_, source = LICENSE, SOURCE
+    if plan.get("background"):
+        license_ = f"render {LICENSE}; background: {plan['background_license']}"
+        source = f"{SOURCE} over {plan['background_source'] or plan['background']}"
+    extra = {
+        "form_factor": plan["form_factor"],
+        "condition": plan["condition"],
+        "subject": plan["subject_kind"],
+    }
+    return Record(
+        path=plan["image"],
+        label=plan["label"],
+        group=plan["group"],
+        source=source,
+        license=license_,
+        extra=extra,
+    )
+
+
+def check_config(out_dir: Path, config: dict[str, Any]) -> None:
+    """Refuse to resume into a folder rendered with other settings (mixed sets are wrong)."""
+    path = out_dir / CONFIG_NAME
+    if path.is_file():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        diff = {k: (old.get(k), v) for k, v in config.items() if k != "n" and old.get(k) != v}
+        if diff:
+            raise ValueError(
+                f"{out_dir} holds a set rendered with other settings {diff}; use a new --out folder"
+            )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=1, sort_keys=True), encoding="utf-8")
+
+
+def chunks(items: Sequence[Plan], size: int) -> list[list[Plan]]:
+    """Split into lists of at most ``size`` (one Blender process each)."""
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def render_chunk(
+    chunk: Sequence[Plan],
+    out_dir: Path,
+    blender: str,
+    *,
+    size: int,
+    samples: int,
+    threads: int | None,
+    on_done: Any,
+) -> None:
+    """Render one chunk with one Blender process and post-process each frame as it lands."""
+    work = out_dir / "_work"
+    raws = [work / f"raw-{p['group']}.png" for p in chunk]
+    by_raw = {str(r.resolve()): p for r, p in zip(raws, chunk, strict=True)}
+    job = write_job(
+        work / f"job-{chunk[0]['group']}.json",
+        chunk,
+        [r.resolve() for r in raws],
+        size=size,
+        samples=samples,
+        threads=threads,
+    )
+
+    def saved(png: Path) -> None:
+        plan = by_raw[str(png.resolve())]
+        bg = Path(plan["background"]) if plan.get("background") else None
+        finish_image(png, out_dir / plan["image"], plan["post"], bg)
+        png.unlink(missing_ok=True)
+        on_done(plan)
+
+    run_blender_job(job, blender, on_saved=saved)
+    job.unlink(missing_ok=True)
+    Path(str(job) + ".done.json").unlink(missing_ok=True)
+
+
+def render_missing(
+    plans: Sequence[Plan],
+    out_dir: Path,
+    *,
+    size: int,
+    samples: int,
+    workers: int,
+    chunk: int,
+    threads: int | None,
+    blender: str | None,
+    progress: bool,
+) -> int:
+    """Render every plan whose JPEG is missing; returns how many were rendered."""
+    todo = [p for p in plans if not (out_dir / p["image"]).is_file()]
+    if not todo:
+        return 0
+    exe = find_blender(blender)
+    lock = threading.Lock()
+    bar = tqdm(
+        total=len(plans), initial=len(plans) - len(todo), desc="synth", unit="img", disable=not progress
+    )
+
+    def on_done(_plan: Plan) -> None:
+        with lock:
+            bar.update(1)
+
+    errors: list[str] = []
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            futures = [
+                pool.submit(
+                    render_chunk,
+                    c,
+                    out_dir,
+                    exe,
+                    size=size,
+                    samples=samples,
+                    threads=threads,
+                    on_done=on_done,
+                )
+                for c in chunks(todo, chunk)
+            ]
+            for f in futures:
+                try:
+                    f.result()
+                except BlenderRenderError as e:  # keep going; the rest of the set is still useful
+                    log.error("%s", e)
+                    errors.append(str(e).splitlines()[0])
+    finally:
+        bar.close()
+    if errors:
+        raise BlenderRenderError(
+            f"{len(errors)} chunk(s) failed (re-run to retry them): " + "; ".join(errors)
+        )
+    shutil.rmtree(out_dir / "_work", ignore_errors=True)
+    return len(todo)
+
+
+def synthesize(
+    out_dir: str | Path,
+    n: int,
+    seed: int,
+    size: int = 256,
+    classes: Sequence[str] | None = None,
+    samples: int = 32,
+    workers: int = 1,
+    *,
+    chunk: int = 25,
+    mix: Mapping[str, float] | None = None,
+    threads: int | None = None,
+    blender: str | None = None,
+    backgrounds: str | Path | None = None,
+    background_share: float = 0.5,
+    progress: bool = True,
+) -> Path:
+    """Render ``n`` synthetic street photos into ``out_dir`` and return the manifest path.
+
+    Re-running with the same arguments renders only the images that are missing.
+    """
+    if n < 1 or size < 16 or samples < 1:
+        raise ValueError(
+            f"need n >= 1, size >= 16 and samples >= 1 (got n={n}, size={size}, samples={samples})"
+        )
+    out = Path(out_dir)
+    bgs = load_backgrounds(backgrounds) if backgrounds else []
+    config = {
+        "n": n,
+        "seed": seed,
+        "size": size,
+        "samples": samples,
+        "classes": list(classes or []),
+        "mix": dict(mix or DEFAULT_MIX),
+        "backgrounds": str(backgrounds or ""),
+        "background_share": background_share,
+    }
+    check_config(out, config)
+    plans = plan_set(
+        n,
+        seed,
+        size=size,
+        samples=samples,
+        classes=classes,
+        mix=mix,
+        backgrounds=bgs,
+        background_share=background_share,
+    )
+    t0 = time.perf_counter()
+    done = render_missing(
+        plans,
+        out,
+        size=size,
+        samples=samples,
+        workers=workers,
+        chunk=chunk,
+        threads=threads,
+        blender=blender,
+        progress=progress,
+    )
+    if done:
+        secs = time.perf_counter() - t0
+        log.info("rendered %d images in %.1f s (%.2f images/s)", done, secs, done / secs)
+    manifest = Manifest(out.resolve(), [plan_record(p, out) for p in plans])
+    return write_manifest(manifest, out / MANIFEST_NAME)

@@ -1,0 +1,64 @@
+"""``camid export``: checkpoint -> self-describing ONNX file (parity-checked, optionally INT8)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from model.export import RELEASE_MAX_BYTES, ExportError, export_onnx
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="camid export", description="Export a camid checkpoint to ONNX.")
+    p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint written by `camid train`")
+    p.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
+    p.add_argument("--name", default="camid-effnet-lite0", help="model name stored in the metadata")
+    p.add_argument("--version", default=None, help="model version (default: the checkpoint's)")
+    p.add_argument("--int8", action="store_true", help="static INT8 quantisation (needs --calibration)")
+    p.add_argument("--calibration", type=Path, help="manifest whose photos calibrate INT8 (and check parity)")
+    p.add_argument("--eval", dest="evaluation", type=Path, help="manifest of photos for the agreement check")
+    p.add_argument("--parity", type=Path, help="manifest of photos for the fp32 parity check")
+    p.add_argument("--fp16-weights", action="store_true", help="store weights as float16 (fp32 compute)")
+    p.add_argument("--min-agreement", type=float, default=0.99, help="INT8/fp16 top-1 agreement needed")
+    p.add_argument("--exporter", choices=("dynamo", "legacy"), default="dynamo")
+    return p
+
+
+def export_main(argv: list[str] | None = None) -> int:
+    """Entry point of ``camid export``; exit 1 (and no file) when a check fails."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("onnx_ir", "onnxscript", "root", "torch"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    if args.int8 and args.fp16_weights:
+        print("camid export: choose one of --int8 and --fp16-weights", file=sys.stderr)
+        return 2
+    try:
+        report = export_onnx(
+            args.checkpoint,
+            args.out,
+            name=args.name,
+            version=args.version,
+            parity_manifest=args.parity,
+            int8=args.int8,
+            calibration=args.calibration,
+            evaluation=args.evaluation,
+            fp16=args.fp16_weights,
+            min_agreement=args.min_agreement,
+            exporter=args.exporter,
+        )
+    except (ExportError, FileNotFoundError, ValueError) as exc:
+        print(f"camid export: {exc}", file=sys.stderr)
+        return 1
+    budget = "ok" if report.size_bytes <= RELEASE_MAX_BYTES else "OVER the 12 MB release budget"
+    print(
+        f"wrote {report.path} ({report.size_bytes / 1e6:.1f} MB, {budget}; {report.precision}); "
+        f"max |d softmax| vs torch {report.parity_max_abs_softmax:.2e}, top-1 agreement "
+        f"{100 * report.agreement:.1f}% on {report.n_photos} photos + {report.n_random} random images"
+    )
+    return 0

@@ -1,0 +1,147 @@
+"""Synthetic renders: planning is pure and deterministic; rendering (needs Blender) is small and
+resumable. Rendering tests skip when Blender is not installed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from data.labels import load_labels
+from data.manifest import read_manifest, validate_manifest
+from data.synth import generate, render
+from data.synth.cli import main as synth_main
+from data.synth.contact_sheet import contact_sheet, pick_across_classes
+from data.synth.params import DEFAULT_MIX, class_schedule
+from data.synth.postprocess import phone_effects
+from data.synth.render import BlenderNotFoundError, find_blender, write_job
+
+CLASSES = list(load_labels().names)
+needs_blender = pytest.mark.skipif(
+    shutil.which("blender") is None, reason="blender not installed: make blender"
+)
+
+
+def test_schedule_balanced_and_prefix_stable() -> None:
+    labels = class_schedule(200, CLASSES, DEFAULT_MIX)
+    assert set(labels[:4]) == set(CLASSES)
+    assert class_schedule(50, CLASSES, DEFAULT_MIX) == labels[:50]
+    for name, share in DEFAULT_MIX.items():
+        assert abs(labels.count(name) / 200 - share) <= 0.01
+
+
+def test_schedule_rejects_class_without_share() -> None:
+    with pytest.raises(ValueError, match="no positive weight"):
+        class_schedule(4, [*CLASSES, "new_class"], DEFAULT_MIX)
+
+
+def test_plans_and_job_json_are_deterministic(tmp_path: Path) -> None:
+    a = generate.plan_set(12, seed=5, size=64, samples=8)
+    b = generate.plan_set(12, seed=5, size=64, samples=8)
+    c = generate.plan_set(12, seed=6, size=64, samples=8)
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    assert json.dumps(a, sort_keys=True) != json.dumps(c, sort_keys=True)
+    raws = [tmp_path / f"{i}.png" for i in range(12)]
+    j1 = write_job(tmp_path / "a.json", a, raws, size=64, samples=8, threads=None).read_bytes()
+    j2 = write_job(tmp_path / "b.json", b, raws, size=64, samples=8, threads=None).read_bytes()
+    assert j1 == j2
+    # an image's plan depends on (seed, index) only, not on how many images are asked for
+    assert json.dumps(generate.plan_set(3, seed=5, size=64, samples=8), sort_keys=True) == json.dumps(
+        a[:3], sort_keys=True
+    )
+
+
+def test_plans_cover_requested_classes_and_groups() -> None:
+    plans = generate.plan_set(6, seed=1, size=64, samples=8, classes=["other_camera", "no_camera"])
+    assert {p["label"] for p in plans} == {"other_camera", "no_camera"}
+    assert len({p["group"] for p in plans}) == 6
+    with pytest.raises(ValueError, match="unknown classes"):
+        generate.plan_set(2, seed=1, classes=["dog"])
+
+
+def test_phone_effects_deterministic() -> None:
+    img = Image.fromarray(np.full((32, 32, 3), 120, np.uint8))
+    post = generate.plan_set(1, seed=2, size=32, samples=1)[0]["post"]
+    assert np.array_equal(np.asarray(phone_effects(img, post)), np.asarray(phone_effects(img, post)))
+
+
+def test_missing_blender_gives_install_hint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("CAMID_BLENDER", raising=False)
+    with pytest.raises(BlenderNotFoundError, match="apt-get install -y blender"):
+        find_blender("no-such-blender-xyz")
+    code = synth_main(
+        ["--out", str(tmp_path / "s"), "--n", "1", "--blender", "no-such-blender-xyz", "--quiet"]
+    )
+    assert code == 2
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.jpg"))}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six tiny renders (64 px, 8 samples) made once for the rendering tests."""
+    if shutil.which("blender") is None:
+        pytest.skip("blender not installed: make blender")
+    out = tmp_path_factory.mktemp("synth")
+    generate.synthesize(out, 6, seed=3, size=64, samples=8, chunk=6, progress=False)
+    return out
+
+
+@needs_blender
+def test_render_writes_valid_manifest_with_all_classes(rendered: Path) -> None:
+    manifest = rendered / generate.MANIFEST_NAME
+    assert validate_manifest(manifest, load_labels()) == []
+    records = read_manifest(manifest).records
+    assert {r.label for r in records} == set(CLASSES)
+    assert all(r.source == "camid-synth" and r.license == "CC0-1.0" for r in records)
+    assert all(r.extra["form_factor"] for r in records)
+    with Image.open(rendered / records[0].path) as im:
+        assert im.size == (64, 64) and im.format == "JPEG"
+    assert not (rendered / "_work").exists()
+
+
+@needs_blender
+def test_resume_renders_nothing_new(rendered: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Path] = []
+    monkeypatch.setattr(generate, "run_blender_job", lambda job, *a, **k: calls.append(job))
+    before = _digest(rendered)
+    generate.synthesize(rendered, 6, seed=3, size=64, samples=8, chunk=6, progress=False)
+    assert calls == [] and _digest(rendered) == before
+
+
+@needs_blender
+def test_resume_refuses_other_settings(rendered: Path) -> None:
+    with pytest.raises(ValueError, match="other settings"):
+        generate.synthesize(rendered, 6, seed=3, size=96, samples=8, progress=False)
+
+
+@needs_blender
+def test_same_seed_same_pixels(rendered: Path, tmp_path: Path) -> None:
+    # Cycles on CPU with a fixed seed and the same thread count renders identical pixels
+    generate.synthesize(tmp_path, 2, seed=3, size=64, samples=8, chunk=2, progress=False)
+    first = _digest(rendered)
+    for name, digest in _digest(tmp_path).items():
+        assert first[name] == digest
+
+
+@needs_blender
+def test_contact_sheet(rendered: Path, tmp_path: Path) -> None:
+    out = contact_sheet(rendered / generate.MANIFEST_NAME, tmp_path / "sheet.png", n=6, tile=48, cols=3)
+    with Image.open(out) as im:
+        assert im.size[0] == 3 * 48 and im.size[1] > 2 * 48
+
+
+def test_pick_across_classes_round_robin() -> None:
+    assert pick_across_classes(["a", "a", "b", "c", "a"], 4) == [0, 2, 3, 1]
+
+
+def test_render_module_has_no_camid_imports() -> None:
+    text = render.SCENE_SCRIPT.read_text(encoding="utf-8")
+    assert "import data" not in text and "from data" not in text
