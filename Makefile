@@ -7,8 +7,9 @@ PIP := $(PY) -m pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+PREDICT_PATHS ?= $(CURDIR)/../shared/data/real/undo_cctv_detection
 
-.PHONY: serve test lint blender clean-venv serve-install train-install
+.PHONY: serve test lint blender system-deps check-serve-install clean-venv serve-install train-install
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,22 @@ serve: $(VENV)/.serve-installed
 # Blender renders the synthetic training photos (Debian package, headless, CPU).
 blender:
 	@command -v blender >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq blender; }
+
+# Everything the full test suite uses from Debian: Blender (renders), Chromium (the moderators'
+# page browser test, driven by Playwright) and PostgreSQL (the store's tests on a real server).
+system-deps:
+	@missing=""; for p in blender chromium postgresql; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+# The serving-only install, alone in its own venv: no torch may come along, and `camid predict`
+# must work with the shipped model.
+check-serve-install:
+	rm -rf .venv-serve && $(PYTHON) -m venv .venv-serve
+	.venv-serve/bin/python -m pip install -q --upgrade pip
+	.venv-serve/bin/python -m pip install -q .
+	.venv-serve/bin/python -c "import importlib.util as u, sys; bad=[m for m in ('torch','timm','torchvision','albumentations') if u.find_spec(m)]; sys.exit(f'serving install pulled in {bad}' if bad else 0)"
+	cd /tmp && $(CURDIR)/.venv-serve/bin/camid predict $(PREDICT_PATHS) --json > $(CURDIR)/.venv-serve/predictions.jsonl
+	@echo "serving-only install OK: $$(wc -l < .venv-serve/predictions.jsonl) photos classified without torch"
 
 test: $(VENV)/.all-installed
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -35,7 +35,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 
 
-def phone_jpeg(seed: int, size: tuple[int, int] = (4000, 3000), quality: int = 92) -> bytes:
+def phone_jpeg(seed: int, size: tuple[int, int] = (4000, 3000), quality: int = 85) -> bytes:
     """A photo-like 12-MP JPEG (~4 MB): smooth colour fields, fine texture and sensor noise."""
     rng = np.random.default_rng(seed)
     w, h = size

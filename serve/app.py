@@ -144,5 +144,6 @@ def main(argv: list[str] | None = None) -> int:
         workers=settings.workers,
         log_level=settings.log_level,
         proxy_headers=False,
+        access_log=False,  # camid.access logs one structured line per request instead
     )
     return 0

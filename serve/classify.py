@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -29,6 +29,7 @@ from serve.errors import ApiError
 __all__ = [
     "DecodedPhoto",
     "InferencePool",
+    "Ticket",
     "check_upload",
     "classify_uploads",
     "decode_upload",
@@ -135,49 +136,76 @@ def classify_uploads(
     return results
 
 
-class InferencePool:
-    """A few worker threads plus a bounded wait list; refuses work with 503 when both are full.
+class Ticket:
+    """A reserved place in an :class:`InferencePool`; runs one job (see :meth:`InferencePool.admit`)."""
 
-    ``pending`` counts jobs running or waiting. A job that outlives ``timeout_s`` is answered with
-    503 ``timeout`` but keeps its slot until the thread really finishes, so slow photos cannot make
-    the wait list grow without bound.
-    """
-
-    def __init__(
-        self, *, threads: int = 1, queue_size: int = 8, timeout_s: float = 30.0, retry_after_s: int = 2
-    ):
-        self.capacity = threads + queue_size
-        self.timeout_s = timeout_s
-        self.retry_after = str(retry_after_s)
-        self.pending = 0
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="camid-infer")
-
-    def _release(self, _: object) -> None:
-        self.pending -= 1
+    def __init__(self, pool: InferencePool) -> None:
+        self.pool = pool
+        self.handed_over = False
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """Run ``fn(*args, **kwargs)`` in a worker thread; 503 when saturated or too slow."""
-        if self.pending >= self.capacity:
-            raise ApiError(
-                503,
-                "overloaded",
-                f"the server is busy ({self.pending} photos queued); retry in {self.retry_after} s",
-                headers={"Retry-After": self.retry_after},
-            )
+        """Run ``fn(*args, **kwargs)`` in a worker thread; 503 ``timeout`` when it is too slow."""
+        if self.handed_over:
+            raise RuntimeError("a ticket runs one job; admit() again for another")
+        self.handed_over = True
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
-        self.pending += 1
-        future.add_done_callback(self._release)
+        future = loop.run_in_executor(self.pool.executor, functools.partial(fn, *args, **kwargs))
+        future.add_done_callback(self.pool.release)  # the place is freed when the thread is done
         try:
-            return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
+            return await asyncio.wait_for(asyncio.shield(future), self.pool.timeout_s)
         except TimeoutError as exc:
             raise ApiError(
                 503,
                 "timeout",
-                f"classification took longer than {self.timeout_s:g} s; retry later",
-                headers={"Retry-After": self.retry_after},
+                f"classification took longer than {self.pool.timeout_s:g} s; retry later",
+                headers={"Retry-After": self.pool.retry_after},
             ) from exc
+
+
+class InferencePool:
+    """A few worker threads plus a bounded wait list; refuses work with 503 when both are full.
+
+    ``pending`` counts requests admitted and not finished: reading their upload, waiting for a
+    thread or running. Admitting *before* the upload is read bounds the memory held by uploads to
+    ``capacity`` requests. A job that outlives ``timeout_s`` is answered with 503 ``timeout`` but
+    keeps its place until the thread really finishes, so slow photos cannot grow the backlog.
+    """
+
+    def __init__(
+        self, *, threads: int = 1, queue_size: int = 8, timeout_s: float = 30.0, retry_after_s: int = 2
+    ) -> None:
+        self.capacity = threads + queue_size
+        self.timeout_s = timeout_s
+        self.retry_after = str(retry_after_s)
+        self.pending = 0
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="camid-infer")
+
+    def release(self, _: object = None) -> None:
+        self.pending -= 1
+
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[Ticket]:
+        """Reserve a place (503 ``overloaded`` + ``Retry-After`` when full) for one request's job."""
+        if self.pending >= self.capacity:
+            raise ApiError(
+                503,
+                "overloaded",
+                f"the server is busy ({self.pending} requests in progress); retry in {self.retry_after} s",
+                headers={"Retry-After": self.retry_after},
+            )
+        self.pending += 1
+        ticket = Ticket(self)
+        try:
+            yield ticket
+        finally:
+            if not ticket.handed_over:
+                self.release()
+
+    async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Admit and run ``fn(*args, **kwargs)`` in a worker thread; 503 when saturated or too slow."""
+        async with self.admit() as ticket:
+            return await ticket.run(fn, *args, **kwargs)
 
     def close(self) -> None:
         """Stop the worker threads; queued jobs are cancelled."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.executor.shutdown(wait=False, cancel_futures=True)

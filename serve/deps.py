@@ -67,7 +67,10 @@ def get_upload_limits(request: Request) -> UploadLimits:
     """Limits on one multipart request, from the settings."""
     s = get_settings(request)
     return UploadLimits(
-        max_bytes=s.max_bytes, max_files=s.max_files_per_request, max_request_bytes=s.max_request_bytes
+        max_bytes=s.max_bytes,
+        max_files=s.max_files_per_request,
+        max_request_bytes=s.max_request_bytes,
+        timeout_s=s.upload_timeout_s,
     )
 
 

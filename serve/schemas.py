@@ -93,6 +93,7 @@ ERROR_TEXTS: dict[int, str] = {
     401: "missing or unknown moderator token",
     403: "the token may not do this",
     404: "no such resource",
+    408: "the upload did not arrive in time",
     409: "changed by someone else meanwhile",
     413: "a photo or the request is too large (bytes or pixels)",
     415: "not a supported image type (sniffed from the bytes)",

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     inference_threads: int = Field(default=1, ge=1, le=8, description="threads running decode + inference")
     queue_size: int = Field(default=8, ge=0, description="requests allowed to wait for an inference thread")
     request_timeout_s: float = Field(default=30.0, gt=0, description="classification time limit per request")
+    upload_timeout_s: float = Field(
+        default=120.0, gt=0, description="time allowed to receive one request's upload"
+    )
     retry_after_s: int = Field(default=2, ge=1, description="Retry-After sent with 503 when overloaded")
     ort_threads: int | None = Field(
         default=None, ge=1, description="onnxruntime intra-op threads (None: auto)"

@@ -11,6 +11,7 @@ python-multipart's push parser over ``request.stream()`` itself and keeps each p
 - a file part stops being read as soon as it passes ``max_bytes`` (413 ``too_large``);
 - the whole body stops at ``max_request_bytes``, with or without a Content-Length header;
 - more than ``max_files`` files is a 413 ``too_many_files``; text fields are capped too;
+- an upload that takes longer than ``timeout_s`` to arrive is a 408 ``upload_timeout``;
 - the submitted file name is parsed only to tell files from fields and is never kept.
 
 Memory use is bounded by ``max_files * max_bytes`` per request, and the inference queue bounds
@@ -19,6 +20,7 @@ the number of requests held at once.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -42,6 +44,7 @@ class UploadLimits:
     max_request_bytes: int = 16 * 25_000_000 + 1_048_576
     max_field_bytes: int = 16_384
     max_fields: int = 32
+    timeout_s: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class _Collector:
         self._is_file = False
         self._data = bytearray()
         self._size = 0
+        self.complete = False
 
     def callbacks(self) -> dict[str, Callable[..., None]]:
         return {
@@ -90,7 +94,11 @@ class _Collector:
             "on_header_value": lambda d, s, e: self._header_value.extend(d[s:e]),
             "on_header_end": self._header_end,
             "on_headers_finished": self._headers_finished,
+            "on_end": self._end,
         }
+
+    def _end(self) -> None:
+        self.complete = True
 
     def _part_begin(self) -> None:
         self._headers, self._data, self._size = {}, bytearray(), 0
@@ -152,6 +160,18 @@ def _boundary(request: Request) -> bytes:
     return boundary
 
 
+async def _feed(request: Request, parser: MultipartParser, max_request_bytes: int) -> None:
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > max_request_bytes:
+            raise ApiError(
+                413, "too_large", f"request body is over {max_request_bytes:,} bytes; send fewer photos"
+            )
+        parser.write(chunk)
+    parser.finalize()
+
+
 async def read_multipart(
     request: Request, *, file_fields: frozenset[str] = frozenset({"image"}), limits: UploadLimits
 ) -> MultipartForm:
@@ -162,20 +182,15 @@ async def read_multipart(
     """
     collector = _Collector(file_fields, limits)
     parser = MultipartParser(_boundary(request), collector.callbacks())  # type: ignore[arg-type]
-    received = 0
     try:
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > limits.max_request_bytes:
-                raise ApiError(
-                    413,
-                    "too_large",
-                    f"request body is over {limits.max_request_bytes:,} bytes; send fewer photos",
-                )
-            parser.write(chunk)
-        parser.finalize()
+        async with asyncio.timeout(limits.timeout_s):
+            await _feed(request, parser, limits.max_request_bytes)
+    except TimeoutError as exc:
+        raise ApiError(408, "upload_timeout", f"upload not received within {limits.timeout_s:g} s") from exc
     except MultipartParseError as exc:
         raise ApiError(400, "bad_multipart", "malformed multipart/form-data body") from exc
     except ClientDisconnect as exc:
         raise ApiError(400, "client_disconnected", "the client closed the connection mid-upload") from exc
+    if not collector.complete:
+        raise ApiError(400, "bad_multipart", "multipart body ended before its closing boundary")
     return collector.form

@@ -91,100 +91,118 @@ def build_material(key: str, s: P) -> Any:
 
 def add_texture(nt: Any, bsdf: Any, kind: str, s: P) -> None:
     """Procedural detail: grime on plastic, windows on facades, holes in foliage, asphalt."""
-    nodes, links = nt.nodes, nt.links
-    coord = nodes.new("ShaderNodeTexCoord")
+    coord = nt.nodes.new("ShaderNodeTexCoord")
     if kind == "facade":
-        mapping = nodes.new("ShaderNodeMapping")
-        mapping.inputs["Scale"].default_value = s["scale"]
-        links.new(coord.outputs["UV"], mapping.inputs["Vector"])
-        brick = nodes.new("ShaderNodeTexBrick")
-        brick.offset = 0.0
-        brick.squash = 1.0
-        brick.inputs["Mortar Size"].default_value = s.get("mortar", 0.25)
-        brick.inputs["Scale"].default_value = 1.0
-        brick.inputs["Brick Width"].default_value = 1.0
-        brick.inputs["Row Height"].default_value = 1.0
-        brick.inputs["Mortar Smooth"].default_value = 0.05
-        brick.inputs["Color1"].default_value = (*s["window"], 1.0)
-        brick.inputs["Color2"].default_value = (*[c * 2.5 for c in s["window"]], 1.0)
-        brick.inputs["Mortar"].default_value = (*s["color"], 1.0)
-        links.new(mapping.outputs["Vector"], brick.inputs["Vector"])
-        links.new(brick.outputs["Color"], bsdf.inputs["Base Color"])
-        rough = nodes.new("ShaderNodeMapRange")
-        rough.inputs["To Min"].default_value = 0.05
-        rough.inputs["To Max"].default_value = 0.85
-        links.new(brick.outputs["Fac"], rough.inputs["Value"])
-        links.new(rough.outputs["Result"], bsdf.inputs["Roughness"])
-        if s.get("lit", 0.0) > 0:
-            # at night some windows glow: brick colour noise above a threshold emits
-            ramp = nodes.new("ShaderNodeValToRGB")
-            ramp.color_ramp.elements[0].position = 0.75
-            ramp.color_ramp.elements[0].color = (0, 0, 0, 1)
-            ramp.color_ramp.elements[1].position = 0.77
-            ramp.color_ramp.elements[1].color = (1.0, 0.75, 0.45, 1)
-            bw = nodes.new("ShaderNodeRGBToBW")
-            links.new(brick.outputs["Color"], bw.inputs["Color"])
-            mul = nodes.new("ShaderNodeMath")
-            mul.operation = "MULTIPLY"
-            mul.inputs[1].default_value = 1.0 / max(1e-3, 2.5 * max(s["window"]))
-            links.new(bw.outputs["Val"], mul.inputs[0])
-            links.new(mul.outputs["Value"], ramp.inputs["Fac"])
-            inv = nodes.new("ShaderNodeMath")
-            inv.operation = "SUBTRACT"
-            inv.inputs[0].default_value = 1.0
-            links.new(brick.outputs["Fac"], inv.inputs[1])
-            mask = nodes.new("ShaderNodeMixRGB")
-            mask.blend_type = "MULTIPLY"
-            mask.inputs["Fac"].default_value = 1.0
-            links.new(ramp.outputs["Color"], mask.inputs["Color1"])
-            links.new(inv.outputs["Value"], mask.inputs["Color2"])
-            links.new(mask.outputs["Color"], bsdf.inputs["Emission"])
-            bsdf.inputs["Emission Strength"].default_value = s["lit"]
+        facade_texture(nt, bsdf, coord, s)
         return
-    noise = nodes.new("ShaderNodeTexNoise")
+    noise = nt.nodes.new("ShaderNodeTexNoise")
     noise.inputs["Scale"].default_value = s.get("noise_scale", 6.0)
     noise.inputs["Detail"].default_value = 2.0
-    links.new(coord.outputs["Object"], noise.inputs["Vector"])
-    ramp = nodes.new("ShaderNodeValToRGB")
-    col = s.get("color", (0.8, 0.8, 0.8))
-    if kind != "leaves":
-        links.new(noise.outputs["Fac"], ramp.inputs["Fac"])
+    nt.links.new(coord.outputs["Object"], noise.inputs["Vector"])
     if kind == "leaves":
-        # more holes towards the silhouette, so clumps do not read as spheres
-        facing = nodes.new("ShaderNodeLayerWeight")
-        facing.inputs["Blend"].default_value = 0.3
-        edge = nodes.new("ShaderNodeMath")
-        edge.operation = "MULTIPLY_ADD"
-        edge.inputs[1].default_value = -0.35
-        links.new(facing.outputs["Facing"], edge.inputs[0])
-        links.new(noise.outputs["Fac"], edge.inputs[2])
-        links.new(edge.outputs["Value"], ramp.inputs["Fac"])
-        ramp.color_ramp.elements[0].position = s.get("holes", 0.5)
-        ramp.color_ramp.elements[1].position = s.get("holes", 0.5) + 0.02
-        tint = nodes.new("ShaderNodeTexNoise")
-        tint.inputs["Scale"].default_value = 3.0
-        links.new(coord.outputs["Object"], tint.inputs["Vector"])
-        shade = nodes.new("ShaderNodeMixRGB")
-        shade.blend_type = "MULTIPLY"
-        shade.inputs["Color1"].default_value = (*col, 1.0)
-        links.new(tint.outputs["Color"], shade.inputs["Color2"])
-        shade.inputs["Fac"].default_value = 0.6
-        links.new(shade.outputs["Color"], bsdf.inputs["Base Color"])
-        transp = nodes.new("ShaderNodeBsdfTransparent")
-        mix = nodes.new("ShaderNodeMixShader")
-        out = nt.nodes["Material Output"]
-        links.new(ramp.outputs["Color"], mix.inputs["Fac"])
-        links.new(transp.outputs["BSDF"], mix.inputs[1])
-        links.new(bsdf.outputs["BSDF"], mix.inputs[2])
-        links.new(mix.outputs["Shader"], out.inputs["Surface"])
-        bsdf.inputs["Subsurface"].default_value = 0.0
-        return
-    dirt = s.get("dirt", (0.45, 0.43, 0.40))
+        leaves_texture(nt, bsdf, coord, noise, s)
+    else:
+        grime_texture(nt, bsdf, noise, s)
+
+
+def facade_texture(nt: Any, bsdf: Any, coord: Any, s: P) -> None:
+    """A grid of windows from the brick texture: mortar = wall, bricks = window panes."""
+    nodes, links = nt.nodes, nt.links
+    mapping = nodes.new("ShaderNodeMapping")
+    mapping.inputs["Scale"].default_value = s["scale"]
+    links.new(coord.outputs["UV"], mapping.inputs["Vector"])
+    brick = nodes.new("ShaderNodeTexBrick")
+    brick.offset = 0.0
+    brick.squash = 1.0
+    brick.inputs["Mortar Size"].default_value = s.get("mortar", 0.25)
+    brick.inputs["Scale"].default_value = 1.0
+    brick.inputs["Brick Width"].default_value = 1.0
+    brick.inputs["Row Height"].default_value = 1.0
+    brick.inputs["Mortar Smooth"].default_value = 0.05
+    brick.inputs["Color1"].default_value = (*s["window"], 1.0)
+    brick.inputs["Color2"].default_value = (*[c * 2.5 for c in s["window"]], 1.0)
+    brick.inputs["Mortar"].default_value = (*s["color"], 1.0)
+    links.new(mapping.outputs["Vector"], brick.inputs["Vector"])
+    links.new(brick.outputs["Color"], bsdf.inputs["Base Color"])
+    rough = nodes.new("ShaderNodeMapRange")
+    rough.inputs["To Min"].default_value = 0.05
+    rough.inputs["To Max"].default_value = 0.85
+    links.new(brick.outputs["Fac"], rough.inputs["Value"])
+    links.new(rough.outputs["Result"], bsdf.inputs["Roughness"])
+    if s.get("lit", 0.0) > 0:
+        lit_windows(nt, bsdf, brick, s)
+
+
+def lit_windows(nt: Any, bsdf: Any, brick: Any, s: P) -> None:
+    """At dusk/night some windows glow: the brick colour variation above a threshold emits."""
+    nodes, links = nt.nodes, nt.links
+    ramp = nodes.new("ShaderNodeValToRGB")
+    ramp.color_ramp.elements[0].position = 0.75
+    ramp.color_ramp.elements[0].color = (0, 0, 0, 1)
+    ramp.color_ramp.elements[1].position = 0.77
+    ramp.color_ramp.elements[1].color = (1.0, 0.75, 0.45, 1)
+    bw = nodes.new("ShaderNodeRGBToBW")
+    links.new(brick.outputs["Color"], bw.inputs["Color"])
+    mul = nodes.new("ShaderNodeMath")
+    mul.operation = "MULTIPLY"
+    mul.inputs[1].default_value = 1.0 / max(1e-3, 2.5 * max(s["window"]))
+    links.new(bw.outputs["Val"], mul.inputs[0])
+    links.new(mul.outputs["Value"], ramp.inputs["Fac"])
+    inv = nodes.new("ShaderNodeMath")  # 1 - mortar mask: only panes glow
+    inv.operation = "SUBTRACT"
+    inv.inputs[0].default_value = 1.0
+    links.new(brick.outputs["Fac"], inv.inputs[1])
+    mask = nodes.new("ShaderNodeMixRGB")
+    mask.blend_type = "MULTIPLY"
+    mask.inputs["Fac"].default_value = 1.0
+    links.new(ramp.outputs["Color"], mask.inputs["Color1"])
+    links.new(inv.outputs["Value"], mask.inputs["Color2"])
+    links.new(mask.outputs["Color"], bsdf.inputs["Emission"])
+    bsdf.inputs["Emission Strength"].default_value = s["lit"]
+
+
+def leaves_texture(nt: Any, bsdf: Any, coord: Any, noise: Any, s: P) -> None:
+    """Leaf clumps: noise cut-out holes (more towards the silhouette) and a mottled tint."""
+    nodes, links = nt.nodes, nt.links
+    col = s.get("color", (0.8, 0.8, 0.8))
+    ramp = nodes.new("ShaderNodeValToRGB")
+    facing = nodes.new("ShaderNodeLayerWeight")
+    facing.inputs["Blend"].default_value = 0.3
+    edge = nodes.new("ShaderNodeMath")
+    edge.operation = "MULTIPLY_ADD"
+    edge.inputs[1].default_value = -0.35
+    links.new(facing.outputs["Facing"], edge.inputs[0])
+    links.new(noise.outputs["Fac"], edge.inputs[2])
+    links.new(edge.outputs["Value"], ramp.inputs["Fac"])
+    ramp.color_ramp.elements[0].position = s.get("holes", 0.5)
+    ramp.color_ramp.elements[1].position = s.get("holes", 0.5) + 0.02
+    tint = nodes.new("ShaderNodeTexNoise")
+    tint.inputs["Scale"].default_value = 3.0
+    links.new(coord.outputs["Object"], tint.inputs["Vector"])
+    shade = nodes.new("ShaderNodeMixRGB")
+    shade.blend_type = "MULTIPLY"
+    shade.inputs["Color1"].default_value = (*col, 1.0)
+    links.new(tint.outputs["Color"], shade.inputs["Color2"])
+    shade.inputs["Fac"].default_value = 0.6
+    links.new(shade.outputs["Color"], bsdf.inputs["Base Color"])
+    transp = nodes.new("ShaderNodeBsdfTransparent")
+    mix = nodes.new("ShaderNodeMixShader")
+    links.new(ramp.outputs["Color"], mix.inputs["Fac"])
+    links.new(transp.outputs["BSDF"], mix.inputs[1])
+    links.new(bsdf.outputs["BSDF"], mix.inputs[2])
+    links.new(mix.outputs["Shader"], nt.nodes["Material Output"].inputs["Surface"])
+    bsdf.inputs["Subsurface"].default_value = 0.0
+
+
+def grime_texture(nt: Any, bsdf: Any, noise: Any, s: P) -> None:
+    """Dirt streaks: base colour blended towards a dirt colour by noise."""
+    ramp = nt.nodes.new("ShaderNodeValToRGB")
+    nt.links.new(noise.outputs["Fac"], ramp.inputs["Fac"])
     ramp.color_ramp.elements[0].position = 0.35
-    ramp.color_ramp.elements[0].color = (*col, 1.0)
+    ramp.color_ramp.elements[0].color = (*s.get("color", (0.8, 0.8, 0.8)), 1.0)
     ramp.color_ramp.elements[1].position = 0.85
-    ramp.color_ramp.elements[1].color = (*dirt, 1.0)
-    links.new(ramp.outputs["Color"], bsdf.inputs["Base Color"])
+    ramp.color_ramp.elements[1].color = (*s.get("dirt", (0.45, 0.43, 0.40)), 1.0)
+    nt.links.new(ramp.outputs["Color"], bsdf.inputs["Base Color"])
 
 
 def add_mesh(kind: str, loc: tuple, scale: tuple = (1, 1, 1), rot: tuple = (0, 0, 0), **kw: Any) -> Any:

@@ -39,7 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=32, help="Cycles samples per pixel (default 32)")
     p.add_argument("--workers", type=int, default=1, help="parallel Blender processes (default 1)")
     p.add_argument("--chunk", type=int, default=25, help="images per Blender process (default 25)")
-    p.add_argument("--threads", type=int, help="render threads per Blender process (default: all cores)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="render threads per Blender process (default 2; pixels depend on it; 0 = all cores)",
+    )
     p.add_argument("--blender", help="Blender executable (default: $CAMID_BLENDER or blender on PATH)")
     p.add_argument("--backgrounds", help="folder or manifest CSV of real street photos to composite over")
     p.add_argument("--background-share", type=float, default=0.5, help="share of images composited (0..1)")
@@ -65,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             chunk=args.chunk,
             mix=parse_mix(args.mix),
-            threads=args.threads,
+            threads=args.threads or None,
             blender=args.blender,
             backgrounds=args.backgrounds,
             background_share=args.background_share,

@@ -25,7 +25,12 @@ def pick_across_classes(labels: list[str], n: int) -> list[int]:
 
 
 def contact_sheet(
-    manifest: str | Path, out_png: str | Path, n: int = 48, tile: int = 160, cols: int = 8
+    manifest: str | Path,
+    out_png: str | Path,
+    n: int = 48,
+    tile: int = 160,
+    cols: int = 8,
+    max_bytes: int = 1_000_000,
 ) -> Path:
     """Write a PNG grid of ``n`` images from a manifest with ``label · condition`` under each tile."""
     m = read_manifest(manifest)
@@ -43,7 +48,15 @@ def contact_sheet(
         sheet.paste(thumb, (x, y))
         text = rec.label.replace("huawei_", "") + " · " + rec.extra.get("condition", "")
         draw.text((x + 3, y + tile + 1), text, fill=(0, 0, 0), font=font)
-    out = Path(out_png)
+    return save_small_png(sheet, Path(out_png), max_bytes)
+
+
+def save_small_png(img: Image.Image, out: Path, max_bytes: int) -> Path:
+    """Save as PNG; if larger than ``max_bytes``, save a 256-colour dithered version instead."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out, optimize=True)
+    img.save(out, optimize=True)
+    if out.stat().st_size > max_bytes:
+        img.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG).save(
+            out, optimize=True
+        )
     return out

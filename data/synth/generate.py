@@ -31,6 +31,7 @@ SOURCE = "camid-synth"
 LICENSE = "CC0-1.0"
 MANIFEST_NAME = "manifest.csv"
 CONFIG_NAME = "synth_config.json"
+LOOSE_KEYS = {"n", "threads"}  # may change between runs into one folder
 
 
 @dataclass(frozen=True)
@@ -42,21 +43,39 @@ class Background:
     source: str
 
 
-def load_backgrounds(spec: str | Path) -> list[Background]:
-    """Backgrounds from a folder of images or a manifest CSV (its ``license``/``source`` columns)."""
-    spec = Path(spec)
-    if spec.is_dir() and not (spec / MANIFEST_NAME).is_file():
-        files = sorted(p for p in spec.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-        return [Background(p, "see source folder", str(spec)) for p in files]
-    csv_path = spec / MANIFEST_NAME if spec.is_dir() else spec
-    if not csv_path.is_file():
-        raise FileNotFoundError(
-            f"{spec}: no such folder or manifest; pass a folder of photos or a manifest CSV"
-        )
+def _manifest_backgrounds(csv_path: Path, inside: Path | None = None) -> list[Background]:
     with csv_path.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     out = [Background(csv_path.parent / r["path"], r.get("license", ""), r.get("source", "")) for r in rows]
+    if inside is not None:
+        out = [b for b in out if b.path.resolve().is_relative_to(inside.resolve())]
     return sorted((b for b in out if b.path.is_file()), key=lambda b: str(b.path))
+
+
+def load_backgrounds(spec: str | Path) -> list[Background]:
+    """Backgrounds from a manifest CSV, or a folder (licences from the manifest that lists it).
+
+    A folder without its own ``manifest.csv`` takes licences from a manifest in a parent folder
+    (e.g. ``real/streetcomplete_negatives`` -> ``real/manifest.csv``).
+    """
+    spec = Path(spec)
+    if spec.is_file():
+        found = _manifest_backgrounds(spec)
+    elif spec.is_dir():
+        parents = [spec, *list(spec.resolve().parents)[:2]]
+        csvs = [p / MANIFEST_NAME for p in parents if (p / MANIFEST_NAME).is_file()]
+        if not csvs:
+            raise FileNotFoundError(
+                f"{spec}: no manifest.csv here or above; licences are needed for backgrounds"
+            )
+        found = _manifest_backgrounds(csvs[0], inside=spec)
+    else:
+        raise FileNotFoundError(
+            f"{spec}: no such folder or manifest; pass a folder of photos or a manifest CSV"
+        )
+    if not found:
+        raise ValueError(f"{spec}: no background photos found")
+    return found
 
 
 def plan_set(
@@ -89,7 +108,7 @@ def plan_set(
 def pick_background(plan: Plan, seed: int, backgrounds: Sequence[Background], share: float) -> None:
     """Mark a plan for compositing over one of the backgrounds (own RNG stream, deterministic)."""
     rng = np.random.default_rng([seed, plan["index"], 1])
-    if rng.random() >= share:
+    if rng.random() >= share or plan["mount"]["kind"] != "pole":  # a facade would hide the photo
         return
     bg = backgrounds[int(rng.integers(0, len(backgrounds)))]
     plan["transparent"] = True
@@ -98,7 +117,7 @@ def pick_background(plan: Plan, seed: int, backgrounds: Sequence[Background], sh
     plan["background_source"] = bg.source
 
 
-def plan_record(plan: Plan, out_dir: Path) -> Record:
+def plan_record(plan: Plan) -> Record:
     """The manifest row of a planned image."""
     license_, source = LICENSE, SOURCE
     if plan.get("background"):
@@ -124,7 +143,14 @@ def check_config(out_dir: Path, config: dict[str, Any]) -> None:
     path = out_dir / CONFIG_NAME
     if path.is_file():
         old = json.loads(path.read_text(encoding="utf-8"))
-        diff = {k: (old.get(k), v) for k, v in config.items() if k != "n" and old.get(k) != v}
+        diff = {k: (old.get(k), v) for k, v in config.items() if k not in LOOSE_KEYS and old.get(k) != v}
+        if old.get("threads") != config.get("threads"):
+            log.warning(
+                "%s: resuming with threads=%s (was %s); new pixels may differ slightly",
+                out_dir,
+                config.get("threads"),
+                old.get("threads"),
+            )
         if diff:
             raise ValueError(
                 f"{out_dir} holds a set rendered with other settings {diff}; use a new --out folder"
@@ -242,7 +268,7 @@ def synthesize(
     *,
     chunk: int = 25,
     mix: Mapping[str, float] | None = None,
-    threads: int | None = None,
+    threads: int | None = 2,
     blender: str | None = None,
     backgrounds: str | Path | None = None,
     background_share: float = 0.5,
@@ -250,7 +276,9 @@ def synthesize(
 ) -> Path:
     """Render ``n`` synthetic street photos into ``out_dir`` and return the manifest path.
 
-    Re-running with the same arguments renders only the images that are missing.
+    Re-running with the same arguments renders only the images that are missing. Pixels are
+    identical for the same seed, samples and ``threads`` (Cycles' result depends on the thread
+    count, so it is fixed by default; use ``workers`` to use more cores; ``None`` = all cores).
     """
     if n < 1 or size < 16 or samples < 1:
         raise ValueError(
@@ -267,6 +295,7 @@ def synthesize(
         "mix": dict(mix or DEFAULT_MIX),
         "backgrounds": str(backgrounds or ""),
         "background_share": background_share,
+        "threads": threads,
     }
     check_config(out, config)
     plans = plan_set(
@@ -294,5 +323,5 @@ def synthesize(
     if done:
         secs = time.perf_counter() - t0
         log.info("rendered %d images in %.1f s (%.2f images/s)", done, secs, done / secs)
-    manifest = Manifest(out.resolve(), [plan_record(p, out) for p in plans])
+    manifest = Manifest(out.resolve(), [plan_record(p) for p in plans])
     return write_manifest(manifest, out / MANIFEST_NAME)

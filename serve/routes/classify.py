@@ -35,7 +35,7 @@ IMAGE_FORM_SCHEMA: dict[str, Any] = {
     response_model=None,
     responses={
         200: {"model": ClassifyResponse, "description": "one result per photo, in order"},
-        **error_responses(400, 413, 415, 422, 503),
+        **error_responses(400, 408, 413, 415, 422, 503),
     },
     openapi_extra={
         "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": IMAGE_FORM_SCHEMA}}}
@@ -54,12 +54,13 @@ async def classify(
 
     The request fails as a whole (4xx naming ``image[i]``) when any photo is unusable.
     """
-    form = await read_multipart(request, limits=upload_limits)
-    uploads = form.files_in("image")
-    if not uploads:
-        raise ApiError(422, "missing_field", "no photo sent; send it as multipart field 'image'")
-    annotate(request.scope, images=len(uploads), image_bytes=[len(u) for u in uploads])
-    results = await pool.run(classify_uploads, engine, uploads, limits=image_limits, heatmap=heatmap)
+    async with pool.admit() as ticket:  # before reading: bounds the uploads held in memory
+        form = await read_multipart(request, limits=upload_limits)
+        uploads = form.files_in("image")
+        if not uploads:
+            raise ApiError(422, "missing_field", "no photo sent; send it as multipart field 'image'")
+        annotate(request.scope, images=len(uploads), image_bytes=[len(u) for u in uploads])
+        results = await ticket.run(classify_uploads, engine, uploads, limits=image_limits, heatmap=heatmap)
     metrics.observe_results(results)
     annotate(request.scope, labels=[r["label"] for r in results], decisions=[r["decision"] for r in results])
     return {"results": results}

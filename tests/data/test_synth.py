@@ -145,3 +145,25 @@ def test_pick_across_classes_round_robin() -> None:
 def test_render_module_has_no_camid_imports() -> None:
     text = render.SCENE_SCRIPT.read_text(encoding="utf-8")
     assert "import data" not in text and "from data" not in text
+
+
+def test_backgrounds_from_folder_take_licences_from_parent_manifest(tmp_path: Path) -> None:
+    photos = tmp_path / "real" / "street"
+    photos.mkdir(parents=True)
+    for name in ("a.jpg", "b.jpg"):
+        Image.new("RGB", (40, 30), (90, 100, 110)).save(photos / name)
+    (tmp_path / "real" / "manifest.csv").write_text(
+        "path,label,group,source,license,lat,lon\n"
+        "street/a.jpg,no_camera,a,wikimedia,CC-BY-SA 4.0 X,,\n"
+        "street/b.jpg,no_camera,b,wikimedia,CC0,,\n",
+        encoding="utf-8",
+    )
+    bgs = generate.load_backgrounds(photos)
+    assert [b.license for b in bgs] == ["CC-BY-SA 4.0 X", "CC0"]
+    plans = generate.plan_set(40, seed=9, size=64, samples=4, backgrounds=bgs, background_share=1.0)
+    composited = [p for p in plans if p.get("background")]
+    assert composited and all(p["mount"]["kind"] == "pole" and p["transparent"] for p in composited)
+    rec = generate.plan_record(composited[0])
+    assert "CC0-1.0" in rec.license and composited[0]["background_license"] in rec.license
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        generate.load_backgrounds(tmp_path / "missing")

@@ -175,3 +175,16 @@ def test_missing_model_fails_startup_with_the_fix(tmp_path: Path) -> None:
     app = create_app(settings_for(tmp_path / "missing.onnx", tmp_path))
     with pytest.raises(RuntimeError, match="CAMID_MODEL_PATH"), TestClient(app):
         pass
+
+
+def test_the_app_imports_no_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, serve.app, serve.routes.classify, serve.uploads;"
+        "heavy = {'torch', 'timm', 'torchvision', 'albumentations'};"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 import time
@@ -12,8 +13,11 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from starlette.requests import Request
 
 from serve.app import create_app
+from serve.errors import ApiError
+from serve.uploads import UploadLimits, read_multipart
 from tests.serve.apptools import files, settings_for
 from tests.serve.hostile_corpus import Case, corpus, encode, jpeg, photo
 
@@ -245,3 +249,44 @@ def Image_from(arr: np.ndarray) -> Any:  # noqa: N802 - reads like the PIL const
     from PIL import Image
 
     return Image.fromarray(arr)
+
+
+class BrokenEngine(SlowEngine):
+    def classify(self, images: Any, heatmap: bool = False) -> Any:
+        raise RuntimeError("secret internal detail /srv/model.onnx")
+
+
+def test_unexpected_error_is_a_json_500_without_internals(model_path: Path, tmp_path: Path) -> None:
+    app = create_app(settings_for(model_path, tmp_path))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        app.state.engine = BrokenEngine(app.state.engine)
+        r = c.post("/v1/classify", files=files(jpeg()))
+        assert c.get("/healthz").status_code == 200
+    assert r.status_code == 500
+    assert r.json() == {
+        "error": {"code": "internal", "message": "internal server error; the incident was logged"}
+    }
+    assert "secret" not in r.text
+
+
+def test_slow_upload_times_out_with_408() -> None:
+    head = b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n'
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(0.05)
+        return {"type": "http.request", "body": head + b"\xff" * 10, "more_body": True}
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "headers": [(b"content-type", MULTIPART_B["content-type"].encode())],
+    }
+    with pytest.raises(ApiError) as caught:
+        asyncio.run(read_multipart(Request(scope, receive), limits=UploadLimits(timeout_s=0.3)))
+    assert caught.value.status == 408 and caught.value.code == "upload_timeout"
+
+
+def test_body_without_closing_boundary_is_400(client: TestClient) -> None:
+    body = b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n' + jpeg()
+    r = client.post("/v1/classify", content=body, headers=MULTIPART_B)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_multipart"
