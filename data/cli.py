@@ -1,4 +1,4 @@
-"""``camid data …``: validate, import, split, check-split, stats and synth (forwarded)."""
+"""``camid data …``: validate, import, split, merge, check-split, stats and synth (forwarded)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from data.labels import load_labels
 
 if TYPE_CHECKING:
     from data.importers.detection import CropOptions
+    from data.split import SplitConfig, SplitResult
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -89,12 +90,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_split(args: argparse.Namespace) -> int:
-    from data.split import SplitConfig, check_split, write_split
+def _report_split(args: argparse.Namespace, path: Path, result: SplitResult) -> int:
+    from data.split import check_split
     from data.stats import count_table
 
-    config = SplitConfig(tuple(args.ratios), args.seed, args.radius_m, args.max_distance)
-    path, result = write_split(args.manifest, args.out, config)
     print(result.report.summary())
     print()
     print(count_table(result.manifest.records, lambda r: r.label, "label", load_labels(args.labels).names))
@@ -105,6 +104,26 @@ def cmd_split(args: argparse.Namespace) -> int:
         print(f"LEAK {leak}")
     print(f"\n{len(result.groups)} split groups; leaks: {len(leaks)}; wrote {path}")
     return 1 if leaks else 0
+
+
+def _split_config(args: argparse.Namespace) -> SplitConfig:
+    from data.split import SplitConfig
+
+    return SplitConfig(tuple(args.ratios), args.seed, args.radius_m, args.max_distance)
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    from data.split import write_split
+
+    path, result = write_split(args.manifest, args.out, _split_config(args))
+    return _report_split(args, path, result)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from data.merge import merge_manifests
+
+    path, result = merge_manifests(args.manifests, args.out, _split_config(args))
+    return _report_split(args, path, result)
 
 
 def cmd_check_split(args: argparse.Namespace) -> int:
@@ -189,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ratios", type=_ratios, default=(0.7, 0.15, 0.15), help="train,val,test")
     _add_dedup_flags(p)
     p.set_defaults(func=cmd_split)
+    p = sub.add_parser("merge", help="merge manifests (renders + real + exports) and split them anew")
+    p.add_argument("manifests", type=Path, nargs="+")
+    p.add_argument("--out", type=Path, required=True, help="the merged manifest CSV to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ratios", type=_ratios, default=(0.7, 0.15, 0.15), help="train,val,test")
+    _add_dedup_flags(p)
+    p.set_defaults(func=cmd_merge)
     p = sub.add_parser("check-split", help="prove the split does not leak (exit 1 on any leak)")
     p.add_argument("manifest", type=Path)
     _add_dedup_flags(p)

@@ -30,7 +30,8 @@ def decide(
 ) -> Decision:
     """Decide what happens to one photo given its calibrated class probabilities.
 
-    ``flag``: the top class is a target camera and its probability reaches ``thresholds["flag"]``;
+    ``flag``: the top class is a target camera and its probability reaches ``thresholds["flag"]``
+    (a threshold of 1.0 or more means "never flag": calibration found no safe level);
     ``reject``: the summed probability of all target classes is at most ``thresholds["reject"]``;
     ``review``: everything in between goes to a moderator.
     """
@@ -38,7 +39,8 @@ def decide(
     if p.shape != (len(labels),):
         raise ValueError(f"expected {len(labels)} probabilities, got shape {p.shape}")
     top = int(p.argmax())
-    if labels[top] in targets and p[top] >= thresholds["flag"]:
+    flag_at = thresholds["flag"]
+    if labels[top] in targets and flag_at < 1.0 and p[top] >= flag_at:
         return "flag"
     p_target = float(sum(p[i] for i, name in enumerate(labels) if name in targets))
     if p_target <= thresholds["reject"]:

@@ -29,6 +29,7 @@ def parse_mix(text: str | None) -> dict[str, float] | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Arguments of `camid data synth`."""
     p = argparse.ArgumentParser(prog="camid data synth", description=__doc__)
     p.add_argument("--out", required=True, type=Path, help="output folder (manifest.csv + images/)")
     p.add_argument("--n", type=int, required=True, help="number of images")

@@ -5,6 +5,7 @@ write the manifest. Deterministic for a seed and resumable (finished JPEGs are s
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import shutil
@@ -31,7 +32,16 @@ SOURCE = "camid-synth"
 LICENSE = "CC0-1.0"
 MANIFEST_NAME = "manifest.csv"
 CONFIG_NAME = "synth_config.json"
-LOOSE_KEYS = {"n", "threads"}  # may change between runs into one folder
+LOOSE_KEYS = {"n", "threads", "code"}  # may change between runs into one folder (warned)
+CODE_FILES = ("params.py", "blender_scene.py", "postprocess.py")
+
+
+def code_version() -> str:
+    """Short hash of the files that decide what a render looks like."""
+    h = hashlib.sha256()
+    for name in CODE_FILES:
+        h.update((Path(__file__).parent / name).read_bytes())
+    return h.hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -144,13 +154,15 @@ def check_config(out_dir: Path, config: dict[str, Any]) -> None:
     if path.is_file():
         old = json.loads(path.read_text(encoding="utf-8"))
         diff = {k: (old.get(k), v) for k, v in config.items() if k not in LOOSE_KEYS and old.get(k) != v}
-        if old.get("threads") != config.get("threads"):
-            log.warning(
-                "%s: resuming with threads=%s (was %s); new pixels may differ slightly",
-                out_dir,
-                config.get("threads"),
-                old.get("threads"),
-            )
+        for key in sorted(LOOSE_KEYS - {"n"}):
+            if old.get(key) != config.get(key):
+                log.warning(
+                    "%s: resuming with %s=%s (was %s); new images may differ in look",
+                    out_dir,
+                    key,
+                    config.get(key),
+                    old.get(key),
+                )
         if diff:
             raise ValueError(
                 f"{out_dir} holds a set rendered with other settings {diff}; use a new --out folder"
@@ -296,6 +308,7 @@ def synthesize(
         "backgrounds": str(backgrounds or ""),
         "background_share": background_share,
         "threads": threads,
+        "code": code_version(),
     }
     check_config(out, config)
     plans = plan_set(

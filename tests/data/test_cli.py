@@ -126,3 +126,21 @@ def test_real_manifest_validates_and_splits_clean(
     for label in ("other_camera", "no_camera"):
         assert {r.split for r in split.records if r.label == label} == {"train", "val", "test"}
     assert all(split.resolve(r).is_file() for r in split.records)
+
+
+def test_merge_joins_sets_keeps_provenance_and_splits_without_leaks(tmp_path: Path) -> None:
+    from data.cli import main
+    from data.manifest import read_manifest
+    from tests.conftest import make_photo
+
+    for name, label in (("renders", "huawei_ipc6625_z30"), ("real", "no_camera")):
+        for i in range(10):
+            make_photo(tmp_path / name / label / f"{i}.jpg", seed=i + 100 * (name == "real"))
+    out = tmp_path / "merged" / "manifest.csv"
+    assert main(["merge", str(tmp_path / "renders"), str(tmp_path / "real"), "--out", str(out)]) == 0
+    merged = read_manifest(out)
+    assert len(merged.records) == 20
+    assert {r.extra["dataset"] for r in merged.records} == {"0-renders", "1-real"}
+    assert all(merged.resolve(r).is_file() for r in merged.records)
+    assert {r.split for r in merged.records} == {"train", "val", "test"}
+    assert main(["check-split", str(out)]) == 0

@@ -34,3 +34,8 @@ def test_decision_rule(probs: list[float], expected: str) -> None:
 def test_wrong_number_of_probabilities_is_an_error() -> None:
     with pytest.raises(ValueError, match="expected 4"):
         decide(np.array([0.5, 0.5]), LABELS, TARGETS, THRESHOLDS)
+
+
+def test_flag_threshold_of_one_means_never_flag_even_for_a_saturated_softmax() -> None:
+    probs = np.array([1.0, 0.0, 0.0, 0.0])
+    assert decide(probs, LABELS, TARGETS, {"flag": 1.0, "reject": 0.05}) == "review"
