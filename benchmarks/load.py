@@ -142,6 +142,7 @@ class Level:
     latencies: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    rss_after_mb: float = float("nan")
 
 
 def run_level(url: str, bodies: list[tuple[bytes, str]], clients: int, requests: int) -> Level:
@@ -188,7 +189,8 @@ def percentile(values: list[float], q: float) -> float:
 def report(levels: list[Level], rss: tuple[float, float], photo_mb: float, total: int) -> str:
     rows = [
         f"photos: 12 MP JPEG, {photo_mb:.1f} MB mean; {total} requests in all",
-        f"{'clients':>7} {'requests':>8} {'ok':>6} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7}",
+        f"{'clients':>7} {'requests':>8} {'ok':>6} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7}"
+        f" {'RSS MB':>7}",
     ]
     for lv in levels:
         n_err = sum(lv.errors.values())
@@ -196,7 +198,7 @@ def report(levels: list[Level], rss: tuple[float, float], photo_mb: float, total
         rows.append(
             f"{lv.clients:>7} {n:>8} {len(lv.latencies):>6} {n_err:>7} "
             f"{percentile(lv.latencies, 50) * 1000:>8.0f} {percentile(lv.latencies, 99) * 1000:>8.0f} "
-            f"{n / lv.seconds:>7.2f}" + (f"  {lv.errors}" if lv.errors else "")
+            f"{n / lv.seconds:>7.2f} {lv.rss_after_mb:>7.0f}" + (f"  {lv.errors}" if lv.errors else "")
         )
     rows.append(f"server RSS: {rss[0]:.0f} MB before, {rss[1]:.0f} MB after ({rss[1] - rss[0]:+.0f} MB)")
     return "\n".join(rows)
@@ -211,6 +213,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--photos", type=int, default=4, help="distinct 12-MP photos to cycle through")
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     p.add_argument("--warmup", type=int, default=5, help="requests before the RSS baseline")
+    p.add_argument("--save-model", type=Path, help="with --random-model: keep the exported file here")
     return p.parse_args(argv)
 
 
@@ -220,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="camid-load-") as tmp:
         model = args.model
         if args.random_model:
-            model = export_random_model(Path(tmp) / "random-lite0.onnx")
+            model = export_random_model(args.save_model or Path(tmp) / "random-lite0.onnx")
         if model is None:
             from serve.engine import default_model_path
 
@@ -238,10 +241,11 @@ def main(argv: list[str] | None = None) -> int:
             run_level(server.url, bodies, 1, args.warmup)
             before = rss_mb(server.proc.pid)
             results = []
-            for clients in levels:
-                n = max(clients, args.requests // len(levels))
+            for i, clients in enumerate(levels):
+                n = args.requests // len(levels) + (i < args.requests % len(levels))
                 print(f"{clients} clients, {n} requests ...", flush=True)
-                results.append(run_level(server.url, bodies, clients, n))
+                results.append(run_level(server.url, bodies, clients, max(n, clients)))
+                results[-1].rss_after_mb = rss_mb(server.proc.pid)
             after = rss_mb(server.proc.pid)
     mean_mb = statistics.mean(len(p) for p in photos) / 1e6
     print(

@@ -56,6 +56,8 @@ class Background:
 def _manifest_backgrounds(csv_path: Path, inside: Path | None = None) -> list[Background]:
     with csv_path.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
+    # a background must not show a camera of its own, or the render's label would be wrong
+    rows = [r for r in rows if r.get("label", "no_camera") == "no_camera"]
     out = [Background(csv_path.parent / r["path"], r.get("license", ""), r.get("source", "")) for r in rows]
     if inside is not None:
         out = [b for b in out if b.path.resolve().is_relative_to(inside.resolve())]
@@ -292,9 +294,10 @@ def synthesize(
     identical for the same seed, samples and ``threads`` (Cycles' result depends on the thread
     count, so it is fixed by default; use ``workers`` to use more cores; ``None`` = all cores).
     """
-    if n < 1 or size < 16 or samples < 1:
+    if min(n, samples, chunk, workers) < 1 or size < 16:
         raise ValueError(
-            f"need n >= 1, size >= 16 and samples >= 1 (got n={n}, size={size}, samples={samples})"
+            f"need n, samples, chunk, workers >= 1 and size >= 16 "
+            f"(got n={n}, samples={samples}, chunk={chunk}, workers={workers}, size={size})"
         )
     out = Path(out_dir)
     bgs = load_backgrounds(backgrounds) if backgrounds else []
@@ -310,7 +313,6 @@ def synthesize(
         "threads": threads,
         "code": code_version(),
     }
-    check_config(out, config)
     plans = plan_set(
         n,
         seed,
@@ -321,6 +323,7 @@ def synthesize(
         backgrounds=bgs,
         background_share=background_share,
     )
+    check_config(out, config)
     t0 = time.perf_counter()
     done = render_missing(
         plans,

@@ -150,12 +150,13 @@ def test_render_module_has_no_camid_imports() -> None:
 def test_backgrounds_from_folder_take_licences_from_parent_manifest(tmp_path: Path) -> None:
     photos = tmp_path / "real" / "street"
     photos.mkdir(parents=True)
-    for name in ("a.jpg", "b.jpg"):
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
         Image.new("RGB", (40, 30), (90, 100, 110)).save(photos / name)
     (tmp_path / "real" / "manifest.csv").write_text(
         "path,label,group,source,license,lat,lon\n"
         "street/a.jpg,no_camera,a,wikimedia,CC-BY-SA 4.0 X,,\n"
-        "street/b.jpg,no_camera,b,wikimedia,CC0,,\n",
+        "street/b.jpg,no_camera,b,wikimedia,CC0,,\n"
+        "street/c.jpg,other_camera,c,wikimedia,CC0,,\n",
         encoding="utf-8",
     )
     bgs = generate.load_backgrounds(photos)
@@ -167,3 +168,8 @@ def test_backgrounds_from_folder_take_licences_from_parent_manifest(tmp_path: Pa
     assert "CC0-1.0" in rec.license and composited[0]["background_license"] in rec.license
     with pytest.raises(FileNotFoundError, match="no such folder"):
         generate.load_backgrounds(tmp_path / "missing")
+
+
+def test_bad_arguments_exit_2(tmp_path: Path) -> None:
+    assert synth_main(["--out", str(tmp_path), "--n", "0", "--quiet"]) == 2
+    assert synth_main(["--out", str(tmp_path), "--n", "2", "--classes", "dog", "--quiet"]) == 2
