@@ -95,18 +95,31 @@ def _cell(lat: float, lon: float, grid_m: float) -> tuple[int, int]:
 
 
 def training_records(subs: Sequence[Submission]) -> list[Record]:
-    """Manifest records for verified submissions, one per distinct photo (sha256)."""
+    """Manifest records for verified submissions, one per distinct photo (sha256), moderators' labels.
+
+    Rejected and pending submissions carry no label and are left out. A photo sent more than once
+    is exported once; if moderators verified its submissions with different labels, it is left
+    out (and logged) rather than exported with one of them picked at random.
+    """
     groups = location_groups(subs)
-    seen: set[str] = set()
-    records = []
+    by_photo: dict[str, list[Submission]] = {}
     for sub in subs:
-        if sub.final_label is None or sub.sha256 in seen:
+        if sub.final_label is not None:
+            by_photo.setdefault(sub.sha256, []).append(sub)
+    records = []
+    for sha, same in by_photo.items():
+        labels = sorted({str(s.final_label) for s in same})
+        if len(labels) > 1:
+            ids = ", ".join(s.id for s in same)
+            log.warning(
+                "photo %s left out of the training export: submissions %s say %s", sha[:12], ids, labels
+            )
             continue
-        seen.add(sub.sha256)
+        sub = same[0]
         records.append(
             Record(
                 path=f"photos/{sub.sha256}.jpg",
-                label=sub.final_label,
+                label=labels[0],
                 group=groups[sub.id],
                 source=f"camid-submission/{sub.id}",
                 license=LICENSE,

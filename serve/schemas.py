@@ -88,6 +88,146 @@ class Readiness(BaseModel):
     checks: dict[str, bool]
 
 
+class Moderator(BaseModel):
+    """The moderator a token belongs to."""
+
+    name: str
+    created_at: str = Field(description="ISO 8601")
+
+
+class ReviewEntry(BaseModel):
+    """One review in a submission's audit trail."""
+
+    revision: int
+    moderator: str
+    created_at: str
+    verdict: Literal["confirm", "correct", "reject"]
+    label: str | None
+    note: str
+    model_label: str
+    model_confidence: float
+
+
+class SubmissionLocation(BaseModel):
+    lat: float
+    lon: float
+    source: str | None = Field(examples=["form"])
+
+
+class StoredResult(BaseModel):
+    """The classification result kept with a submission; ``location`` is the one the moderators see."""
+
+    model_config = ConfigDict(extra="allow")
+
+    label: str
+    confidence: float = Field(ge=0, le=1)
+    decision: Literal["flag", "review", "reject"]
+    probabilities: list[Score]
+    location: SubmissionLocation | None = None
+
+
+class SubmissionView(BaseModel):
+    """A submission; ``reviews`` (the audit trail) and ``duplicates`` only in the single-item view."""
+
+    id: str
+    created_at: str
+    updated_at: str
+    status: Literal["pending", "verified", "rejected"]
+    revision: int = Field(ge=0, description="send it back with a review (optimistic concurrency)")
+    label: str = Field(description="the moderators' label when reviewed, else the model's")
+    final_label: str | None
+    result: StoredResult
+    source: str
+    note: str
+    duplicate_of: str | None
+    photo_url: str
+    heatmap_url: str
+    reviews: list[ReviewEntry] | None = None
+    duplicates: list[str] | None = None
+
+
+class SubmissionPage(BaseModel):
+    items: list[SubmissionView]
+    total: int = Field(ge=0)
+    limit: int
+    offset: int
+    counts: dict[str, int] = Field(description="submissions per status")
+
+
+class SubmissionCreated(BaseModel):
+    """The stored submission's id and the model's verdict on the photo."""
+
+    id: str
+    status: Literal["pending"]
+    result: ClassificationResult
+    duplicate_of: str | None = Field(description="the earlier submission this photo repeats, if any")
+
+
+class StaleRevision(ErrorResponse):
+    """409: someone reviewed the submission since; ``current`` is how it is now."""
+
+    current: SubmissionView
+
+
+class PointGeometry(BaseModel):
+    type: Literal["Point"]
+    coordinates: list[float] = Field(min_length=2, max_length=2, description="[lon, lat]")
+
+
+class CameraProperties(BaseModel):
+    id: str
+    model: str = Field(examples=["Huawei IPC6625-Z30"])
+    label: str
+    form_factor: str
+    first_seen: str
+    last_seen: str
+    photo_count: int = Field(ge=1)
+    source: str
+
+
+class CameraFeature(BaseModel):
+    type: Literal["Feature"]
+    id: str
+    geometry: PointGeometry
+    properties: CameraProperties
+
+
+class CameraMap(BaseModel):
+    """GeoJSON (RFC 7946) FeatureCollection: one Point per verified target camera."""
+
+    type: Literal["FeatureCollection"]
+    features: list[CameraFeature]
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema with its ``$defs`` written in place, for ``responses=`` content entries.
+
+    FastAPI files a ``"model"`` of ``responses=`` under the route's own media type; bodies of
+    another type (GeoJSON, errors of a CSV route) need the schema spelled out instead.
+    """
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
+def body_response(media_type: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A ``responses=`` entry for a success body that is not plain JSON (CSV, zip, PNG, GeoJSON)."""
+    binary = {"type": "string"} if media_type.startswith("text/") else {"type": "string", "format": "binary"}
+    return {"description": description, "content": {media_type: {"schema": schema or binary}}}
+
+
 ERROR_TEXTS: dict[int, str] = {
     400: "not a decodable photo, or a malformed request",
     401: "missing or unknown moderator token",
@@ -99,7 +239,7 @@ ERROR_TEXTS: dict[int, str] = {
     415: "not a supported image type (sniffed from the bytes)",
     422: "missing or invalid fields",
     429: "too many requests from this client; see Retry-After",
-    503: "overloaded, starting or timed out; see Retry-After",
+    503: "overloaded, starting, timed out (see Retry-After), or the store is not open",
 }
 
 

@@ -482,23 +482,29 @@ def sample_backdrop(rng: np.random.Generator, view_az: float, condition: str) ->
     return {"buildings": buildings, "trees": trees, "poles": poles, "wires": wires}
 
 
-def sample_occluders(rng: np.random.Generator) -> list[dict[str, Any]]:
-    """Branches, wires or a sign partly between the viewer and the subject.
+def sample_occluders(rng: np.random.Generator, fill: float) -> list[dict[str, Any]]:
+    """Branches, wires or a sign partly (roughly 5-55 %) in front of the subject.
 
     Positions are relative to the line of sight (``t``: share of the way to the subject;
     ``off``/``size``: in half frame widths at that depth) because Blender decides the exact
-    viewpoint when it frames the subject.
+    viewpoint when it frames the subject. The subject's radius is about ``sqrt(fill)`` half
+    frame widths, so the occluder's inner edge is put between -0.1 and 0.8 of that radius.
     """
     occ: list[dict[str, Any]] = []
+    radius = math.sqrt(fill)
     for _ in range(int(rng.choice([0, 1, 2], p=[0.55, 0.3, 0.15]))):
         kind = _pick(rng, {"leaves": 0.5, "wire": 0.35, "sign": 0.15})
+        size = _u(rng, 0.4, 0.9) * (1.0 if kind == "leaves" else 0.6)
+        inner = size * (0.7 if kind == "leaves" else 1.0)  # centre-to-inner-edge distance
+        edge = radius * _u(rng, -0.1, 0.8)
+        off = inner + edge if kind != "wire" else _u(rng, -0.8, 0.8)
         occ.append(
             {
                 "kind": kind,
                 "t": round(_u(rng, 0.35, 0.85), 3),
                 "angle": round(_u(rng, 0, 360), 2),
-                "off": round(_u(rng, 0.7, 1.5) if kind != "wire" else _u(rng, -0.8, 0.8), 3),
-                "size": round(_u(rng, 0.4, 0.9), 3),
+                "off": round(off, 3),
+                "size": round(size, 3),
                 "tilt": round(_u(rng, -0.1, 0.1), 3),
                 "sag": round(_u(rng, 0.2, 1.5), 3),
                 "r": round(_u(rng, 0.006, 0.012), 4),
@@ -511,7 +517,7 @@ def sample_post(rng: np.random.Generator, condition: str) -> dict[str, Any]:
     """Phone-camera effects applied in numpy/Pillow after rendering."""
     dark = condition in ("night", "dusk")
     return {
-        "wb": _rgb(1.0 + rng.normal(0, 0.035, 3)),
+        "wb": _rgb(1.0 + rng.normal(0, 0.025, 3)),
         "gamma": round(_u(rng, 0.9, 1.1), 3),
         "denoise": round(_u(rng, 0.4, 0.8), 3),
         "saturation": round(_u(rng, 1.0, 1.45), 3),
@@ -560,7 +566,7 @@ def plan_image(seed: int, index: int, label: str, *, size: int = 256, samples: i
         "view": view,
         "light": light,
         "backdrop": sample_backdrop(rng, view["azimuth"], condition),
-        "occluders": sample_occluders(rng),
+        "occluders": sample_occluders(rng, view["fill"]),
         "post": sample_post(rng, condition),
         "size": size,
         "samples": samples,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -21,6 +21,7 @@ from serve.deps import EngineDep, PoolDep
 from serve.engine import Engine
 from serve.errors import ApiError
 from serve.privacy import PrivacyError
+from serve.schemas import CameraMap, Moderator, body_response, error_responses, inline_schema
 from serve.store import NotFoundError, Store
 
 router = APIRouter(tags=["moderation"])
@@ -29,6 +30,7 @@ HERE = Path(__file__).resolve().parents[1]
 STATIC = HERE / "static"
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 NO_STORE = {"Cache-Control": "no-store"}
+MODERATOR_ERRORS = error_responses(401, 403, 503)  # token missing/unknown, revoked, store not open
 
 
 @functools.cache
@@ -63,7 +65,9 @@ async def moderation_static(name: str) -> Response:
     return FileResponse(path, media_type=media, headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/v1/moderators/me")
+@router.get(
+    "/v1/moderators/me", response_model=None, responses={200: {"model": Moderator}, **MODERATOR_ERRORS}
+)
 async def whoami(moderator: ModeratorDep) -> dict[str, Any]:
     """The moderator the token belongs to (the page checks a token with this)."""
     return {"name": moderator.name, "created_at": moderator.created_at.isoformat()}
@@ -77,7 +81,15 @@ def _heatmap_png(engine: Engine, store: Store, submission_id: str) -> bytes:
     return prediction.heatmap_png
 
 
-@router.get("/v1/submissions/{submission_id}/heatmap.png", response_class=Response)
+@router.get(
+    "/v1/submissions/{submission_id}/heatmap.png",
+    response_class=Response,
+    responses={
+        200: body_response("image/png", "the heatmap over the model's input"),
+        **MODERATOR_ERRORS,
+        **error_responses(404, 422),
+    },
+)
 async def heatmap(
     submission_id: str, engine: EngineDep, pool: PoolDep, store: StoreDep, moderator: ModeratorDep
 ) -> Response:
@@ -93,7 +105,11 @@ def _privacy_failure(exc: PrivacyError) -> ApiError:
     return ApiError(503, "privacy_unavailable", f"photos cannot be exported unblurred: {exc}")
 
 
-@router.get("/v1/export/training.csv", response_class=PlainTextResponse)
+@router.get(
+    "/v1/export/training.csv",
+    response_class=Response,
+    responses={200: body_response("text/csv", "the training manifest"), **MODERATOR_ERRORS},
+)
 async def export_training_csv(store: StoreDep, moderator: ModeratorDep) -> Response:
     """Verified submissions as a training manifest; paths resolve inside ``training.zip``."""
     subs = await run_in_threadpool(store.verified)
@@ -109,7 +125,14 @@ def _zip_to_tempfile(store: Store) -> str:
         return fh.name
 
 
-@router.get("/v1/export/training.zip", response_class=FileResponse)
+@router.get(
+    "/v1/export/training.zip",
+    response_class=FileResponse,
+    responses={
+        200: body_response("application/zip", "manifest.csv and photos/ (blurred)"),
+        **MODERATOR_ERRORS,
+    },
+)
 async def export_training_zip(store: StoreDep, moderator: ModeratorDep) -> Response:
     """``manifest.csv`` + ``photos/`` (faces and plates blurred), ready for ``camid train --data``."""
     try:
@@ -124,7 +147,14 @@ def _attachment(name: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{name}"'}
 
 
-@router.get("/v1/export/cameras.geojson")
+@router.get(
+    "/v1/export/cameras.geojson",
+    response_class=Response,
+    responses={
+        200: body_response("application/geo+json", "the camera map", inline_schema(CameraMap)),
+        **error_responses(503),
+    },
+)
 async def export_cameras_geojson(store: StoreDep) -> Response:
     """Public: verified target cameras as GeoJSON points (model, first/last seen, photo count)."""
     cameras = exports.cluster_cameras(await run_in_threadpool(store.verified), store.labels)
@@ -135,7 +165,11 @@ async def export_cameras_geojson(store: StoreDep) -> Response:
     )
 
 
-@router.get("/v1/export/cameras.csv", response_class=PlainTextResponse)
+@router.get(
+    "/v1/export/cameras.csv",
+    response_class=Response,
+    responses={200: body_response("text/csv", "the cameras, one row each"), **error_responses(503)},
+)
 async def export_cameras_csv(store: StoreDep) -> Response:
     """Public: the same cameras in the initiative's spreadsheet columns (docs/moderation.md)."""
     cameras = exports.cluster_cameras(await run_in_threadpool(store.verified), store.labels)

@@ -17,7 +17,14 @@ from serve.deps import EngineDep, ImageLimitsDep, PoolDep, SettingsDep, UploadLi
 from serve.engine import Engine, build_result
 from serve.errors import ApiError, error_body
 from serve.ratelimit import RateLimiter
-from serve.schemas import ERROR_RESPONSES
+from serve.schemas import (
+    StaleRevision,
+    SubmissionCreated,
+    SubmissionPage,
+    SubmissionView,
+    body_response,
+    error_responses,
+)
 from serve.store import ConflictError, NewSubmission, NotFoundError, ReviewError, Store
 from serve.uploads import read_multipart
 
@@ -140,7 +147,11 @@ def classify_and_store(
     "/v1/submissions",
     status_code=201,
     dependencies=[Depends(_rate_limit)],
-    responses=ERROR_RESPONSES,
+    response_model=None,
+    responses={
+        201: {"model": SubmissionCreated, "description": "stored for moderation; the model's result"},
+        **error_responses(400, 408, 413, 415, 422, 429, 503),
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -157,14 +168,22 @@ async def submit(
     upload_limits: UploadLimitsDep,
 ) -> dict[str, Any]:
     """Classify one photo and keep it for moderation (metadata stripped; EXIF GPS used if no lat/lon)."""
-    form = await read_multipart(request, limits=upload_limits)
-    uploads = form.files_in("image")
-    if len(uploads) != 1:
-        raise ApiError(422, "missing_field", "send exactly one photo in multipart field 'image'")
-    return await pool.run(classify_and_store, engine, store, uploads[0], form.fields, image_limits)
+    async with pool.admit() as ticket:  # before reading: bounds the uploads held in memory
+        form = await read_multipart(request, limits=upload_limits)
+        uploads = form.files_in("image")
+        if len(uploads) != 1:
+            raise ApiError(422, "missing_field", "send exactly one photo in multipart field 'image'")
+        return await ticket.run(classify_and_store, engine, store, uploads[0], form.fields, image_limits)
 
 
-@router.get("/v1/submissions", responses=ERROR_RESPONSES)
+MODERATOR_ERRORS = error_responses(401, 403, 503)  # token missing/unknown, revoked, store not open
+
+
+@router.get(
+    "/v1/submissions",
+    response_model=None,
+    responses={200: {"model": SubmissionPage}, **MODERATOR_ERRORS, **error_responses(422)},
+)
 async def list_submissions(
     store: StoreDep,
     moderator: ModeratorDep,
@@ -195,13 +214,25 @@ async def _get(store: Store, submission_id: str) -> dict[str, Any]:
         raise ApiError(404, "not_found", str(exc)) from exc
 
 
-@router.get("/v1/submissions/{submission_id}", responses=ERROR_RESPONSES)
+@router.get(
+    "/v1/submissions/{submission_id}",
+    response_model=None,
+    responses={200: {"model": SubmissionView}, **MODERATOR_ERRORS, **error_responses(404, 422)},
+)
 async def get_submission(submission_id: str, store: StoreDep, moderator: ModeratorDep) -> dict[str, Any]:
     """One submission with every review (audit trail) and the submissions that repeat it."""
     return await _get(store, submission_id)
 
 
-@router.get("/v1/submissions/{submission_id}/photo", response_class=FileResponse, responses=ERROR_RESPONSES)
+@router.get(
+    "/v1/submissions/{submission_id}/photo",
+    response_class=FileResponse,
+    responses={
+        200: body_response("image/jpeg", "the stored photo (metadata stripped)"),
+        **MODERATOR_ERRORS,
+        **error_responses(404, 422),
+    },
+)
 async def get_photo(submission_id: str, store: StoreDep, moderator: ModeratorDep) -> Response:
     """The stored photo (metadata stripped, not blurred: for moderators' eyes only)."""
     try:
@@ -213,7 +244,16 @@ async def get_photo(submission_id: str, store: StoreDep, moderator: ModeratorDep
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
 
-@router.post("/v1/submissions/{submission_id}/review", response_model=None, responses=ERROR_RESPONSES)
+@router.post(
+    "/v1/submissions/{submission_id}/review",
+    response_model=None,
+    responses={
+        200: {"model": SubmissionView, "description": "the submission after the review"},
+        409: {"model": StaleRevision, "description": "reviewed by someone else since 'revision'"},
+        **MODERATOR_ERRORS,
+        **error_responses(400, 404, 422),
+    },
+)
 async def review_submission(
     submission_id: str, body: ReviewRequest, store: StoreDep, moderator: ModeratorDep
 ) -> dict[str, Any] | JSONResponse:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from data.labels import load_labels
 from data.manifest import read_manifest, validate_manifest
+from serve.schemas import CameraMap
 from tests.serve.moderation_fixtures import database_url, photo_bytes  # noqa: F401 - fixtures
 
 
@@ -138,6 +141,56 @@ def test_rate_limit_answers_429_with_retry_after(tiny_model: Any, tmp_path: Path
         assert int(limited.headers["Retry-After"]) >= 1 and limited.json()["error"]["code"] == "rate_limited"
 
 
+class GatedEngine:
+    """The real engine, but ``classify`` waits for ``gate``: holds the inference queue full."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine, self.info, self.gate = engine, engine.info, threading.Event()
+
+    def classify(self, images: Any, heatmap: bool = False) -> Any:
+        self.gate.wait(10)
+        return self.engine.classify(images, heatmap=heatmap)
+
+
+def _wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
+
+
+def test_saturated_queue_refuses_submissions_before_reading_them(tiny_model: Any, tmp_path: Path) -> None:
+    app = moderation_app(
+        tiny_model.onnx, tmp_path / "var", None, inference_threads=1, queue_size=1, retry_after_s=3
+    )
+    with TestClient(app) as c:
+        gated = GatedEngine(app.state.engine)
+        app.state.engine = gated
+        statuses: list[int] = []
+        held = [
+            threading.Thread(
+                target=lambda seed=seed: statuses.append(submit(c, photo_bytes(seed)).status_code)
+            )
+            for seed in (50, 51)
+        ]
+        for t in held:
+            t.start()
+        _wait_for(lambda: app.state.pool.pending == 2)  # one running, one waiting: the queue is full
+        refused = submit(c, photo_bytes(52), lat="44.8", lon="20.4")
+        # Not even parsed: a body that is not multipart would be a 415 once read.
+        unread = c.post("/v1/submissions", content=b"x" * 1000, headers={"content-type": "text/plain"})
+        gated.gate.set()
+        for t in held:
+            t.join(10)
+        assert sorted(statuses) == [201, 201]
+        store = app.state.store
+        assert store.list_submissions()[1] == 2
+        assert len(list(store.photos.root.rglob("*.jpg"))) == 2
+    for r in (refused, unread):
+        assert r.status_code == 503 and r.headers["retry-after"] == "3", r.text
+        assert r.json()["error"]["code"] == "overloaded"
+
+
 def _verify(client: TestClient, token: str, data: bytes, label: str, **fields: str) -> str:
     sid = str(submit(client, data, **fields).json()["id"])
     review = {"verdict": "correct", "label": label, "revision": 0}
@@ -166,6 +219,8 @@ def test_exports(client: TestClient, token: str, tmp_path: Path) -> None:
 
     geo = client.get("/v1/export/cameras.geojson")  # public
     assert geo.status_code == 200
+    assert geo.headers["content-type"] == "application/geo+json"
+    CameraMap.model_validate_json(geo.content)  # the shape the OpenAPI document promises
     features = json.loads(geo.content)["features"]
     assert sorted(f["properties"]["photo_count"] for f in features) == [1, 2]
     first = next(f for f in features if f["properties"]["photo_count"] == 2)
