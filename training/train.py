@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler, WeightedRa
 
 from data.decision import softmax
 from data.labels import LabelSet, load_labels
-from data.manifest import Manifest, manifest_hash, read_manifest
+from data.manifest import Manifest, manifest_hash, read_manifest, write_manifest
 from data.preprocess import ResizeRule, decode_hint
 from model.checkpoint import read_checkpoint, save_checkpoint
 from model.factory import CamidNet, create_model
@@ -409,6 +409,14 @@ def _finish(ctx: RunContext, model: CamidNet, manifest_path: Path) -> TrainResul
     return TrainResult(ctx.run_dir, ckpt, model, cal, val, test, ctx.seconds)
 
 
+def _write_split(ctx: RunContext, csv_path: Path) -> Path:
+    """Save the split made for this run (manifest without a split column) next to the run."""
+    records = [*ctx.splits.train, *ctx.splits.val, *ctx.splits.test]
+    path = write_manifest(Manifest(ctx.manifest.root, records), csv_path)
+    log.info("wrote the split used by this run to %s (evaluation reads it)", path)
+    return path
+
+
 def train(
     manifest_path: str | Path, out_dir: str | Path, config: TrainConfig, *, resume: bool = False
 ) -> TrainResult:
@@ -423,6 +431,8 @@ def train(
     if ctx.dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         handler = add_log_file(run_dir / "train.log")
+        if ctx.splits.source != "manifest":  # evaluate on the split made here, not on every photo
+            manifest_path = _write_split(ctx, run_dir / "split.csv")
         save_config(config, run_dir / "config.yaml")
         write_json(
             run_dir / "run.json",

@@ -9,6 +9,7 @@ rejected or pending), validates as a manifest, and ``camid train`` fits a tiny m
 from __future__ import annotations
 
 import io
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,10 @@ def test_submissions_reviewed_exported_and_trained_on(
     counts = meta.trained_on["counts"]
     trained = sum((Counter(counts[split]) for split in ("train", "val", "test")), Counter[str]())
     assert trained == Counter(truth.values())  # every exported photo, with the label it was exported with
+    # the export has no split column: training splits it, keeps that split, and tests on held-out photos only
+    evaluated = json.loads((run / "eval_test" / "metrics.json").read_text())
+    assert (run / "split.csv").is_file()
+    assert evaluated["n"] == sum(counts["test"].values()) < len(truth)
 
 
 def test_a_photo_the_moderators_labelled_two_ways_is_not_exported(tmp_path: Path) -> None:
