@@ -164,6 +164,7 @@ def write_manifest(manifest: Manifest, csv_path: str | Path) -> Path:
                 row += [r.split or ""] if has_split else []
                 row += [r.extra.get(k, "") for k in extras]
                 writer.writerow(row)
+        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a manifest is meant to be shared
         os.replace(tmp, csv_path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
