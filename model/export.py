@@ -255,6 +255,7 @@ def _atomic_write(data: bytes, path: Path) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a model is read by other users (the server)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
