@@ -212,7 +212,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--levels", default="1,4,16", help="concurrent clients per level")
     p.add_argument("--photos", type=int, default=4, help="distinct 12-MP photos to cycle through")
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    p.add_argument("--warmup", type=int, default=5, help="requests before the RSS baseline")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=64,
+        help="requests at the highest concurrency before the RSS baseline, so the baseline holds the "
+        "peak working set of concurrent uploads and any growth after it is a leak",
+    )
     p.add_argument("--save-model", type=Path, help="with --random-model: keep the exported file here")
     return p.parse_args(argv)
 
@@ -238,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(model), Path(tmp) / "var", workers=args.workers, queue_size=max(levels) * 2
         ) as server:
             assert server.proc is not None
-            run_level(server.url, bodies, 1, args.warmup)
+            run_level(server.url, bodies, max(levels), max(args.warmup, max(levels)))
             before = rss_mb(server.proc.pid)
             results = []
             for i, clients in enumerate(levels):

@@ -3,9 +3,9 @@ sizes on the same renders/split and compare held-out metrics (run in one command
 
     python benchmarks/small_cameras.py --data RENDERS/manifest.csv --out /tmp/small_cams [--sizes 224 320]
 
-The synth renders do not record the camera's size in the picture, so the comparison is over all
-renders; when a manifest has a ``camera_frac`` column (camera box area / image area), the table
-also reports the photos with ``camera_frac < 0.02``.
+Renders made by `camid data synth` record ``subject_frac`` (the share of the frame the camera is
+framed to fill, 0.02-0.6); when a manifest has it, the table also reports the photos with
+``subject_frac < 0.05``.
 """
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ from training.config import resolve_config
 from training.train import train
 
 
-def _small_subset_recall(eval_dir: Path, manifest: Path) -> float | None:
+def _small_subset_recall(eval_dir: Path, manifest: Path, below: float = 0.05) -> float | None:
+    """Accuracy on camera photos whose camera fills less than ``below`` of the frame (None if unknown)."""
     with manifest.open(newline="", encoding="utf-8") as f:
-        frac = {row["path"]: row.get("camera_frac") for row in csv.DictReader(f)}
+        frac = {Path(row["path"]).name: row.get("subject_frac") for row in csv.DictReader(f)}
     if not any(frac.values()):
         return None
     with (eval_dir / "predictions.csv").open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    small = [r for r in rows if (v := frac.get(Path(r["path"]).name) or "") and float(v) < 0.02]
+        rows = [r for r in csv.DictReader(f) if r["label"] != "no_camera"]
+    small = [r for r in rows if (v := frac.get(Path(r["path"]).name) or "") and float(v) < below]
     return float(np.mean([r["label"] == r["pred"] for r in small])) if small else None
 
 

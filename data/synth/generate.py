@@ -139,6 +139,8 @@ def plan_record(plan: Plan) -> Record:
         "form_factor": plan["form_factor"],
         "condition": plan["condition"],
         "subject": plan["subject_kind"],
+        # the share of the frame the camera (or, for no_camera, the confuser) is framed to fill
+        "subject_frac": f"{plan['view']['fill']:.4f}",
     }
     return Record(
         path=plan["image"],
