@@ -66,10 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for size, f1, rec, small, took in rows:
         ratio = f1.get("value", float("nan")) / max(1e-9, base[1].get("value", float("nan")))
-        print(
-            f"{size:>6} {_fmt(f1):>28} {_fmt(rec):>28} {small if small is not None else '–':>9} {took:>8.0f} "
-            f"{ratio:>8.3f}"
-        )
+        small_text = f"{small:.3f}" if small is not None else "–"
+        print(f"{size:>6} {_fmt(f1):>28} {_fmt(rec):>28} {small_text:>9} {took:>8.0f} {ratio:>8.3f}")
     return 0
 
 
