@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,3 +22,22 @@ def files(*items: bytes | tuple[str, bytes, str]) -> list[tuple[str, tuple[str, 
         name, data, ctype = item if isinstance(item, tuple) else (f"photo{i}.jpg", item, "image/jpeg")
         out.append(("image", (name, data, ctype)))
     return out
+
+
+class GatedEngine:
+    """The real engine, but ``classify`` waits for ``gate``: holds the inference queue full (tests only)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine, self.info, self.gate = engine, engine.info, threading.Event()
+
+    def classify(self, images: Any, heatmap: bool = False) -> Any:
+        self.gate.wait(10)
+        return self.engine.classify(images, heatmap=heatmap)
+
+
+def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    """Poll ``predicate`` until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from starlette.requests import Request
 from serve.app import create_app
 from serve.errors import ApiError
 from serve.uploads import UploadLimits, read_multipart
-from tests.serve.apptools import files, settings_for
+from tests.serve.apptools import GatedEngine, files, settings_for, wait_for
 from tests.serve.hostile_corpus import Case, corpus, encode, jpeg, photo
 
 CORPUS = corpus()
@@ -138,30 +137,10 @@ def test_bad_query_parameter_is_422(client: TestClient) -> None:
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
 
 
-class SlowEngine:
-    """Wraps the real engine; ``classify`` waits for ``gate`` (test-only overload simulation)."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.info = engine.info
-        self.gate = threading.Event()
-
-    def classify(self, images: Any, heatmap: bool = False) -> Any:
-        self.gate.wait(10)
-        return self.engine.classify(images, heatmap=heatmap)
-
-
-def _wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.01)
-
-
 def test_saturated_queue_answers_503_with_retry_after(model_path: Path, tmp_path: Path) -> None:
     with make_client(model_path, tmp_path, inference_threads=1, queue_size=1, retry_after_s=3) as c:
         app: Any = c.app
-        slow = SlowEngine(app.state.engine)
+        slow = GatedEngine(app.state.engine)
         app.state.engine = slow
         statuses: list[int] = []
         workers = [
@@ -172,7 +151,7 @@ def test_saturated_queue_answers_503_with_retry_after(model_path: Path, tmp_path
         ]
         for w in workers:
             w.start()
-        _wait_for(lambda: app.state.pool.pending == 2)
+        wait_for(lambda: app.state.pool.pending == 2)
         r = c.post("/v1/classify", files=files(jpeg()))
         slow.gate.set()
         for w in workers:
@@ -185,11 +164,11 @@ def test_saturated_queue_answers_503_with_retry_after(model_path: Path, tmp_path
 def test_slow_inference_times_out_with_503(model_path: Path, tmp_path: Path) -> None:
     with make_client(model_path, tmp_path, request_timeout_s=0.2) as c:
         app: Any = c.app
-        slow = SlowEngine(app.state.engine)
+        slow = GatedEngine(app.state.engine)
         app.state.engine = slow
         r = c.post("/v1/classify", files=files(jpeg()))
         slow.gate.set()
-        _wait_for(lambda: app.state.pool.pending == 0)  # the slot is held until the thread finishes
+        wait_for(lambda: app.state.pool.pending == 0)  # the slot is held until the thread finishes
     assert r.status_code == 503 and r.json()["error"]["code"] == "timeout" and "retry-after" in r.headers
 
 
@@ -251,7 +230,7 @@ def Image_from(arr: np.ndarray) -> Any:  # noqa: N802 - reads like the PIL const
     return Image.fromarray(arr)
 
 
-class BrokenEngine(SlowEngine):
+class BrokenEngine(GatedEngine):
     def classify(self, images: Any, heatmap: bool = False) -> Any:
         raise RuntimeError("secret internal detail /srv/model.onnx")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import threading
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from fastapi.testclient import TestClient
 from data.labels import load_labels
 from data.manifest import read_manifest, validate_manifest
 from serve.schemas import CameraMap
+from tests.serve.apptools import GatedEngine, wait_for
 from tests.serve.moderation_fixtures import database_url, photo_bytes  # noqa: F401 - fixtures
 
 
@@ -141,24 +141,6 @@ def test_rate_limit_answers_429_with_retry_after(tiny_model: Any, tmp_path: Path
         assert int(limited.headers["Retry-After"]) >= 1 and limited.json()["error"]["code"] == "rate_limited"
 
 
-class GatedEngine:
-    """The real engine, but ``classify`` waits for ``gate``: holds the inference queue full."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine, self.info, self.gate = engine, engine.info, threading.Event()
-
-    def classify(self, images: Any, heatmap: bool = False) -> Any:
-        self.gate.wait(10)
-        return self.engine.classify(images, heatmap=heatmap)
-
-
-def _wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.01)
-
-
 def test_saturated_queue_refuses_submissions_before_reading_them(tiny_model: Any, tmp_path: Path) -> None:
     app = moderation_app(
         tiny_model.onnx, tmp_path / "var", None, inference_threads=1, queue_size=1, retry_after_s=3
@@ -175,7 +157,7 @@ def test_saturated_queue_refuses_submissions_before_reading_them(tiny_model: Any
         ]
         for t in held:
             t.start()
-        _wait_for(lambda: app.state.pool.pending == 2)  # one running, one waiting: the queue is full
+        wait_for(lambda: app.state.pool.pending == 2)  # one running, one waiting: the queue is full
         refused = submit(c, photo_bytes(52), lat="44.8", lon="20.4")
         # Not even parsed: a body that is not multipart would be a 415 once read.
         unread = c.post("/v1/submissions", content=b"x" * 1000, headers={"content-type": "text/plain"})
