@@ -7,6 +7,7 @@ install, and the ones that need PyTorch say what to install when it is missing.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from collections.abc import Callable
 
@@ -20,6 +21,7 @@ COMMANDS: dict[str, tuple[str, bool, str]] = {
     "serve": ("serve.app:main", False, "run the HTTP service"),
     "moderators": ("serve.moderators:main", False, "manage moderator accounts and exports"),
 }
+TRAINING_MODULES = ("torch", "timm", "albumentations", "onnx")
 TRAIN_EXTRA_HINT = (
     "this command needs the training dependencies: pip install -e '.[train]' "
     "(or `make test`, which installs everything into .venv)"
@@ -33,7 +35,13 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def _missing_training_modules() -> list[str]:
+    return [m for m in TRAINING_MODULES if importlib.util.find_spec(m) is None]
+
+
 def _load(target: str, needs_train: bool) -> Callable[[list[str]], int]:
+    if needs_train and (missing := _missing_training_modules()):
+        raise SystemExit(f"camid: {TRAIN_EXTRA_HINT} (missing: {', '.join(missing)})")
     module_name, func_name = target.split(":")
     try:
         module = importlib.import_module(module_name)
