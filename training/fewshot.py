@@ -24,7 +24,7 @@ from training.calibration import calibrate
 from training.config import TrainConfig, save_config
 from training.dataset import check_labels, label_counts
 from training.features import view_features
-from training.head import HeadConfig, train_head
+from training.head import head_config, train_head
 from training.metrics import bootstrap_intervals, classification_metrics, with_intervals
 from training.runinfo import git_commit, seed_everything, write_json
 
@@ -75,15 +75,7 @@ class FewshotFeatures:
 def _fit(method: str, x: torch.Tensor, y: torch.Tensor, n: int, cfg: TrainConfig) -> tuple[torch.Tensor, ...]:
     if method == "prototype":
         return prototype_head(x, y, n)
-    hcfg = HeadConfig(
-        epochs=cfg.epochs,
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        balance=cfg.class_balance,
-        label_smoothing=cfg.label_smoothing,
-        patience=cfg.epochs,
-        seed=cfg.seed,
-    )
+    hcfg = head_config(cfg, patience=cfg.epochs)
     res = train_head(x, y, x, y, n, hcfg)  # no validation set inside a fold: keep the last good epoch
     return res.weight, res.bias
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
+from training.config import TrainConfig
 from training.metrics import macro_f1
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,21 @@ class HeadConfig:
     dropout: float = 0.2
     balance: str = "loss"  # loss | sampler | none
     seed: int = 0
+
+
+def head_config(cfg: TrainConfig, **overrides: Any) -> HeadConfig:
+    """The head's optimisation settings taken from a run's config (``overrides`` win)."""
+    base = HeadConfig(
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        label_smoothing=cfg.label_smoothing,
+        patience=cfg.patience,
+        balance=cfg.class_balance,
+        seed=cfg.seed,
+    )
+    return replace(base, **overrides)
 
 
 @dataclass

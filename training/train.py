@@ -24,7 +24,7 @@ from training.config import TrainConfig, save_config
 from training.dataset import CameraDataset, Splits, check_labels, class_weights, label_counts, resolve_splits
 from training.distributed import DistInfo, barrier, device_for, init_distributed
 from training.features import cached, feature_key, view_features
-from training.head import HeadConfig, train_head
+from training.head import head_config, train_head
 from training.loop import FitConfig, FitState, fit, predict_logits
 from training.metrics import classification_metrics
 from training.plots import plot_curves, plot_image_grid
@@ -257,17 +257,7 @@ def run_fast(ctx: RunContext, model: CamidNet) -> None:
     xt, yt, xv, yv = _features(ctx, model)
     ctx.seconds["features"] = time.perf_counter() - start
     start = time.perf_counter()
-    hcfg = HeadConfig(
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        label_smoothing=cfg.label_smoothing,
-        patience=cfg.patience,
-        balance=cfg.class_balance,
-        seed=cfg.seed,
-        dropout=float(model.dropout.p),
-    )
+    hcfg = head_config(cfg, dropout=float(model.dropout.p))
     head = train_head(xt, yt, xv, yv, len(ctx.labels), hcfg)
     with torch.no_grad():
         model.classifier.weight.copy_(head.weight)

@@ -37,24 +37,15 @@ def test_group_folds_keep_groups_together() -> None:
     assert np.bincount(folds).tolist() == [6] * 5
 
 
+def _fewshot_argv(manifest: Path, run: Path) -> list[str]:
+    return ["--data", str(manifest), "--out", str(run), "--mode", "fewshot"] + [
+        "--arch", TINY_OVERRIDES["arch"], "--pretrained", "none"
+    ]  # fmt: skip
+
+
 def test_fewshot_cli_cross_validates_and_saves(tmp_path: Path) -> None:
     manifest = make_manifest(tmp_path / "photos", per_class=8, split=False, seed=3)
-    rc = train_main(
-        [
-            "--data",
-            str(manifest),
-            "--out",
-            str(tmp_path / "run"),
-            "--mode",
-            "fewshot",
-            "--arch",
-            TINY_OVERRIDES["arch"],
-            "--pretrained",
-            "none",
-            "--image-size",
-            "64",
-        ]
-    )
+    rc = train_main([*_fewshot_argv(manifest, tmp_path / "run"), "--image-size", "64"])
     assert rc == 0
     cv = json.loads((tmp_path / "run" / "cv.json").read_text())
     assert len(cv["fold_accuracy"]) == 5 and "ci95" in cv["out_of_fold"]["accuracy"]
@@ -66,20 +57,7 @@ def test_unknown_label_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFi
     manifest = make_manifest(tmp_path / "photos", per_class=2, split=False)
     text = manifest.read_text().replace(",no_camera,", ",dahua_ptz_new,")
     manifest.write_text(text)
-    rc = train_main(
-        [
-            "--data",
-            str(manifest),
-            "--out",
-            str(tmp_path / "run"),
-            "--mode",
-            "fewshot",
-            "--arch",
-            TINY_OVERRIDES["arch"],
-            "--pretrained",
-            "none",
-        ]
-    )
+    rc = train_main(_fewshot_argv(manifest, tmp_path / "run"))
     assert rc == 2
     assert (
         "dahua_ptz_new" in capsys.readouterr().err
