@@ -10,13 +10,13 @@ import csv
 import hashlib
 import math
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
+from data.files import atomic_write
 from data.labels import LabelSet
 
 COLUMNS = ("path", "label", "group", "source", "license", "lat", "lon")
@@ -153,9 +153,9 @@ def write_manifest(manifest: Manifest, csv_path: str | Path) -> Path:
         extras += [k for k in r.extra if k not in extras]
     has_split = any(r.split for r in manifest.records)
     header = [*COLUMNS, *(["split"] if has_split else []), *extras]
-    fd, tmp = tempfile.mkstemp(dir=csv_path.parent, prefix=".manifest-", suffix=".csv")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(header)
             for r in manifest.records:
@@ -164,11 +164,8 @@ def write_manifest(manifest: Manifest, csv_path: str | Path) -> Path:
                 row += [r.split or ""] if has_split else []
                 row += [r.extra.get(k, "") for k in extras]
                 writer.writerow(row)
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a manifest is meant to be shared
-        os.replace(tmp, csv_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(csv_path, write)
     return csv_path
 
 

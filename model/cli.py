@@ -7,14 +7,21 @@ import logging
 import sys
 from pathlib import Path
 
-from model.export import RELEASE_MAX_BYTES, ExportError, export_onnx
+from model.export import RELEASE_MAX_BYTES, ExportError, export_onnx, upgrade_onnx
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="camid export", description="Export a camid checkpoint to ONNX.")
-    p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint written by `camid train`")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path, help="checkpoint written by `camid train`")
+    src.add_argument(
+        "--upgrade", type=Path, help="an .onnx exported before the model contract: rewrite its metadata"
+    )
+    p.add_argument("--labels", type=Path, help="with --upgrade: the labels file it was trained with")
     p.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
-    p.add_argument("--name", default="camid-effnet-lite0", help="model name stored in the metadata")
+    p.add_argument(
+        "--name", default=None, help="model name stored in the metadata (default: the checkpoint's)"
+    )
     p.add_argument("--version", default=None, help="model version (default: the checkpoint's)")
     p.add_argument("--int8", action="store_true", help="static INT8 quantisation (needs --calibration)")
     p.add_argument("--calibration", type=Path, help="manifest whose photos calibrate INT8 (and check parity)")
@@ -38,6 +45,8 @@ def export_main(argv: list[str] | None = None) -> int:
     if args.int8 and args.fp16_weights:
         print("camid export: choose one of --int8 and --fp16-weights", file=sys.stderr)
         return 2
+    if args.upgrade is not None:
+        return _upgrade(args.upgrade, args.labels, args.out)
     try:
         report = export_onnx(
             args.checkpoint,
@@ -61,4 +70,17 @@ def export_main(argv: list[str] | None = None) -> int:
         f"max |d softmax| vs torch {report.parity_max_abs_softmax:.2e}, top-1 agreement "
         f"{100 * report.agreement:.1f}% on {report.n_photos} photos + {report.n_random} random images"
     )
+    return 0
+
+
+def _upgrade(old: Path, labels_path: Path | None, out: Path) -> int:
+    from data.contract import ContractError
+    from data.labels import load_labels
+
+    try:
+        path = upgrade_onnx(old, load_labels(labels_path), out)
+    except (ExportError, ContractError, OSError, ValueError) as exc:
+        print(f"camid export: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {path}: {old}'s weights with a full model contract")
     return 0

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import copy
 import io
-import json
 import logging
-import os
 import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnx
@@ -30,9 +27,11 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
+from data.contract import ModelContract
 from data.decision import softmax
+from data.files import atomic_write
 from data.images import ImageError, load_image
-from data.labels import load_labels
+from data.labels import LabelSet
 from data.manifest import read_manifest
 from data.preprocess import decode_hint, prepare
 from model.checkpoint import CheckpointMeta, load_checkpoint
@@ -84,7 +83,7 @@ def to_onnx(model: CamidNet, size: int, *, exporter: str = "dynamo", opset: int 
     """Trace ``model`` (a deep copy, in eval mode) to ONNX with a dynamic batch axis."""
     wrapper = _CamHead(copy.deepcopy(model).cpu()).eval()  # eval: BN must not update or use batch stats
     example = (torch.zeros(2, 3, size, size, dtype=torch.uint8),)
-    names = {"input_names": ["image"], "output_names": ["logits", "cam"]}
+    input_names, output_names = ["image"], ["logits", "cam"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if exporter == "dynamo":
@@ -96,7 +95,8 @@ def to_onnx(model: CamidNet, size: int, *, exporter: str = "dynamo", opset: int 
                 opset_version=opset,
                 dynamic_shapes={"image": {0: batch}},
                 verbose=False,
-                **names,
+                input_names=input_names,
+                output_names=output_names,
             )
             assert program is not None
             program.optimize()
@@ -105,31 +105,22 @@ def to_onnx(model: CamidNet, size: int, *, exporter: str = "dynamo", opset: int 
             buf = io.BytesIO()
             axes = {"image": {0: "batch"}, "logits": {0: "batch"}, "cam": {0: "batch"}}
             torch.onnx.export(
-                wrapper, example, buf, dynamo=False, opset_version=min(opset, 17), dynamic_axes=axes, **names
+                wrapper,
+                example,
+                buf,  # type: ignore[arg-type]  # torch annotates f as a path, the TorchScript exporter takes a file object
+                dynamo=False,
+                opset_version=min(opset, 17),
+                dynamic_axes=axes,
+                input_names=input_names,
+                output_names=output_names,
             )
             return onnx.load_from_string(buf.getvalue())
     raise ValueError(f"exporter must be 'dynamo' or 'legacy', got {exporter!r}")
 
 
-def metadata_for(meta: CheckpointMeta, *, name: str, version: str, precision: str) -> dict[str, str]:
-    """The ``metadata_props`` contract (every value JSON-encoded)."""
-    labels = load_labels()
-    targets = [n for n in meta.labels if n in labels and labels.is_target(n)]
-    values: dict[str, Any] = {
-        "labels": list(meta.labels),
-        "targets": targets,
-        "input_size": [3, meta.resize.size, meta.resize.size],
-        "resize": meta.resize.to_json(),
-        "temperature": meta.temperature,
-        "thresholds": dict(meta.thresholds),
-        "version": version,
-        "name": name,
-        "architecture": meta.arch,
-        "trained_on": dict(meta.trained_on),
-        "metrics": dict(meta.metrics),
-        "precision": precision,
-    }
-    return {f"camid.{k}": json.dumps(v, sort_keys=True) for k, v in values.items()}
+def metadata_for(contract: ModelContract, *, name: str, version: str, precision: str) -> dict[str, str]:
+    """The ``metadata_props`` of the exported file: the checkpoint's contract, named and versioned."""
+    return contract.with_updates(name=name, version=version, precision=precision).to_metadata_props()
 
 
 def set_metadata(proto: onnx.ModelProto, props: dict[str, str]) -> None:
@@ -140,7 +131,7 @@ def set_metadata(proto: onnx.ModelProto, props: dict[str, str]) -> None:
     onnx.helper.set_model_props(proto, {**{p.key: p.value for p in keep}, **props})
 
 
-def manifest_inputs(manifest_path: str | Path, meta: CheckpointMeta, limit: int = 128) -> np.ndarray:
+def manifest_inputs(manifest_path: str | Path, contract: ModelContract, limit: int = 128) -> np.ndarray:
     """Up to ``limit`` photos of a manifest (spread evenly over it), prepared like serving does."""
     manifest = read_manifest(manifest_path)
     records = manifest.records
@@ -149,11 +140,11 @@ def manifest_inputs(manifest_path: str | Path, meta: CheckpointMeta, limit: int 
     arrays = []
     for rec in records:
         try:
-            img = load_image(manifest.resolve(rec), min_side=decode_hint(meta.resize))
+            img = load_image(manifest.resolve(rec), min_side=decode_hint(contract.resize))
         except (ImageError, OSError) as exc:
             log.warning("skipping %s: %s", rec.path, exc)
             continue
-        arrays.append(prepare(img, meta.resize))
+        arrays.append(prepare(img, contract.resize))
     if not arrays:
         raise ExportError(f"{manifest_path}: no readable photos for parity/calibration")
     return np.stack(arrays)
@@ -249,24 +240,11 @@ def fp16_weights(proto: onnx.ModelProto, min_elements: int = 1024) -> onnx.Model
     return out
 
 
-def _atomic_write(data: bytes, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a model is read by other users (the server)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def export_onnx(
     checkpoint: str | Path | tuple[CamidNet, CheckpointMeta],
     out: str | Path,
     *,
-    name: str = "camid",
+    name: str | None = None,
     version: str | None = None,
     parity_manifest: str | Path | None = None,
     parity_images: np.ndarray | None = None,
@@ -286,8 +264,8 @@ def export_onnx(
     photos) plus ``n_random`` random images. INT8 and fp16 weights are kept only when top-1
     agreement with torch on the evaluation photos is at least ``min_agreement``.
     """
-    model, meta = load_checkpoint(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
-    model = model.eval()
+    model, ckpt_meta = load_checkpoint(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
+    model, meta = model.eval(), ckpt_meta.contract
     size = meta.resize.size
     photos = _photos(meta, parity_images, parity_manifest or evaluation or calibration)
     probe = np.concatenate([photos, random_inputs(n_random, size)]) if n_random else photos
@@ -309,11 +287,14 @@ def export_onnx(
             photos=photos,
             min_agreement=min_agreement,
         )
-    set_metadata(proto, metadata_for(meta, name=name, version=version or meta.version, precision=precision))
+    set_metadata(
+        proto,
+        metadata_for(meta, name=name or meta.name, version=version or meta.version, precision=precision),
+    )
     onnx.checker.check_model(proto)
     data = proto.SerializeToString()
     path = Path(out)
-    _atomic_write(data, path)
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
     if len(data) > RELEASE_MAX_BYTES:
         log.warning(
             "%s is %.1f MB: over the 12 MB release budget (try --int8 or --fp16-weights)",
@@ -323,7 +304,7 @@ def export_onnx(
     return ExportReport(path, len(data), precision, diff, agreement, len(photos), n_random)
 
 
-def _photos(meta: CheckpointMeta, given: np.ndarray | None, manifest: str | Path | None) -> np.ndarray:
+def _photos(meta: ModelContract, given: np.ndarray | None, manifest: str | Path | None) -> np.ndarray:
     if given is not None:
         return np.asarray(given, dtype=np.uint8)
     if manifest is not None:
@@ -335,7 +316,7 @@ def _photos(meta: CheckpointMeta, given: np.ndarray | None, manifest: str | Path
 def _reduce_precision(
     proto: onnx.ModelProto,
     model: CamidNet,
-    meta: CheckpointMeta,
+    meta: ModelContract,
     *,
     int8: bool,
     calibration: str | Path | None,
@@ -371,3 +352,40 @@ def _reduce_precision(
             f"(needs {100 * min_agreement:.0f}%); export in fp32 or calibrate on photos like served ones"
         )
     return reduced, precision, diff, agreement
+
+
+def upgrade_onnx(old: str | Path, labels: LabelSet, out: str | Path) -> Path:
+    """Rewrite a file exported before the model contract with a full contract; weights untouched.
+
+    Such files list class names and targets only; ``labels`` (the labels file the model was trained
+    with) adds display names and form factors. Its names and targets must match the file's.
+    """
+    src = Path(old)
+    proto = onnx.load(src)
+    props = {p.key: p.value for p in proto.metadata_props}
+    contract = ModelContract.from_metadata_props(props, str(src))
+    if labels.names != contract.names or labels.targets != contract.targets:
+        raise ExportError(
+            f"{src}: its classes {list(contract.names)} (targets {list(contract.targets)}) differ from "
+            f"the labels file's {list(labels.names)} (targets {list(labels.targets)}); "
+            "pass the labels file it was trained with"
+        )
+    mean, std = _graph_normalisation(proto)
+    set_metadata(proto, contract.with_updates(labels=labels, mean=mean, std=std).to_metadata_props())
+    data = proto.SerializeToString()
+    return atomic_write(Path(out), lambda tmp: tmp.write_bytes(data))
+
+
+def _graph_normalisation(
+    proto: onnx.ModelProto,
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """``(mean, std)`` as fractions of 255, read from the graph's ``pixel_mean``/``pixel_std``."""
+    found = {}
+    for init in proto.graph.initializer:
+        for key in ("pixel_mean", "pixel_std"):
+            if init.name.endswith(key) or init.name.endswith(f"{key}__fp16"):
+                v = numpy_helper.to_array(init).astype(np.float64).ravel() / 255
+                found[key] = (round(float(v[0]), 6), round(float(v[1]), 6), round(float(v[2]), 6))
+    if len(found) != 2:
+        raise ExportError("the graph has no pixel_mean/pixel_std: not a camid export")
+    return found["pixel_mean"], found["pixel_std"]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import timm
 import torch
@@ -25,6 +25,9 @@ class CamidNet(nn.Module):
     ``pixel_mean`` / ``pixel_std`` (0..255 scale) are buffers saved in the state dict, so a
     checkpoint and its ONNX export carry their own normalisation.
     """
+
+    pixel_mean: torch.Tensor  # buffers, registered in __init__
+    pixel_std: torch.Tensor
 
     def __init__(
         self,
@@ -53,14 +56,16 @@ class CamidNet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone feature map ``[N,F,h,w]``."""
-        return self.backbone.forward_features(self.normalize(x))  # type: ignore[operator]
+        features = cast("Callable[[torch.Tensor], torch.Tensor]", self.backbone.forward_features)
+        return features(self.normalize(x))
 
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
         """Globally average-pooled features ``[N,F]``."""
         return self.forward_features(x).mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.pooled(x)))
+        logits: torch.Tensor = self.classifier(self.dropout(self.pooled(x)))
+        return logits
 
     def cam_from_features(self, feat: torch.Tensor) -> torch.Tensor:
         """Class-activation maps ``[N,C,h,w]``: ``W_c . feat + b_c`` at every position."""
@@ -88,18 +93,18 @@ def _imagenet_offline(arch: str, **kwargs: Any) -> tuple[nn.Module, nn.Linear]:
     """timm backbone with the offline ImageNet weights, and the ImageNet classifier."""
     full = timm.create_model(arch, pretrained=False, num_classes=1000, **kwargs)
     full.load_state_dict(load_imagenet_state_dict(arch, full.state_dict()), strict=True)
-    head = full.get_classifier()
+    head = cast("Callable[[], nn.Module]", full.get_classifier)()
     assert isinstance(head, nn.Linear)
-    full.reset_classifier(0, "")
+    cast("Callable[[int, str], None]", full.reset_classifier)(0, "")
     return full, head
 
 
 def _load_state_file(path: Path) -> Mapping[str, torch.Tensor]:
     obj = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(obj, dict) and "state_dict" in obj:
-        return obj["state_dict"]  # a camid checkpoint (or a Lightning-style file)
+        return cast("Mapping[str, torch.Tensor]", obj["state_dict"])  # a camid checkpoint (or Lightning)
     if isinstance(obj, dict):
-        return obj
+        return cast("Mapping[str, torch.Tensor]", obj)
     raise ValueError(f"{path}: not a state dict or camid checkpoint (got {type(obj).__name__})")
 
 
@@ -166,9 +171,10 @@ def create_model(
         backbone = _timm_backbone(arch, pretrained=True, **timm_kwargs)
     else:
         backbone = _timm_backbone(str(pretrained), pretrained=True, **timm_kwargs)
+        pretrained_cfg = cast("Mapping[str, Any]", backbone.pretrained_cfg)
         default_mean, default_std = (
-            tuple(backbone.pretrained_cfg["mean"]),
-            tuple(backbone.pretrained_cfg["std"]),
+            tuple(pretrained_cfg["mean"]),
+            tuple(pretrained_cfg["std"]),
         )
 
     if keep_imagenet_head and (head is None or num_classes != head.out_features):

@@ -43,7 +43,7 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
             )
         engine = await asyncio.to_thread(Engine.load, settings.model_path, threads=settings.ort_threads)
         log.info("model %s %s loaded from %s", engine.info.name, engine.info.version, settings.model_path)
-        store = await asyncio.to_thread(open_store, settings)
+        store = await asyncio.to_thread(open_store, settings, engine.info.labels)
         pool = InferencePool(
             threads=settings.inference_threads,
             queue_size=settings.queue_size,

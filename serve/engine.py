@@ -10,11 +10,10 @@ from __future__ import annotations
 import base64
 import importlib.util
 import io
-import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,13 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
+from data.contract import ContractError, ModelContract
 from data.decision import Decision, decide, softmax
-from data.preprocess import ResizeRule, prepare
+from data.preprocess import prepare
 
 log = logging.getLogger(__name__)
 
 RELEASE_NAME = "camid-default.onnx"
-_REQUIRED = ("labels", "resize", "temperature", "thresholds")
 
 
 def default_model_path() -> Path:
@@ -43,74 +42,12 @@ class ModelError(RuntimeError):
     """The model file is missing, unreadable, or lacks camid metadata."""
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """What an exported model says about itself (``camid.*`` metadata)."""
-
-    name: str
-    version: str
-    labels: tuple[str, ...]
-    targets: tuple[str, ...]
-    input_size: int
-    resize: ResizeRule
-    temperature: float
-    thresholds: Mapping[str, float]
-    architecture: str = ""
-    metrics: Mapping[str, Any] = field(default_factory=dict)
-    trained_on: Mapping[str, Any] = field(default_factory=dict)
-    precision: str = "fp32"
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready description (``GET /v1/model``)."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "architecture": self.architecture,
-            "precision": self.precision,
-            "labels": list(self.labels),
-            "targets": list(self.targets),
-            "input_size": self.input_size,
-            "resize": self.resize.to_json(),
-            "temperature": self.temperature,
-            "thresholds": dict(self.thresholds),
-            "metrics": dict(self.metrics),
-            "trained_on": dict(self.trained_on),
-        }
-
-
-def _default_targets(labels: Sequence[str]) -> tuple[str, ...]:
-    from data.labels import load_labels
-
-    known = load_labels()
-    return tuple(n for n in labels if n in known and known.is_target(n))
-
-
-def parse_metadata(props: Mapping[str, str], where: str = "model") -> ModelInfo:
-    """Build :class:`ModelInfo` from ``camid.*`` metadata (JSON values)."""
-    missing = [k for k in _REQUIRED if f"camid.{k}" not in props]
-    if missing:
-        raise ModelError(
-            f"{where}: no camid metadata ({', '.join('camid.' + k for k in missing)} missing); "
-            "export the model with `camid export`"
-        )
-    meta = {k.removeprefix("camid."): json.loads(v) for k, v in props.items() if k.startswith("camid.")}
-    labels = tuple(str(x) for x in meta["labels"])
-    resize = ResizeRule.from_json(meta["resize"])
-    targets = meta.get("targets")
-    return ModelInfo(
-        name=str(meta.get("name", "camid")),
-        version=str(meta.get("version", "unknown")),
-        labels=labels,
-        targets=tuple(targets) if targets is not None else _default_targets(labels),
-        input_size=resize.size,
-        resize=resize,
-        temperature=float(meta["temperature"]),
-        thresholds={str(k): float(v) for k, v in meta["thresholds"].items()},
-        architecture=str(meta.get("architecture", "")),
-        metrics=meta.get("metrics", {}),
-        trained_on=meta.get("trained_on", {}),
-        precision=str(meta.get("precision", "fp32")),
-    )
+def parse_metadata(props: Mapping[str, str], where: str = "model") -> ModelContract:
+    """The :class:`ModelContract` stored in an exported file's ``camid.*`` metadata."""
+    try:
+        return ModelContract.from_metadata_props(props, where)
+    except ContractError as exc:
+        raise ModelError(str(exc)) from exc
 
 
 def physical_cores() -> int:
@@ -161,7 +98,7 @@ class Prediction:
 
 def build_result(
     prediction: Prediction,
-    info: ModelInfo,
+    info: ModelContract,
     *,
     width: int,
     height: int,
@@ -212,7 +149,7 @@ def heatmap_overlay(cam: np.ndarray, picture: np.ndarray, alpha: float = 0.45) -
 class Engine:
     """An onnxruntime session plus the model's metadata; thread-safe for concurrent ``classify``."""
 
-    def __init__(self, session: ort.InferenceSession, info: ModelInfo, path: Path | None = None) -> None:
+    def __init__(self, session: ort.InferenceSession, info: ModelContract, path: Path | None = None) -> None:
         self.session = session
         self.info = info
         self.path = path
@@ -236,7 +173,7 @@ class Engine:
             info.name,
             info.version,
             info.precision,
-            len(info.labels),
+            len(info.names),
             p,
         )
         return cls(session, info, p)
@@ -259,7 +196,7 @@ class Engine:
         return [self._prediction(p) for p in probs]
 
     def _prediction(self, probs: np.ndarray, heatmap_png: bytes | None = None) -> Prediction:
-        labels = self.info.labels
+        labels = self.info.names
         order = sorted(range(len(labels)), key=lambda i: -probs[i])
         decision = decide(probs, labels, self._targets, self.info.thresholds)
         ranked = tuple((labels[i], float(probs[i])) for i in order)

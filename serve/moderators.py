@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
 def _open() -> Store:
     from serve.settings import Settings
 
-    return open_store(Settings())
+    return open_store(Settings(), None)  # tokens only: no reviews, so no model needed
 
 
 def _out(text: str) -> None:

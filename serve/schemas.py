@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from data.contract import ModelContract
+
 
 class ErrorDetail(BaseModel):
     code: str = Field(examples=["unsupported"])
@@ -65,18 +67,51 @@ class ClassifyResponse(BaseModel):
     results: list[ClassificationResult]
 
 
+class ClassDescription(BaseModel):
+    """One class of the loaded model, as its contract states it."""
+
+    name: str = Field(examples=["huawei_ipc6625_z30"])
+    display_name: str
+    form_factor: Literal["ptz", "bullet", "dome", "box", "fisheye", "none"]
+    target: bool
+    description: str = ""
+
+
+class Normalisation(BaseModel):
+    mean: list[float]
+    std: list[float]
+    scale: float = 255
+
+
+class OutputDescription(BaseModel):
+    name: str
+    shape: list[str]
+    description: str = ""
+
+
 class ModelDescription(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    """The loaded model's contract (``data/contract.py``); ``labels`` are the class names in output order."""
 
     name: str
     version: str
-    architecture: str = ""
+    architecture: str
+    precision: str
     labels: list[str]
-    targets: list[str] = Field(default_factory=list)
+    targets: list[str]
+    classes: list[ClassDescription]
+    input_size: list[int]
+    resize: dict[str, Any]
+    normalisation: Normalisation
+    outputs: list[OutputDescription]
     thresholds: dict[str, float]
     temperature: float
-    metrics: dict[str, Any] = Field(default_factory=dict)
-    trained_on: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any]
+    trained_on: dict[str, Any]
+
+    @classmethod
+    def from_contract(cls, contract: ModelContract) -> ModelDescription:
+        doc = contract.to_json()
+        return cls.model_validate({**doc, "labels": list(contract.names), "classes": doc["labels"]})
 
 
 class Health(BaseModel):

@@ -97,7 +97,6 @@ def evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="train | val | test | all (default test)")
     p.add_argument("--out", required=True, type=Path, help="folder for metrics.json, figures, report.html")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    p.add_argument("--labels", type=Path, help="labels.yaml (default: data/labels.yaml)")
     return p
 
 
@@ -108,9 +107,7 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     from training.evaluate import evaluate
 
     try:
-        ev = evaluate(
-            args.model, args.data, args.out, split=args.split, n_boot=args.bootstrap, labels_path=args.labels
-        )
+        ev = evaluate(args.model, args.data, args.out, split=args.split, n_boot=args.bootstrap)
     except (ValueError, FileNotFoundError) as e:
         print(f"camid evaluate: {e}", file=sys.stderr)
         return 2

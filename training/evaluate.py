@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from data.decision import softmax
 from data.images import load_image
-from data.labels import LabelSet, load_labels
+from data.labels import LabelSet
 from data.manifest import Manifest, Record, manifest_hash, read_manifest
 from data.preprocess import decode_hint, prepare
 from training.calibration import decide_all, expected_calibration_error
@@ -69,7 +69,7 @@ def check_model_labels(records: list[Record], model_labels: tuple[str, ...]) -> 
     if unknown:
         raise ValueError(
             f"evaluation photos have label(s) {', '.join(unknown)} the model does not predict "
-            f"(model labels: {', '.join(model_labels)}); retrain with these classes in labels.yaml"
+            f"(model labels: {', '.join(model_labels)}); retrain with these classes in the labels file"
         )
 
 
@@ -77,17 +77,17 @@ def predict_records(
     predictor: Predictor, manifest: Manifest, records: list[Record], batch_size: int = 32
 ) -> Outputs:
     """Load, ``prepare`` (the server's preprocessing) and run every record through the model."""
-    card = predictor.card
-    check_model_labels(records, card.labels)
-    hint = decode_hint(card.resize)
+    contract = predictor.contract
+    check_model_labels(records, contract.names)
+    hint = decode_hint(contract.resize)
     paths = [manifest.resolve(r) for r in records]
     chunks = []
-    for i in tqdm(range(0, len(records), batch_size), desc=f"evaluate ({card.kind})", unit="batch"):
-        batch = [prepare(load_image(p, min_side=hint), card.resize) for p in paths[i : i + batch_size]]
+    for i in tqdm(range(0, len(records), batch_size), desc=f"evaluate ({predictor.kind})", unit="batch"):
+        batch = [prepare(load_image(p, min_side=hint), contract.resize) for p in paths[i : i + batch_size]]
         chunks.append(predictor.logits(np.stack(batch)))
-    logits = np.concatenate(chunks) if chunks else np.zeros((0, len(card.labels)))
-    y = np.array([card.labels.index(r.label) for r in records], dtype=np.int64)
-    return Outputs(records, paths, y, logits, card.labels, card.temperature)
+    logits = np.concatenate(chunks) if chunks else np.zeros((0, len(contract.names)))
+    y = np.array([contract.names.index(r.label) for r in records], dtype=np.int64)
+    return Outputs(records, paths, y, logits, contract.names, contract.temperature)
 
 
 def _metric_fn(
@@ -198,7 +198,6 @@ def evaluate(
     out_dir: str | Path,
     *,
     split: str | None = "test",
-    labels_path: Path | None = None,
     n_boot: int = 1000,
     batch_size: int = 32,
     report: bool = True,
@@ -213,8 +212,8 @@ def evaluate(
     manifest = read_manifest(manifest_path)
     records, split_name = select_records(manifest, split)
     outputs = predict_records(predictor, manifest, records, batch_size)
-    labels = load_labels(labels_path)
-    metrics, decisions = compute_metrics(outputs, labels, dict(predictor.card.thresholds), n_boot)
+    contract = predictor.contract
+    metrics, decisions = compute_metrics(outputs, contract.labels, dict(contract.thresholds), n_boot)
     metrics["data"] = {
         "manifest": str(Path(manifest_path).resolve()),
         "manifest_hash": manifest_hash(manifest),
@@ -222,8 +221,10 @@ def evaluate(
     }
     metrics["model"] = {
         "path": str(Path(model_path).resolve()),
-        "kind": predictor.card.kind,
-        "trained_on": dict(predictor.card.trained_on),
+        "kind": predictor.kind,
+        "name": contract.name,
+        "version": contract.version,
+        "trained_on": dict(contract.trained_on),
     }
     (out_dir / "metrics.json").write_text(json.dumps(_nan_to_none(metrics), indent=2), encoding="utf-8")
     write_predictions(outputs, decisions, out_dir / "predictions.csv")

@@ -22,11 +22,12 @@ from model.checkpoint import save_checkpoint
 from model.factory import CamidNet, create_model
 from training.calibration import calibrate
 from training.config import TrainConfig, save_config
+from training.contract import create_contract
 from training.dataset import check_labels, label_counts
 from training.features import view_features
 from training.head import head_config, train_head
 from training.metrics import bootstrap_intervals, classification_metrics, with_intervals
-from training.runinfo import git_commit, seed_everything, write_json
+from training.runinfo import seed_everything, trained_on, write_json
 
 log = logging.getLogger(__name__)
 
@@ -162,31 +163,22 @@ def train_fewshot(
     with torch.no_grad():
         model.classifier.weight.copy_(w)
         model.classifier.bias.copy_(b)
-    trained_on = {
-        "manifest": str(Path(manifest_path).resolve()),
-        "manifest_hash": manifest_hash(manifest),
-        "counts": label_counts(manifest.records),
-        "method": f"fewshot-{method}",
-    }
+    provenance = trained_on(
+        Path(manifest_path),
+        manifest_hash(manifest),
+        {"all": label_counts(manifest.records)},
+        method=f"fewshot-{method}",
+    )
     report.update(
         temperature=cal.temperature,
         thresholds=cal.thresholds,
-        trained_on=trained_on,
-        git_commit=git_commit(),
+        trained_on=provenance,
         ece_oof_after=cal.ece_after,
     )
-    save_checkpoint(
-        out / "checkpoint.pt",
-        model,
-        arch=cfg.arch,
-        labels=labels.names,
-        resize=rule,
-        temperature=cal.temperature,
-        thresholds=cal.thresholds,
-        trained_on=trained_on,
-        config=cfg.to_dict(),
-        metrics={"cv": report["out_of_fold"]},
+    contract = create_contract(cfg, labels, rule, model, trained_on=provenance).with_updates(
+        temperature=cal.temperature, thresholds=cal.thresholds, metrics={"cv": report["out_of_fold"]}
     )
+    save_checkpoint(out / "checkpoint.pt", model, contract, config=cfg.to_dict())
     save_config(cfg, out / "config.yaml")
     write_json(out / "cv.json", report)
     log.info(

@@ -70,7 +70,7 @@ def _batches(n: int, bs: int, gen: torch.Generator, weights: torch.Tensor | None
         order = torch.multinomial(weights, n, replacement=True, generator=gen)
     else:
         order = torch.randperm(n, generator=gen)
-    return list(order.split(bs))
+    return list(torch.split(order, bs))
 
 
 def train_head(

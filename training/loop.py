@@ -149,7 +149,7 @@ def fit(
     evaluate validation macro-F1 after each epoch, stop after ``patience`` epochs without
     improvement, and leave the best weights (of the EMA model when ``ema_decay`` > 0) in ``model``.
     """
-    from timm.utils import ModelEmaV3
+    from timm.utils.model_ema import ModelEmaV3
 
     state = state or FitState()
     params = [p for p in model.parameters() if p.requires_grad]

@@ -10,11 +10,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from training.calibration import reliability_bins  # noqa: E402
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -25,7 +26,7 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 def plot_curves(histories: dict[str, list[dict[str, float]]], path: Path) -> Path:
     """Train/val loss and val macro-F1 per epoch, one colour per training stage."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    offset = 0
+    offset: float = 0
     for stage, hist in histories.items():
         if not hist:
             continue

@@ -6,31 +6,19 @@ Both paths see identical inputs: ``data.images.load_image(min_side=decode_hint(r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from data.preprocess import ResizeRule
-
-
-@dataclass(frozen=True)
-class ModelCard:
-    """What evaluation needs to know about a model besides its outputs."""
-
-    path: str
-    kind: str  # "checkpoint" | "onnx"
-    labels: tuple[str, ...]
-    resize: ResizeRule
-    temperature: float
-    thresholds: Mapping[str, float]
-    trained_on: Mapping[str, Any] = field(default_factory=dict)
+from data.contract import ModelContract
 
 
 class Predictor(Protocol):
-    card: ModelCard
+    path: str
+    kind: str  # "checkpoint" | "onnx"
+    contract: ModelContract
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Raw logits ``[N,C]`` (float64) of a uint8 batch ``[N,3,S,S]``."""
@@ -40,46 +28,36 @@ class Predictor(Protocol):
 class TorchPredictor:
     """A camid checkpoint run with torch on CPU (float32)."""
 
+    kind = "checkpoint"
+
     def __init__(self, path: Path) -> None:
         import torch
 
         from model.checkpoint import load_checkpoint
 
         self._torch = torch
+        self.path = str(path)
         self.model, meta = load_checkpoint(path)
-        self.card = ModelCard(
-            str(path),
-            "checkpoint",
-            tuple(meta.labels),
-            meta.resize,
-            float(meta.temperature),
-            dict(meta.thresholds),
-            dict(meta.trained_on),
-        )
+        self.contract = meta.contract
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         with self._torch.inference_mode():
             out = self.model(self._torch.from_numpy(np.ascontiguousarray(batch)))
-        return out.double().numpy()
+        result: np.ndarray = out.double().numpy()
+        return result
 
 
 class OnnxPredictor:
     """An exported ``model.onnx`` run with onnxruntime (torch-free), via ``serve.engine``."""
 
+    kind = "onnx"
+
     def __init__(self, path: Path) -> None:
         from serve.engine import Engine
 
+        self.path = str(path)
         self.engine = Engine.load(path)
-        info = self.engine.info
-        self.card = ModelCard(
-            str(path),
-            "onnx",
-            tuple(info.labels),
-            info.resize,
-            float(info.temperature),
-            dict(info.thresholds),
-            dict(getattr(info, "trained_on", {}) or {}),
-        )
+        self.contract = self.engine.info
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self.engine.run(np.ascontiguousarray(batch))[0], dtype=np.float64)

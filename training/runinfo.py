@@ -68,3 +68,16 @@ def write_json(path: Path, obj: Any) -> Path:
 
     path.write_text(json.dumps(_nan_to_none(obj), indent=2, default=str), encoding="utf-8")
     return path
+
+
+def trained_on(
+    manifest_path: Path, mhash: str, counts: dict[str, dict[str, int]], **more: Any
+) -> dict[str, Any]:
+    """Provenance stored in the contract: manifest, its hash, counts per split, git commit, extras."""
+    return {
+        "manifest": str(Path(manifest_path).resolve()),
+        "manifest_hash": mhash,
+        "counts": counts,
+        "git_commit": git_commit(),
+        **more,
+    }

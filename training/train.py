@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -21,6 +22,7 @@ from model.checkpoint import read_checkpoint, save_checkpoint
 from model.factory import CamidNet, create_model
 from training.calibration import Calibration, calibrate
 from training.config import TrainConfig, save_config
+from training.contract import create_contract
 from training.dataset import CameraDataset, Splits, check_labels, class_weights, label_counts, resolve_splits
 from training.distributed import DistInfo, barrier, device_for, init_distributed
 from training.features import cached, feature_key, view_features
@@ -28,7 +30,7 @@ from training.head import head_config, train_head
 from training.loop import FitConfig, FitState, fit, predict_logits
 from training.metrics import classification_metrics
 from training.plots import plot_curves, plot_image_grid
-from training.runinfo import add_log_file, git_commit, remove_log_file, seed_everything, write_json
+from training.runinfo import add_log_file, remove_log_file, seed_everything, trained_on, write_json
 from training.transforms import build_eval_transform, build_train_transform
 
 log = logging.getLogger(__name__)
@@ -88,7 +90,7 @@ def _train_loader(ctx: RunContext) -> DataLoader[Any]:
     elif cfg.class_balance == "sampler":
         w = class_weights(ds.targets, len(ctx.labels))[torch.as_tensor(ds.targets)]
         sampler = WeightedRandomSampler(
-            w.double(), len(ds), generator=torch.Generator().manual_seed(cfg.seed)
+            w.double().tolist(), len(ds), generator=torch.Generator().manual_seed(cfg.seed)
         )
     gen = torch.Generator().manual_seed(cfg.seed)
     return DataLoader(
@@ -118,7 +120,7 @@ def tail_modules(model: CamidNet, n_blocks: int) -> list[nn.Module]:
     ``blocks[-n:]``, ``conv_head``, ``bn2``; ResNet: ``layer4``/``layer3``)."""
     bb = model.backbone
     if hasattr(bb, "blocks"):
-        mods: list[nn.Module] = list(bb.blocks)[-n_blocks:]
+        mods: list[nn.Module] = list(cast("Iterable[nn.Module]", bb.blocks))[-n_blocks:]
         mods += [m for name in ("conv_head", "bn2") if isinstance(m := getattr(bb, name, None), nn.Module)]
     elif hasattr(bb, "layer4"):
         mods = [getattr(bb, f"layer{i}") for i in range(5 - n_blocks, 5)]
@@ -141,12 +143,11 @@ def _save_last(ctx: RunContext, stage: str) -> Any:
     def hook(state: FitState, model: nn.Module) -> None:
         if not ctx.dist.is_main:
             return
+        net = _unwrap(model)
         save_checkpoint(
             ctx.run_dir / LAST,
-            _unwrap(model),
-            arch=ctx.config.arch,
-            labels=ctx.labels.names,
-            resize=ctx.rule,
+            net,
+            create_contract(ctx.config, ctx.labels, ctx.rule, net),
             config=ctx.config.to_dict(),
             extra={"stage": stage, "fit_state": state.to_dict()},
         )
@@ -215,7 +216,6 @@ def _features(ctx: RunContext, model: CamidNet) -> tuple[torch.Tensor, ...]:
     )
     key_val = feature_key({**common, "split": "val"})
     cache = ctx.run_dir / "cache"
-    kw = {"batch_size": cfg.batch_size, "device": ctx.device, "num_workers": cfg.num_workers}
     model.to(ctx.device)
     xt, yt = cached(
         cache / f"train-{key_train}.pt",
@@ -229,7 +229,9 @@ def _features(ctx: RunContext, model: CamidNet) -> tuple[torch.Tensor, ...]:
             augment=cfg.augment,
             seed=cfg.seed,
             desc="train features",
-            **kw,
+            batch_size=cfg.batch_size,
+            device=ctx.device,
+            num_workers=cfg.num_workers,
         ),
     )
     xv, yv = cached(
@@ -244,7 +246,9 @@ def _features(ctx: RunContext, model: CamidNet) -> tuple[torch.Tensor, ...]:
             augment=False,
             seed=cfg.seed,
             desc="val features",
-            **kw,
+            batch_size=cfg.batch_size,
+            device=ctx.device,
+            num_workers=cfg.num_workers,
         ),
     )
     return xt, yt, xv, yv
@@ -341,12 +345,8 @@ def _context(manifest_path: Path, run_dir: Path, config: TrainConfig, resume: bo
 
 
 def _trained_on(ctx: RunContext, manifest_path: Path) -> dict[str, Any]:
-    return {
-        "manifest": str(manifest_path.resolve()),
-        "manifest_hash": ctx.mhash,
-        "split_source": ctx.splits.source,
-        "counts": {s: label_counts(getattr(ctx.splits, s)) for s in ("train", "val", "test")},
-    }
+    counts = {s: label_counts(getattr(ctx.splits, s)) for s in ("train", "val", "test")}
+    return trained_on(manifest_path, ctx.mhash, counts, split_source=ctx.splits.source)
 
 
 def _validation_outputs(ctx: RunContext, model: CamidNet) -> tuple[np.ndarray, np.ndarray]:
@@ -371,16 +371,10 @@ def _finish(ctx: RunContext, model: CamidNet, manifest_path: Path) -> TrainResul
     )
     metrics: dict[str, Any] = {"val": val, "ece_val_before": cal.ece_before, "ece_val_after": cal.ece_after}
     ckpt = ctx.run_dir / CHECKPOINT
-    save = {
-        "arch": cfg.arch,
-        "labels": ctx.labels.names,
-        "resize": ctx.rule,
-        "temperature": cal.temperature,
-        "thresholds": cal.thresholds,
-        "trained_on": _trained_on(ctx, manifest_path),
-        "config": cfg.to_dict(),
-    }
-    save_checkpoint(ckpt, model.cpu(), metrics=metrics, **save)
+    contract = create_contract(
+        cfg, ctx.labels, ctx.rule, model, trained_on=_trained_on(ctx, manifest_path)
+    ).with_updates(temperature=cal.temperature, thresholds=cal.thresholds, metrics=metrics)
+    save_checkpoint(ckpt, model.cpu(), contract, config=cfg.to_dict())
     test = None
     if ctx.splits.test:
         from training.evaluate import evaluate
@@ -391,11 +385,10 @@ def _finish(ctx: RunContext, model: CamidNet, manifest_path: Path) -> TrainResul
             ctx.run_dir / "eval_test",
             split="test",
             n_boot=cfg.bootstrap,
-            labels_path=Path(cfg.labels_path) if cfg.labels_path else None,
         )
         test = ev.metrics
         metrics["test"] = {k: v["value"] for k, v in ev.metrics["metrics"].items()}
-        save_checkpoint(ckpt, model, metrics=metrics, **save)
+        save_checkpoint(ckpt, model, contract.with_updates(metrics=dict(metrics)), config=cfg.to_dict())
     return TrainResult(ctx.run_dir, ckpt, model, cal, val, test, ctx.seconds)
 
 
@@ -427,7 +420,6 @@ def train(
         write_json(
             run_dir / "run.json",
             {
-                "git_commit": git_commit(),
                 "trained_on": _trained_on(ctx, manifest_path),
                 "world_size": ctx.dist.world_size,
                 "device": str(ctx.device),
@@ -446,13 +438,15 @@ def train(
         barrier(ctx.dist)
         if result is None:  # other DDP ranks: the weights are in ``model``, files are rank 0's
             return TrainResult(run_dir, run_dir / CHECKPOINT, model, None, {}, None, ctx.seconds)
+        calibration = result.calibration
+        assert calibration is not None  # rank 0's result comes from _finish, which calibrates
         plot_curves(ctx.histories, run_dir / "curves.png")
         write_json(
             run_dir / "metrics.json",
             {
                 "val": result.val_metrics,
-                "temperature": result.calibration.temperature,
-                "thresholds": result.calibration.thresholds,
+                "temperature": calibration.temperature,
+                "thresholds": calibration.thresholds,
                 "seconds": ctx.seconds,
                 "histories": ctx.histories,
                 "test": result.test_metrics,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -18,9 +17,9 @@ log = logging.getLogger(__name__)
 
 
 @router.get("/v1/model", response_model=ModelDescription, responses=error_responses(503))
-def model_info(engine: EngineDep) -> dict[str, Any]:
-    """Labels, thresholds, temperature, version, metrics and training data of the loaded model."""
-    return engine.info.to_json()
+def model_info(engine: EngineDep) -> ModelDescription:
+    """The loaded model's contract: classes and targets, thresholds, temperature, version, metrics."""
+    return ModelDescription.from_contract(engine.info)
 
 
 @router.get("/healthz", response_model=Health)

@@ -10,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
+from data.labels import LabelSet
 from serve.store.models import Base, Moderator, Review, Submission
 from serve.store.photos import PhotoStore
 from serve.store.store import (
@@ -74,12 +75,15 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-def open_store(settings: StoreSettings) -> Store:
-    """Connect, migrate, sweep orphan photos and return the store (the app keeps it on app.state)."""
+def open_store(settings: StoreSettings, labels: LabelSet | None) -> Store:
+    """Connect, migrate, sweep orphan photos and return the store (the app keeps it on app.state).
+
+    ``labels`` are the loaded model's classes (``engine.info.labels``): reviews may use only those.
+    """
     url = store_url(settings)
     engine = create_db_engine(url)
     migrate(engine)
-    store = Store(engine, Path(settings.data_dir))
+    store = Store(engine, Path(settings.data_dir), labels)
     store.sweep(grace_s=0.0 if store.is_sqlite else SHARED_SWEEP_GRACE_S)
     log.info("store: %s, photos in %s", engine.url.render_as_string(hide_password=True), store.photos.root)
     return store

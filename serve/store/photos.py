@@ -12,20 +12,20 @@ file or photo left behind by a crash is removed by :meth:`PhotoStore.sweep` on t
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from data.files import TMP_SUFFIX
+from data.files import atomic_write as write_atomic
+
 log = logging.getLogger(__name__)
 
 JPEG_QUALITY = 92
 MAX_SIDE = 4096  # longer photos are downscaled when stored; more detail does not help moderators
-TMP_SUFFIX = ".tmp"
 
 
 def strip_metadata(img: Image.Image, max_side: int = MAX_SIDE) -> Image.Image:
@@ -37,36 +37,10 @@ def strip_metadata(img: Image.Image, max_side: int = MAX_SIDE) -> Image.Image:
     return Image.fromarray(np.asarray(img, dtype=np.uint8), "RGB")
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # some platforms cannot open folders; the rename is still atomic
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temp file beside ``path``, fsync it, then rename it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TMP_SUFFIX}")
-    try:
-        write(tmp)
-        with tmp.open("rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
 def save_jpeg(img: Image.Image, path: Path) -> None:
     """Write ``img`` atomically as a metadata-free JPEG."""
     clean = strip_metadata(img)
-    write_atomic(path, lambda tmp: clean.save(tmp, "JPEG", quality=JPEG_QUALITY))
+    write_atomic(path, lambda tmp: clean.save(tmp, "JPEG", quality=JPEG_QUALITY), mode=None)
 
 
 class PhotoStore:

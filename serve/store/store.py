@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from data.dedup import hamming
-from data.labels import LabelSet, load_labels
+from data.labels import LabelSet
 from serve.store.models import Moderator, Review, Submission, utcnow
 from serve.store.photos import PhotoStore
 
@@ -138,12 +138,21 @@ def create_db_engine(url: str) -> Engine:
 class Store:
     """Submissions, reviews and moderators in one database, photos in one folder."""
 
-    def __init__(self, engine: Engine, data_dir: Path, labels: LabelSet | None = None) -> None:
+    def __init__(self, engine: Engine, data_dir: Path, labels: LabelSet | None) -> None:
+        """``labels``: the loaded model's classes (from its contract), the ones reviews may use;
+        ``None`` for tools that never review (the moderator-token command)."""
         self.engine = engine
         self.photos = PhotoStore(data_dir)
-        self.labels = labels or load_labels()
+        self._labels = labels
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._writer = sessionmaker(engine.execution_options(write=True), expire_on_commit=False)
+
+    @property
+    def labels(self) -> LabelSet:
+        """The loaded model's classes; a store opened without them cannot review or export."""
+        if self._labels is None:
+            raise ReviewError("this store was opened without a model's labels: it cannot take reviews")
+        return self._labels
 
     @property
     def is_sqlite(self) -> bool:

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from data.contract import ModelContract
+from data.labels import load_labels
 from data.preprocess import ResizeRule
 from model.checkpoint import save_checkpoint
 from model.factory import create_model
@@ -27,14 +29,16 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_checkpoint(
         path,
         model,
-        arch=TINY_ARCH,
-        labels=LABELS,
-        resize=ResizeRule(size=TINY_SIZE),
-        temperature=1.5,
-        thresholds={"flag": 0.5, "reject": 0.2},
-        metrics={"macro_f1": 0.25},
-        trained_on={"manifest_hash": "test", "counts": {}},
-        version="0.0.1",
+        ModelContract(
+            labels=load_labels(),
+            architecture=TINY_ARCH,
+            resize=ResizeRule(size=TINY_SIZE),
+            temperature=1.5,
+            thresholds={"flag": 0.5, "reject": 0.2},
+            metrics={"macro_f1": 0.25},
+            trained_on={"manifest_hash": "test", "counts": {}},
+            version="0.0.1",
+        ),
     )
 
 

@@ -50,11 +50,26 @@ def test_checker_and_metadata(fp32: Path) -> None:
     onnx.checker.check_model(onnx.load(fp32))
     meta = _meta(fp32)
     assert KEYS <= set(meta)
-    assert meta["labels"] == list(LABELS) and meta["input_size"] == [3, TINY_SIZE, TINY_SIZE]
+    assert [c["name"] for c in meta["labels"]] == list(LABELS)
+    assert meta["input_size"] == [3, TINY_SIZE, TINY_SIZE]
     assert meta["resize"]["size"] == TINY_SIZE and meta["temperature"] == 1.5
     assert meta["thresholds"] == {"flag": 0.5, "reject": 0.2} and meta["version"] == "2026.11.0"
     assert meta["name"] == "camid-tiny" and meta["architecture"] == "test_efficientnet"
     assert meta["targets"] == ["huawei_ipc6625_z30", "huawei_ipc6225_vrz_es"] and meta["precision"] == "fp32"
+
+
+def test_onnx_metadata_is_the_checkpoints_contract(fp32: Path, tiny_checkpoint: Path) -> None:
+    from data.contract import ModelContract, contract_fields
+    from model.checkpoint import load_checkpoint
+
+    _, ckpt = load_checkpoint(tiny_checkpoint)
+    props = {p.key: p.value for p in onnx.load(fp32).metadata_props}
+    exported = ModelContract.from_metadata_props(props, str(fp32))
+    renamed = ("name", "version")  # export names and versions the file (camid export --name/--version)
+    for name in contract_fields():
+        if name not in renamed:
+            assert getattr(exported, name) == getattr(ckpt.contract, name), name
+    assert (exported.name, exported.version) == ("camid-tiny", "2026.11.0")
 
 
 def test_io_contract_and_dynamic_batch(fp32: Path, tiny_checkpoint: Path, photo_manifest: Path) -> None:
@@ -66,8 +81,9 @@ def test_io_contract_and_dynamic_batch(fp32: Path, tiny_checkpoint: Path, photo_
     (inp,) = sess.get_inputs()
     assert inp.name == "image" and inp.type == "tensor(uint8)"
     assert [o.name for o in sess.get_outputs()] == ["logits", "cam"]
-    model, meta = load_checkpoint(tiny_checkpoint)
-    photos = np.concatenate([manifest_inputs(photo_manifest, meta), random_inputs(4, TINY_SIZE, seed=9)])
+    model, ckpt = load_checkpoint(tiny_checkpoint)
+    inputs = manifest_inputs(photo_manifest, ckpt.contract)
+    photos = np.concatenate([inputs, random_inputs(4, TINY_SIZE, seed=9)])
     for n in (1, 3, len(photos)):
         logits, cam = sess.run(None, {"image": photos[:n]})
         assert logits.shape == (n, 4) and cam.shape[:2] == (n, 4)

@@ -24,6 +24,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
     torch = pytest.importorskip("torch")
     pytest.importorskip("timm")
     pytest.importorskip("onnx")
+    from data.contract import ModelContract
+    from data.labels import load_labels
     from data.preprocess import ResizeRule
     from model.checkpoint import save_checkpoint
     from model.export import export_onnx, random_inputs
@@ -37,14 +39,16 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
     ckpt = save_checkpoint(
         folder / "tiny.pt",
         model,
-        arch="test_efficientnet",
-        labels=LABELS,
-        resize=ResizeRule(size=TINY_SIZE),
-        temperature=1.5,
-        thresholds={"flag": 0.6, "reject": 0.2},
-        metrics={"macro_f1": 0.25},
-        trained_on={"manifest_hash": "test"},
-        version="0.0.1",
+        ModelContract(
+            labels=load_labels(),
+            architecture="test_efficientnet",
+            resize=ResizeRule(size=TINY_SIZE),
+            temperature=1.5,
+            thresholds={"flag": 0.6, "reject": 0.2},
+            metrics={"macro_f1": 0.25},
+            trained_on={"manifest_hash": "test"},
+            version="0.0.1",
+        ),
     )
     photos = random_inputs(8, TINY_SIZE, seed=3)
     export_onnx(ckpt, folder / "tiny.onnx", name="camid-tiny", parity_images=np.asarray(photos))

@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 from data.dedup import phash, sha256_bytes
+from data.labels import load_labels
 from serve.store import NewSubmission, Store, open_store
 
 POSTGRES_ENV = "CAMID_TEST_POSTGRES_URL"
@@ -124,7 +125,7 @@ def store_settings(tmp_path: Path, database_url: str | None) -> SimpleNamespace:
 @pytest.fixture
 def store(store_settings: SimpleNamespace) -> Iterator[Store]:
     """An open, migrated, empty store."""
-    s = open_store(store_settings)
+    s = open_store(store_settings, load_labels())
     try:
         yield s
     finally:

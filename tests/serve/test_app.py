@@ -96,6 +96,8 @@ def test_model_endpoint(client: TestClient) -> None:
     body = r.json()
     assert body["name"] == "camid-tiny" and body["version"] == "0.0.1"
     assert body["labels"][0] == "huawei_ipc6625_z30"
+    assert body["targets"] == ["huawei_ipc6625_z30", "huawei_ipc6225_vrz_es"]
+    assert body["classes"][0]["display_name"] == "Huawei IPC6625-Z30" and body["classes"][0]["target"]
     assert body["thresholds"] == {"flag": 0.6, "reject": 0.2}
     assert body["temperature"] == 1.5
     assert body["metrics"] == {"macro_f1": 0.25} and body["trained_on"] == {"manifest_hash": "test"}

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from data.labels import load_labels
 from serve.store import Submission, open_store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,15 +28,16 @@ sys.path.insert(0, sys.argv[2])
 from tests.serve.moderation_fixtures import new_submission
 import serve.store.photos as photos
 from serve.store import open_store
+from data.labels import load_labels
 
 slow_write = photos.write_atomic
-def write_atomic(path, write):
+def write_atomic(path, write, **kw):
     def slow(tmp):
         write(tmp)
         time.sleep(0.01)
-    slow_write(path, slow)
+    slow_write(path, slow, **kw)
 photos.write_atomic = write_atomic
-store = open_store(SimpleNamespace(data_dir=Path(sys.argv[1]), database_url=None))
+store = open_store(SimpleNamespace(data_dir=Path(sys.argv[1]), database_url=None), load_labels())
 i = 0
 while True:
     store.add_submission(new_submission(10_000 + i, lat=44.8 + i * 1e-3, lon=20.4))
@@ -67,7 +69,7 @@ def test_sigkill_mid_submission_leaves_no_orphans(tmp_path: Path, kill_after_s: 
     proc.wait(timeout=30)
     before = len(_files(data_dir / "photos"))
 
-    store = open_store(SimpleNamespace(data_dir=data_dir, database_url=None))  # runs the sweep
+    store = open_store(SimpleNamespace(data_dir=data_dir, database_url=None), load_labels())  # runs the sweep
     try:
         with store.session() as s:
             rows = s.scalar(select(func.count()).select_from(Submission)) or 0

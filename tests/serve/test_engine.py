@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from data.contract import ModelContract
 from data.decision import softmax
 from data.images import load_image
 from data.preprocess import ResizeRule, decode_hint
-from serve.engine import Engine, ModelError, ModelInfo, build_result, default_model_path, heatmap_overlay
+from serve.engine import Engine, ModelError, build_result, default_model_path, heatmap_overlay
 from tests.conftest import make_photo
 from tests.serve.conftest import LABELS, TINY_SIZE, TinyModel
 
@@ -38,7 +39,7 @@ def _images(paths: list[Path], rule: ResizeRule) -> list[Image.Image]:
 
 def test_metadata_is_read(engine: Engine) -> None:
     info = engine.info
-    assert info.labels == LABELS and info.name == "camid-tiny" and info.version == "0.0.1"
+    assert info.names == LABELS and info.name == "camid-tiny" and info.version == "0.0.1"
     assert info.targets == ("huawei_ipc6625_z30", "huawei_ipc6225_vrz_es")
     assert info.input_size == TINY_SIZE and info.resize == ResizeRule(size=TINY_SIZE)
     assert info.temperature == 1.5 and info.thresholds == {"flag": 0.6, "reject": 0.2}
@@ -146,15 +147,17 @@ def test_metadata_without_camid_keys_is_refused() -> None:
 
     with pytest.raises(ModelError, match="camid export"):
         parse_metadata({}, "x.onnx")
-    info = parse_metadata(
-        {
-            "camid.labels": json.dumps(list(LABELS)),
-            "camid.resize": json.dumps({"size": 32}),
-            "camid.temperature": "1.0",
-            "camid.thresholds": json.dumps({"flag": 0.5, "reject": 0.1}),
-        }
-    )
-    assert isinstance(info, ModelInfo) and info.targets == ("huawei_ipc6625_z30", "huawei_ipc6225_vrz_es")
+    before_contract = {
+        "camid.labels": json.dumps(list(LABELS)),
+        "camid.resize": json.dumps({"size": 32}),
+        "camid.temperature": "1.0",
+        "camid.thresholds": json.dumps({"flag": 0.5, "reject": 0.1}),
+    }
+    with pytest.raises(ModelError, match="re-export"):  # which classes are targets is not known
+        parse_metadata(before_contract, "old.onnx")
+    info = parse_metadata({**before_contract, "camid.targets": json.dumps(["other_camera"])}, "old.onnx")
+    assert isinstance(info, ModelContract) and info.targets == ("other_camera",)
+    assert info.resize.size == 32 and info.names == LABELS
 
 
 def test_default_model_path() -> None:

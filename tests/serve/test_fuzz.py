@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     status_code_conformance,
 )
 
+from data.labels import load_labels  # noqa: E402
 from serve.app import create_app  # noqa: E402
 from serve.store import open_store  # noqa: E402
 from tests.serve.apptools import settings_for  # noqa: E402
@@ -62,7 +63,7 @@ def moderation(live_app: FastAPI) -> Moderation:
     Through a store of its own: schemathesis runs (and ends) the app's lifespan around each test,
     so ``app.state.store`` is not there between tests.
     """
-    store = open_store(live_app.state.settings)
+    store = open_store(live_app.state.settings, load_labels())  # the tiny model has the default labels
     try:
         token = store.add_moderator("fuzz")
         (item,), _ = store.list_submissions(limit=1)

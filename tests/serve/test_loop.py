@@ -105,8 +105,8 @@ def test_submissions_reviewed_exported_and_trained_on(
     argv += ["--arch", TINY_ARCH, "--pretrained", "none", "--epochs", "1", "--image-size", "64"]
     assert train_main(argv) == 0
     _, meta = load_checkpoint(run / "checkpoint.pt")
-    assert meta.labels == tuple(labels.names)
-    counts = meta.trained_on["counts"]
+    assert meta.contract.names == tuple(labels.names)
+    counts = meta.contract.trained_on["counts"]
     trained = sum((Counter(counts[split]) for split in ("train", "val", "test")), Counter[str]())
     assert trained == Counter(truth.values())  # every exported photo, with the label it was exported with
     # the export has no split column: training splits it, keeps that split, and tests on held-out photos only
@@ -120,7 +120,7 @@ def test_a_photo_the_moderators_labelled_two_ways_is_not_exported(tmp_path: Path
     from serve.store import open_store
     from tests.serve.moderation_fixtures import new_submission
 
-    store = open_store(settings_for(tmp_path / "unused.onnx", tmp_path / "var"))
+    store = open_store(settings_for(tmp_path / "unused.onnx", tmp_path / "var"), load_labels())
     try:
         mod = store.authenticate(store.add_moderator("ana"))
         assert mod is not None

@@ -15,6 +15,7 @@ from alembic.migration import MigrationContext
 from PIL import Image
 from sqlalchemy import func, select
 
+from data.labels import load_labels
 from serve.store import ConflictError, ReviewError, Store, Submission, open_store
 from serve.store.models import Base, Review
 from tests.serve.moderation_fixtures import (  # noqa: F401 - fixtures
@@ -34,7 +35,7 @@ def test_migrations_match_the_models(store: Store) -> None:
 
 def test_open_twice_is_idempotent(store_settings: SimpleNamespace, store: Store) -> None:
     store.add_submission(new_submission(1))
-    again = open_store(store_settings)
+    again = open_store(store_settings, load_labels())
     try:
         assert again.list_submissions()[1] == 1
     finally:

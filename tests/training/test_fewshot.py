@@ -50,7 +50,7 @@ def test_fewshot_cli_cross_validates_and_saves(tmp_path: Path) -> None:
     cv = json.loads((tmp_path / "run" / "cv.json").read_text())
     assert len(cv["fold_accuracy"]) == 5 and "ci95" in cv["out_of_fold"]["accuracy"]
     _, meta = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
-    assert meta.trained_on["method"] == "fewshot-prototype"
+    assert meta.contract.trained_on["method"] == "fewshot-prototype"
 
 
 def test_unknown_label_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -35,9 +35,9 @@ def test_fast_run_writes_everything(tiny_run) -> None:  # type: ignore[no-untype
     assert run["trained_on"]["manifest_hash"] and run["trained_on"]["split_source"] == "manifest"
     assert yaml.safe_load((d / "config.yaml").read_text())["arch"] == TINY_OVERRIDES["arch"]
     model, meta = load_checkpoint(d / "checkpoint.pt")
-    assert meta.temperature == pytest.approx(tiny_run.calibration.temperature)
-    assert set(meta.thresholds) == {"flag", "reject"}
-    assert meta.trained_on["counts"]["train"]
+    assert meta.contract.temperature == pytest.approx(tiny_run.calibration.temperature)
+    assert set(meta.contract.thresholds) == {"flag", "reject"}
+    assert meta.contract.trained_on["counts"]["train"]
     assert "finetune_tail" in json.loads((d / "metrics.json").read_text())["histories"]
     assert tiny_run.val_metrics["macro_f1"] > 0.4  # colours and shapes are easy
 
