@@ -54,6 +54,31 @@ class DecodedPhoto:
     phash: str
     location: dict[str, Any] | None
 
+    def facts(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`serve.engine.build_result` that describe the photo."""
+        return {
+            "width": self.width,
+            "height": self.height,
+            "sha256": self.sha256,
+            "phash": self.phash,
+            "location": self.location,
+        }
+
+
+def decode_photo(
+    data: bytes, *, limits: ImageLimits | None = None, min_side: int | None = None
+) -> DecodedPhoto:
+    """The one decoding path of serving (HTTP uploads and ``camid predict``): picture and facts.
+
+    Raises :class:`~data.images.ImageError` (or ``OSError``) when the bytes are not a usable photo;
+    each caller turns that into its own message (HTTP error JSON, or a CLI line naming the file).
+    """
+    info = probe_image(data)
+    image = load_image(data, limits=limits or ImageLimits(), min_side=min_side)
+    gps = read_gps(data)
+    location = {"lat": gps[0], "lon": gps[1], "source": "exif"} if gps else None
+    return DecodedPhoto(image, info.width, info.height, sha256_bytes(data), phash(image), location)
+
 
 def image_error(index: int, exc: ImageError) -> ApiError:
     """The HTTP error for a photo that could not be used, naming its position, never its file name."""
@@ -96,13 +121,9 @@ def decode_upload(
     data: bytes, *, index: int, limits: ImageLimits, min_side: int | None = None
 ) -> DecodedPhoto:
     """Check and decode one upload; raise :class:`ApiError` (400/413/415) when it is not usable."""
-    info = check_upload(data, index=index, limits=limits)
+    check_upload(data, index=index, limits=limits)
     with _decoding(index):
-        image = load_image(data, limits=limits, min_side=min_side)
-        gps = read_gps(data)
-        fingerprint = phash(image)
-    location = {"lat": gps[0], "lon": gps[1], "source": "exif"} if gps else None
-    return DecodedPhoto(image, info.width, info.height, sha256_bytes(data), fingerprint, location)
+        return decode_photo(data, limits=limits, min_side=min_side)
 
 
 def classify_uploads(
@@ -126,11 +147,7 @@ def classify_uploads(
             build_result(
                 prediction,
                 engine.info,
-                width=photo.width,
-                height=photo.height,
-                sha256=photo.sha256,
-                phash=photo.phash,
-                location=photo.location,
+                **photo.facts(),
             )
         )
     return results

@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
-from data.dedup import phash, sha256_bytes
-from data.images import ImageError, load_image, probe_image, read_gps, sniff_format
+from data.images import ImageError, sniff_format
 from data.preprocess import decode_hint
+from serve.classify import DecodedPhoto, decode_photo
 from serve.engine import Engine, ModelError, build_result, default_model_path
 
 log = logging.getLogger(__name__)
@@ -31,8 +29,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Photo:
     path: Path
-    image: Image.Image
-    facts: dict[str, Any]  # width, height, sha256, phash, location
+    decoded: DecodedPhoto
 
 
 def _is_image(path: Path) -> bool:
@@ -54,19 +51,7 @@ def iter_photos(paths: Sequence[Path]) -> Iterator[Path]:
 
 def read_photo(path: Path, min_side: int) -> Photo:
     """Decode one photo and gather the facts the result reports; ImageError/OSError on failure."""
-    data = path.read_bytes()
-    info = probe_image(data)
-    image = load_image(data, min_side=min_side)
-    gps = read_gps(data)
-    location = {"lat": gps[0], "lon": gps[1], "source": "exif"} if gps else None
-    facts = {
-        "width": info.width,
-        "height": info.height,
-        "sha256": sha256_bytes(data),
-        "phash": phash(image),
-        "location": location,
-    }
-    return Photo(path, image, facts)
+    return Photo(path, decode_photo(path.read_bytes(), min_side=min_side))
 
 
 def _try_read(path: Path, min_side: int) -> Photo | Exception:
@@ -160,9 +145,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{path}: {photo}", file=sys.stderr)
         if not photos:
             continue
-        predictions = engine.classify([p.image for p in photos], heatmap=args.heatmap_dir is not None)
+        predictions = engine.classify([p.decoded.image for p in photos], heatmap=args.heatmap_dir is not None)
         for photo, pred in zip(photos, predictions, strict=True):
-            result = {"path": str(photo.path), **build_result(pred, engine.info, **photo.facts)}
+            result = {"path": str(photo.path), **build_result(pred, engine.info, **photo.decoded.facts())}
             if pred.heatmap_png is not None:
                 result.pop("heatmap_png", None)
                 out = _heatmap_path(args.heatmap_dir, photo.path, used)
