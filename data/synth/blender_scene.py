@@ -5,7 +5,8 @@ Usage (headless, one process renders many images)::
     blender -b --factory-startup -noaudio --python-exit-code 1 \
         -P data/synth/blender_scene.py -- job.json
 
-``job.json`` holds ``{"render": {...}, "images": [{...}, ...]}``; every random choice was made by
+``job.json`` holds ``{"render": {...}, "builders": {kind: function name}, "images": [{...}, ...]}``
+(``builders`` comes from ``data/synth/devices.py``'s DEVICE_KINDS); every random choice was made by
 the orchestrator (``data/synth/params.py``), so this script is deterministic given the job. It
 only needs Blender's bundled ``bpy`` and the standard library: it must not import camid.
 
@@ -722,24 +723,12 @@ def junction_box(m: Mats, d: P) -> Any:
     return root
 
 
-BUILDERS = {
-    "junction_box": junction_box,
-    "huawei_ptz": huawei_ptz,
-    "huawei_bullet": huawei_bullet,
-    "other_ptz": other_ptz,
-    "turret": turret,
-    "vandal_dome": vandal_dome,
-    "fisheye": fisheye,
-    "box": box_camera,
-    "alpr": box_camera,
-    "other_bullet": other_bullet,
-    "street_light": street_light,
-    "loudspeaker": loudspeaker,
-    "antenna": antenna,
-    "signal_head": signal_head,
-    "bird_box": bird_box,
-    "sign": sign,
-}
+def builder(builders: P, kind: str) -> Any:
+    """The function that builds a device ``kind``, named by the job (devices.DEVICE_KINDS)."""
+    fn = globals().get(builders.get(kind, ""))
+    if not callable(fn):
+        raise ValueError(f"no builder for device kind {kind!r} (job names {builders.get(kind)!r})")
+    return fn
 
 
 # --------------------------------------------------------------------------------------------
@@ -1031,7 +1020,7 @@ def configure_render(r: P, img: P) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def render_image(r: P, img: P) -> P:
+def render_image(r: P, img: P, builders: P) -> P:
     """Build the scene for one image, render it to ``img['out']`` and return framing facts."""
     reset_scene()
     m = Mats(img["materials"])
@@ -1040,7 +1029,7 @@ def render_image(r: P, img: P) -> P:
     build_mount(m, img["mount"])
     subject = []
     for dev in img["devices"]:
-        ob = BUILDERS[dev["kind"]](m, dev)
+        ob = builder(builders, dev["kind"])(m, dev)
         place(ob, img["mount"], dev)
         if dev.get("subject"):
             subject.append(ob)
@@ -1070,7 +1059,7 @@ def main() -> int:
     results = {}
     for img in job["images"]:
         t0 = time.perf_counter()
-        facts = render_image(job["render"], img)
+        facts = render_image(job["render"], img, job["builders"])
         facts["seconds"] = round(time.perf_counter() - t0, 3)
         results[img["out"]] = facts
     with open(argv[0] + ".done.json", "w", encoding="utf-8") as fh:

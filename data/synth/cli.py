@@ -7,18 +7,19 @@ import collections
 import logging
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from data.manifest import read_manifest
-from data.synth.params import DEFAULT_MIX
+from data.synth.catalogue import DEFAULT_CATALOGUE_PATH
 from data.synth.render import BlenderNotFoundError, BlenderRenderError
 
 
-def parse_mix(text: str | None) -> dict[str, float] | None:
-    """``"huawei_ipc6625_z30=0.3,no_camera=0.2"`` -> mapping (unlisted classes keep the default)."""
+def parse_mix(text: str | None, default: Mapping[str, float]) -> dict[str, float] | None:
+    """``"huawei_ipc6625_z30=0.3,no_camera=0.2"`` -> mapping (unlisted classes keep ``default``)."""
     if not text:
         return None
-    mix = dict(DEFAULT_MIX)
+    mix = dict(default)
     for item in text.split(","):
         name, _, share = item.partition("=")
         try:
@@ -35,7 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, required=True, help="number of images")
     p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same set")
     p.add_argument("--size", type=int, default=256, help="square image side in pixels (default 256)")
-    p.add_argument("--classes", nargs="+", help="classes to render (default: all in data/labels.yaml)")
+    p.add_argument("--classes", nargs="+", help="classes to render (default: all in the labels file)")
+    p.add_argument("--labels", type=Path, help="labels YAML (default: data/labels.yaml)")
+    p.add_argument(
+        "--catalogue",
+        type=Path,
+        default=DEFAULT_CATALOGUE_PATH,
+        help="camera catalogue YAML: what to render per class (default: data/cameras.yaml)",
+    )
     p.add_argument("--mix", help="class shares, e.g. huawei_ipc6625_z30=0.3,no_camera=0.2")
     p.add_argument("--samples", type=int, default=32, help="Cycles samples per pixel (default 32)")
     p.add_argument("--workers", type=int, default=1, help="parallel Blender processes (default 1)")
@@ -57,26 +65,30 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``camid data synth``; returns a process exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from data.synth.generate import synthesize
+    from data.synth.catalogue import load_catalogue
+    from data.synth.generate import SynthConfig, synthesize
 
     t0 = time.perf_counter()
     try:
-        path = synthesize(
-            args.out,
-            args.n,
-            args.seed,
+        catalogue = load_catalogue(args.catalogue)
+        config = SynthConfig(
+            n=args.n,
+            seed=args.seed,
             size=args.size,
-            classes=args.classes,
             samples=args.samples,
+            classes=tuple(args.classes or ()),
             workers=args.workers,
             chunk=args.chunk,
-            mix=parse_mix(args.mix),
+            mix=parse_mix(args.mix, catalogue.mix),
             threads=args.threads or None,
             blender=args.blender,
             backgrounds=args.backgrounds,
             background_share=args.background_share,
             progress=not args.quiet,
+            catalogue=args.catalogue,
+            labels=args.labels,
         )
+        path = synthesize(args.out, config)
     except (BlenderNotFoundError, BlenderRenderError, ValueError, FileNotFoundError) as e:
         print(f"camid data synth: {e}", file=sys.stderr)
         return 2

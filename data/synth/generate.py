@@ -20,9 +20,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from data.labels import load_labels
+from data.labels import LabelSet, load_labels
 from data.manifest import Manifest, Record, write_manifest
-from data.synth.params import DEFAULT_MIX, Plan, class_schedule, plan_image
+from data.synth.catalogue import Catalogue, load_catalogue
+from data.synth.devices import builder_names
+from data.synth.params import Plan, class_schedule, plan_image
 from data.synth.postprocess import finish_image
 from data.synth.render import BlenderRenderError, find_blender, run_blender_job, write_job
 
@@ -33,14 +35,49 @@ LICENSE = "CC0-1.0"
 MANIFEST_NAME = "manifest.csv"
 CONFIG_NAME = "synth_config.json"
 LOOSE_KEYS = {"n", "threads", "code"}  # may change between runs into one folder (warned)
-CODE_FILES = ("params.py", "blender_scene.py", "postprocess.py")
+CODE_FILES = ("params.py", "devices.py", "draw.py", "blender_scene.py", "postprocess.py")
 
 
-def code_version() -> str:
-    """Short hash of the files that decide what a render looks like."""
+@dataclass(frozen=True)
+class SynthConfig:
+    """Settings of one synthetic set (``synthesize(out_dir, config)``).
+
+    ``mix`` None means the catalogue's shares; ``classes`` empty means every class of the
+    labels file; ``catalogue``/``labels`` None mean ``data/cameras.yaml``/``data/labels.yaml``;
+    ``threads`` None means all cores (pixels depend on it, so it is fixed by default).
+    """
+
+    n: int
+    seed: int = 0
+    size: int = 256
+    samples: int = 32
+    classes: tuple[str, ...] = ()
+    workers: int = 1
+    chunk: int = 25
+    mix: Mapping[str, float] | None = None
+    threads: int | None = 2
+    blender: str | None = None
+    backgrounds: str | Path | None = None
+    background_share: float = 0.5
+    progress: bool = True
+    catalogue: Path | None = None
+    labels: Path | None = None
+
+    def __post_init__(self) -> None:
+        if min(self.n, self.samples, self.chunk, self.workers) < 1 or self.size < 16:
+            raise ValueError(
+                f"need n, samples, chunk, workers >= 1 and size >= 16 (got n={self.n}, "
+                f"samples={self.samples}, chunk={self.chunk}, workers={self.workers}, size={self.size})"
+            )
+
+
+def code_version(catalogue: Catalogue | None = None) -> str:
+    """Short hash of the files (and catalogue) that decide what a render looks like."""
     h = hashlib.sha256()
     for name in CODE_FILES:
         h.update((Path(__file__).parent / name).read_bytes())
+    if catalogue is not None:
+        h.update(repr(catalogue.classes).encode())
     return h.hexdigest()[:12]
 
 
@@ -100,15 +137,24 @@ def plan_set(
     mix: Mapping[str, float] | None = None,
     backgrounds: Sequence[Background] = (),
     background_share: float = 0.5,
+    catalogue: Catalogue | None = None,
+    labels: LabelSet | None = None,
+    labels_path: Path | None = None,
 ) -> list[Plan]:
-    """Plans for images 0..n-1 (pure: same arguments give the same plans)."""
-    names = list(classes) if classes else list(load_labels().names)
-    known = load_labels()
+    """Plans for images 0..n-1 (pure: same arguments give the same plans).
+
+    Every class of the labels (or of ``classes``) must have a catalogue entry; otherwise this
+    fails before planning, naming the classes and the catalogue file to add them to.
+    """
+    cat = catalogue or load_catalogue()
+    known = labels or load_labels(labels_path)
+    names = list(classes) if classes else list(known.names)
     unknown = [c for c in names if c not in known]
     if unknown:
         raise ValueError(f"unknown classes {unknown}; choose from {', '.join(known.names)}")
-    labels = class_schedule(n, names, mix or DEFAULT_MIX)
-    plans = [plan_image(seed, i, label, size=size, samples=samples) for i, label in enumerate(labels)]
+    cat.require(names, labels_path or "data/labels.yaml")
+    schedule = class_schedule(n, names, mix or cat.mix)
+    plans = [plan_image(seed, i, c, cat, size=size, samples=samples) for i, c in enumerate(schedule)]
     for plan in plans:
         plan["image"] = f"images/{plan['label']}/synth-{seed}-{plan['index']:06d}.jpg"
         plan["group"] = f"synth-{seed}-{plan['index']:06d}"
@@ -201,6 +247,7 @@ def render_chunk(
         size=size,
         samples=samples,
         threads=threads,
+        builders=builder_names(),
     )
 
     def saved(png: Path) -> None:
@@ -273,73 +320,61 @@ def render_missing(
     return len(todo)
 
 
-def synthesize(
-    out_dir: str | Path,
-    n: int,
-    seed: int,
-    size: int = 256,
-    classes: Sequence[str] | None = None,
-    samples: int = 32,
-    workers: int = 1,
-    *,
-    chunk: int = 25,
-    mix: Mapping[str, float] | None = None,
-    threads: int | None = 2,
-    blender: str | None = None,
-    backgrounds: str | Path | None = None,
-    background_share: float = 0.5,
-    progress: bool = True,
-) -> Path:
-    """Render ``n`` synthetic street photos into ``out_dir`` and return the manifest path.
+def synthesize(out_dir: str | Path, config: SynthConfig) -> Path:
+    """Render ``config.n`` synthetic street photos into ``out_dir``; returns the manifest path.
 
-    Re-running with the same arguments renders only the images that are missing. Pixels are
+    Re-running with the same config renders only the images that are missing. Pixels are
     identical for the same seed, samples and ``threads`` (Cycles' result depends on the thread
     count, so it is fixed by default; use ``workers`` to use more cores; ``None`` = all cores).
     """
-    if min(n, samples, chunk, workers) < 1 or size < 16:
-        raise ValueError(
-            f"need n, samples, chunk, workers >= 1 and size >= 16 "
-            f"(got n={n}, samples={samples}, chunk={chunk}, workers={workers}, size={size})"
-        )
     out = Path(out_dir)
-    bgs = load_backgrounds(backgrounds) if backgrounds else []
-    config = {
-        "n": n,
-        "seed": seed,
-        "size": size,
-        "samples": samples,
-        "classes": list(classes or []),
-        "mix": dict(mix or DEFAULT_MIX),
-        "backgrounds": str(backgrounds or ""),
-        "background_share": background_share,
-        "threads": threads,
-        "code": code_version(),
-    }
+    catalogue = load_catalogue(config.catalogue)
+    labels = load_labels(config.labels)
+    bgs = load_backgrounds(config.backgrounds) if config.backgrounds else []
     plans = plan_set(
-        n,
-        seed,
-        size=size,
-        samples=samples,
-        classes=classes,
-        mix=mix,
+        config.n,
+        config.seed,
+        size=config.size,
+        samples=config.samples,
+        classes=config.classes,
+        mix=config.mix,
         backgrounds=bgs,
-        background_share=background_share,
+        background_share=config.background_share,
+        catalogue=catalogue,
+        labels=labels,
+        labels_path=config.labels,
     )
-    check_config(out, config)
+    check_config(out, _recorded_config(config, catalogue))
     t0 = time.perf_counter()
     done = render_missing(
         plans,
         out,
-        size=size,
-        samples=samples,
-        workers=workers,
-        chunk=chunk,
-        threads=threads,
-        blender=blender,
-        progress=progress,
+        size=config.size,
+        samples=config.samples,
+        workers=config.workers,
+        chunk=config.chunk,
+        threads=config.threads,
+        blender=config.blender,
+        progress=config.progress,
     )
     if done:
         secs = time.perf_counter() - t0
         log.info("rendered %d images in %.1f s (%.2f images/s)", done, secs, done / secs)
     manifest = Manifest(out.resolve(), [plan_record(p) for p in plans])
     return write_manifest(manifest, out / MANIFEST_NAME)
+
+
+def _recorded_config(config: SynthConfig, catalogue: Catalogue) -> dict[str, Any]:
+    """What ``synth_config.json`` records (resuming with other values is refused or warned)."""
+    return {
+        "n": config.n,
+        "seed": config.seed,
+        "size": config.size,
+        "samples": config.samples,
+        "classes": list(config.classes),
+        "mix": dict(config.mix or catalogue.mix),
+        "backgrounds": str(config.backgrounds or ""),
+        "background_share": config.background_share,
+        "threads": config.threads,
+        "code": code_version(catalogue),
+    }

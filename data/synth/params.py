@@ -1,8 +1,9 @@
 """Per-image scene parameters for the synthetic renders (torch-free, numpy only).
 
-Every random choice lives here, drawn from ``numpy.random.default_rng([seed, index])``, so an
-image's scene depends only on (seed, index, size, samples) and never on how many images are
-requested or which ones were already rendered. The Blender script only executes these plans.
+Every random choice lives here (device shapes in ``devices.py``), drawn from
+``numpy.random.default_rng([seed, index])``, so an image's scene depends only on (seed, index,
+size, samples) and never on how many images are requested or which ones were already rendered.
+The Blender script only executes these plans.
 """
 
 from __future__ import annotations
@@ -13,48 +14,16 @@ from typing import Any
 
 import numpy as np
 
+from data.synth.catalogue import CameraClass, Catalogue
+from data.synth.devices import sample_device
+from data.synth.draw import log_uniform as _logu
+from data.synth.draw import pick as _pick
+from data.synth.draw import rgb as _rgb
+from data.synth.draw import uniform as _u
+
 Plan = dict[str, Any]
 
-DEFAULT_MIX: dict[str, float] = {
-    "huawei_ipc6625_z30": 0.30,
-    "huawei_ipc6225_vrz_es": 0.25,
-    "other_camera": 0.25,
-    "no_camera": 0.20,
-}
-
 CONDITIONS: dict[str, float] = {"sun": 0.34, "overcast": 0.26, "backlit": 0.14, "dusk": 0.12, "night": 0.14}
-
-# what the framed subject may be, per class: (device kind, form factor, weight)
-SUBJECTS: dict[str, list[tuple[str, str, float]]] = {
-    "huawei_ipc6625_z30": [("huawei_ptz", "ptz", 1.0)],
-    "huawei_ipc6225_vrz_es": [("huawei_bullet", "bullet", 1.0)],
-    "other_camera": [
-        ("other_ptz", "ptz", 0.30),
-        ("other_bullet", "bullet", 0.16),
-        ("box", "box", 0.12),
-        ("alpr", "box", 0.10),
-        ("turret", "dome", 0.12),
-        ("vandal_dome", "dome", 0.12),
-        ("fisheye", "fisheye", 0.08),
-    ],
-    "no_camera": [
-        ("street_light", "none", 0.22),
-        ("signal_head", "none", 0.16),
-        ("loudspeaker", "none", 0.14),
-        ("antenna", "none", 0.14),
-        ("sign", "none", 0.12),
-        ("bird_box", "none", 0.08),
-        ("junction_box", "none", 0.14),
-    ],
-}
-
-# devices that may share the pole with the subject without changing the label
-COMPANIONS: dict[str, list[str]] = {
-    "huawei_ipc6625_z30": ["huawei_bullet", "huawei_bullet", "street_light", "signal_head", "sign"],
-    "huawei_ipc6225_vrz_es": ["huawei_bullet", "street_light", "signal_head", "sign", "antenna"],
-    "other_camera": ["other_bullet", "box", "street_light", "signal_head", "sign", "loudspeaker"],
-    "no_camera": ["street_light", "signal_head", "sign", "loudspeaker", "antenna"],
-}
 
 HOUSING_COLOURS = {
     "black": ((0.025, 0.025, 0.027), 0.35),
@@ -84,24 +53,6 @@ def class_schedule(n: int, classes: Sequence[str], mix: Mapping[str, float]) -> 
         counts[k] += 1
         out.append(classes[k])
     return out
-
-
-def _pick(rng: np.random.Generator, options: Mapping[str, float]) -> str:
-    keys = list(options)
-    p = np.array([options[k] for k in keys], dtype=float)
-    return keys[int(rng.choice(len(keys), p=p / p.sum()))]
-
-
-def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
-    return float(rng.uniform(lo, hi))
-
-
-def _logu(rng: np.random.Generator, lo: float, hi: float) -> float:
-    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
-
-
-def _rgb(c: Sequence[float] | np.ndarray) -> list[float]:
-    return [round(float(x), 4) for x in c]
 
 
 def sample_materials(rng: np.random.Generator, condition: str) -> dict[str, dict[str, Any]]:
@@ -278,88 +229,20 @@ def night_lamps(rng: np.random.Generator, centre: Sequence[float], view_az: floa
     return lamps
 
 
-def sample_device(rng: np.random.Generator, kind: str) -> dict[str, Any]:
-    """Shape parameters for one device; real-world sizes jittered by a few percent."""
-    d: dict[str, Any] = {"kind": kind, "scale": _u(rng, 0.92, 1.08)}
-    if kind == "huawei_ptz":
-        d.update(arm=_u(rng, 0.26, 0.4), radius=_u(rng, 0.105, 0.12), height=_u(rng, 0.17, 0.21))
-    elif kind == "huawei_bullet":
-        d.update(
-            reach=_u(rng, 0.12, 0.2),
-            length=_u(rng, 0.26, 0.33),
-            width=_u(rng, 0.1, 0.115),
-            h=_u(rng, 0.09, 0.105),
-            visor=_u(rng, 0.05, 0.09),
-            pitch=_u(rng, 5, 30),
-            yaw=_u(rng, -60, 60),
-        )
-    elif kind == "other_ptz":
-        mat = _pick(rng, {"housing": 0.65, "white": 0.35})
-        shapes = (
-            {"sphere": 0.5, "bell": 0.5} if mat == "white" else {"sphere": 0.3, "bell": 0.3, "cylinder": 0.4}
-        )
-        d.update(
-            mat=mat,
-            shape=_pick(rng, shapes),
-            arm=_u(rng, 0.18, 0.45),
-            radius=_u(rng, 0.08, 0.15),
-            height=_u(rng, 0.08, 0.2),
-            bubble_ratio=_u(rng, 0.8, 1.0),
-            pendant=bool(rng.random() < 0.3),
-            ir_ring=bool(rng.random() < 0.3),
-            arm_r=_u(rng, 0.02, 0.045),
-        )
-    elif kind in ("box", "alpr"):
-        d.update(
-            mat=_pick(rng, {"housing": 0.8, "white": 0.2}),
-            length=_u(rng, 0.3, 0.5),
-            width=_u(rng, 0.09, 0.15),
-            h=_u(rng, 0.08, 0.13),
-            pitch=_u(rng, 5, 30),
-            yaw=_u(rng, -60, 60),
-            reach=_u(rng, 0.15, 0.3),
-            ir_panel=kind == "alpr",
-            shield=_pick(rng, {"housing": 0.7, "white": 0.3}),
-        )
-    elif kind == "other_bullet":
-        d.update(
-            mat=_pick(rng, {"housing": 0.7, "white": 0.3}),
-            length=_u(rng, 0.14, 0.26),
-            radius=_u(rng, 0.03, 0.05),
-            visor=_u(rng, 0.0, 0.04) if rng.random() < 0.6 else 0.0,
-            pitch=_u(rng, 5, 30),
-            yaw=_u(rng, -60, 60),
-        )
-    elif kind in ("turret", "vandal_dome", "fisheye"):
-        d.update(mat=_pick(rng, {"housing": 0.6, "white": 0.4}), radius=_u(rng, 0.05, 0.1))
-    elif kind == "street_light":
-        d.update(arm=_u(rng, 0.6, 2.0), mat=_pick(rng, {"housing": 0.5, "grey": 0.5}))
-    elif kind == "signal_head":
-        d.update(lit=int(rng.integers(0, 3)), backplate=bool(rng.random() < 0.6))
-    elif kind == "loudspeaker":
-        d.update(mat=_pick(rng, {"white": 0.5, "grey": 0.3, "housing": 0.2}))
-    elif kind == "antenna":
-        d.update(panel=bool(rng.random() < 0.6), mat=_pick(rng, {"white": 0.4, "grey": 0.4, "housing": 0.2}))
-    elif kind == "sign":
-        d.update(shape=_pick(rng, {"round": 0.4, "triangle": 0.3, "square": 0.3}), size=_u(rng, 0.25, 0.4))
-    elif kind == "junction_box":
-        d.update(mat=_pick(rng, {"grey": 0.6, "housing": 0.4}))
-    return d
-
-
 def sample_scene_devices(
-    rng: np.random.Generator, label: str, mount: dict[str, Any]
+    rng: np.random.Generator, entry: CameraClass, mount: dict[str, Any]
 ) -> tuple[list[Any], str, str]:
     """The framed subject plus companions on the same mount; returns (devices, kind, form factor)."""
-    subjects = SUBJECTS[label]
-    i = int(rng.choice(len(subjects), p=np.array([s[2] for s in subjects]) / sum(s[2] for s in subjects)))
-    kind, form, _ = subjects[i]
+    weights = [s.weight for s in entry.subjects]
+    i = int(rng.choice(len(weights), p=np.array(weights) / sum(weights)))
+    kind, form = entry.subjects[i].kind, entry.subjects[i].form_factor
     z = _u(rng, 3.0, 8.0) if mount["kind"] == "pole" else _u(rng, 3.0, 7.0)
     az = _u(rng, -180, 180) if mount["kind"] == "pole" else _u(rng, -40, 40)
     subject = {**sample_device(rng, kind), "z": round(z, 3), "azimuth": round(az, 2), "subject": True}
     devices = [subject]
-    for _ in range(int(rng.choice([0, 1, 2, 3], p=[0.35, 0.35, 0.2, 0.1]))):
-        comp = str(rng.choice(COMPANIONS[label]))
+    n_companions = int(rng.choice([0, 1, 2, 3], p=[0.35, 0.35, 0.2, 0.1]))
+    for _ in range(n_companions if entry.companions else 0):
+        comp = str(rng.choice(entry.companions))
         dz = _u(rng, 0.45, 1.4) * (1 if rng.random() < 0.5 else -1)
         if comp == "street_light":
             dz = abs(dz) + 1.0
@@ -534,16 +417,15 @@ def sample_post(rng: np.random.Generator, condition: str) -> dict[str, Any]:
     }
 
 
-def plan_image(seed: int, index: int, label: str, *, size: int = 256, samples: int = 32) -> Plan:
+def plan_image(
+    seed: int, index: int, label: str, catalogue: Catalogue, *, size: int = 256, samples: int = 32
+) -> Plan:
     """Everything needed to render and post-process image ``index`` of a seeded set."""
-    if label not in SUBJECTS:
-        raise ValueError(
-            f"synth cannot draw class {label!r}; known: {', '.join(SUBJECTS)} (add it to SUBJECTS)"
-        )
+    entry = catalogue.get(label)
     rng = np.random.default_rng([seed, index])
     condition = _pick(rng, CONDITIONS)
     mount = sample_mount(rng)
-    devices, kind, form = sample_scene_devices(rng, label, mount)
+    devices, kind, form = sample_scene_devices(rng, entry, mount)
     finish_mount(rng, mount, devices)
     view = sample_view(rng, devices[0], mount)
     centre = subject_point(mount, devices[0])

@@ -11,7 +11,7 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +68,16 @@ def write_job(
     size: int,
     samples: int,
     threads: int | None,
+    builders: Mapping[str, str],
 ) -> Path:
-    """Write a Blender job JSON (deterministic: sorted keys, no timestamps)."""
+    """Write a Blender job JSON (deterministic: sorted keys, no timestamps).
+
+    ``builders`` maps each device kind to its builder function in ``blender_scene.py``
+    (``data.synth.devices.builder_names()``; the script itself imports nothing from camid).
+    """
     job = {
         "render": {"width": size, "height": size, "samples": samples, "threads": threads or 0},
+        "builders": dict(builders),
         "images": job_images(plans, raw_paths),
     }
     path.parent.mkdir(parents=True, exist_ok=True)

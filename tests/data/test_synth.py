@@ -15,13 +15,17 @@ from PIL import Image
 from data.labels import load_labels
 from data.manifest import read_manifest, validate_manifest
 from data.synth import generate, render
+from data.synth.catalogue import load_catalogue
 from data.synth.cli import main as synth_main
 from data.synth.contact_sheet import contact_sheet, pick_across_classes
-from data.synth.params import DEFAULT_MIX, class_schedule
+from data.synth.devices import builder_names
+from data.synth.generate import SynthConfig
+from data.synth.params import class_schedule
 from data.synth.postprocess import phone_effects
 from data.synth.render import BlenderNotFoundError, find_blender, write_job
 
 CLASSES = list(load_labels().names)
+DEFAULT_MIX = load_catalogue().mix
 needs_blender = pytest.mark.skipif(
     shutil.which("blender") is None, reason="blender not installed: make blender"
 )
@@ -47,8 +51,12 @@ def test_plans_and_job_json_are_deterministic(tmp_path: Path) -> None:
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
     assert json.dumps(a, sort_keys=True) != json.dumps(c, sort_keys=True)
     raws = [tmp_path / f"{i}.png" for i in range(12)]
-    j1 = write_job(tmp_path / "a.json", a, raws, size=64, samples=8, threads=None).read_bytes()
-    j2 = write_job(tmp_path / "b.json", b, raws, size=64, samples=8, threads=None).read_bytes()
+    j1 = write_job(
+        tmp_path / "a.json", a, raws, size=64, samples=8, threads=None, builders=builder_names()
+    ).read_bytes()
+    j2 = write_job(
+        tmp_path / "b.json", b, raws, size=64, samples=8, threads=None, builders=builder_names()
+    ).read_bytes()
     assert j1 == j2
     # an image's plan depends on (seed, index) only, not on how many images are asked for
     assert json.dumps(generate.plan_set(3, seed=5, size=64, samples=8), sort_keys=True) == json.dumps(
@@ -90,7 +98,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("blender") is None:
         pytest.skip("blender not installed: make blender")
     out = tmp_path_factory.mktemp("synth")
-    generate.synthesize(out, 6, seed=3, size=64, samples=8, chunk=6, progress=False)
+    generate.synthesize(out, SynthConfig(6, seed=3, size=64, samples=8, chunk=6, progress=False))
     return out
 
 
@@ -112,20 +120,20 @@ def test_resume_renders_nothing_new(rendered: Path, monkeypatch: pytest.MonkeyPa
     calls: list[Path] = []
     monkeypatch.setattr(generate, "run_blender_job", lambda job, *a, **k: calls.append(job))
     before = _digest(rendered)
-    generate.synthesize(rendered, 6, seed=3, size=64, samples=8, chunk=6, progress=False)
+    generate.synthesize(rendered, SynthConfig(6, seed=3, size=64, samples=8, chunk=6, progress=False))
     assert calls == [] and _digest(rendered) == before
 
 
 @needs_blender
 def test_resume_refuses_other_settings(rendered: Path) -> None:
     with pytest.raises(ValueError, match="other settings"):
-        generate.synthesize(rendered, 6, seed=3, size=96, samples=8, progress=False)
+        generate.synthesize(rendered, SynthConfig(6, seed=3, size=96, samples=8, progress=False))
 
 
 @needs_blender
 def test_same_seed_same_pixels(rendered: Path, tmp_path: Path) -> None:
     # Cycles on CPU with a fixed seed and the same thread count renders identical pixels
-    generate.synthesize(tmp_path, 2, seed=3, size=64, samples=8, chunk=2, progress=False)
+    generate.synthesize(tmp_path, SynthConfig(2, seed=3, size=64, samples=8, chunk=2, progress=False))
     first = _digest(rendered)
     for name, digest in _digest(tmp_path).items():
         assert first[name] == digest
