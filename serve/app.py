@@ -24,7 +24,7 @@ from serve.classify import InferencePool
 from serve.engine import Engine
 from serve.errors import install_error_handlers
 from serve.observability import BodyLimitMiddleware, Metrics, RequestLogMiddleware
-from serve.routes import classify, moderation, submissions, system
+from serve.routes import classify, exports, moderators, page, submissions, system
 from serve.settings import Settings
 from serve.store import open_store
 
@@ -84,10 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.pool = None
     install_error_handlers(app)
-    app.include_router(system.router)
-    app.include_router(classify.router)
-    app.include_router(submissions.router)
-    app.include_router(moderation.router)
+    for routes in (system, classify, submissions, exports, moderators, page):
+        app.include_router(routes.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     if settings.cors_origins:
         app.add_middleware(

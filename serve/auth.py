@@ -1,20 +1,20 @@
 """Moderator authentication: ``Authorization: Bearer TOKEN`` checked against the stored hashes.
 
-401 when the header is missing or the token unknown, 403 when the moderator was revoked.
+401 when the header is missing or the token unknown, 403 when the moderator was revoked. The
+dependency that puts it together (``ModeratorDep``) is in :mod:`serve.deps`.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
 from serve.errors import ApiError
 from serve.store import ModeratorInfo, Store
 
-__all__ = ["BEARER", "ModeratorDep", "StoreDep", "bearer_token", "current_moderator", "get_store"]
+__all__ = ["BEARER", "bearer_token", "check_moderator"]
 
 # Parses the header and documents the scheme in OpenAPI (/docs); the 401 is ours, in our error shape.
 BEARER = HTTPBearer(
@@ -22,17 +22,6 @@ BEARER = HTTPBearer(
     description="a moderator token, from `camid moderators add NAME`",
     auto_error=False,
 )
-
-
-def get_store(request: Request) -> Store:
-    """The store the app opened in its lifespan (``app.state.store``)."""
-    store: Store | None = getattr(request.app.state, "store", None)
-    if store is None:
-        raise ApiError(503, "store_unavailable", "the submissions store is not open; check the server log")
-    return store
-
-
-StoreDep = Annotated[Store, Depends(get_store)]
 
 
 def bearer_token(
@@ -50,14 +39,11 @@ def bearer_token(
     return credentials.credentials
 
 
-async def current_moderator(token: Annotated[str, Depends(bearer_token)], store: StoreDep) -> ModeratorInfo:
-    """The moderator whose token the request carries; 401 unknown, 403 revoked."""
-    moderator = await run_in_threadpool(store.authenticate, token)
+def check_moderator(store: Store, token: str) -> ModeratorInfo:
+    """The moderator ``token`` belongs to; 401 unknown, 403 revoked (blocking: a store query)."""
+    moderator = store.authenticate(token)
     if moderator is None:
         raise ApiError(401, "unauthorized", "unknown moderator token", headers={"WWW-Authenticate": "Bearer"})
     if not moderator.active:
         raise ApiError(403, "revoked", f"the token of moderator {moderator.name!r} was revoked")
     return moderator
-
-
-ModeratorDep = Annotated[ModeratorInfo, Depends(current_moderator)]

@@ -15,16 +15,13 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from PIL import Image
-
-from data.dedup import phash, sha256_bytes
-from data.images import ImageError, ImageInfo, ImageLimits, load_image, probe_image, read_gps, sniff_format
+from data.images import ImageError, ImageInfo, ImageLimits, probe_image, sniff_format
 from data.preprocess import decode_hint
 from serve.engine import Engine, build_result
 from serve.errors import ApiError
+from serve.photos import DecodedPhoto, decode_photo
 
 __all__ = [
     "DecodedPhoto",
@@ -41,43 +38,6 @@ T = TypeVar("T")
 
 _STATUS_BY_CODE = {"empty": 400, "corrupt": 400, "unsupported": 415, "too_large": 413, "too_many_pixels": 413}
 _SUPPORTED = "JPEG, PNG, WebP, HEIC/HEIF, BMP, GIF, TIFF"
-
-
-@dataclass(frozen=True)
-class DecodedPhoto:
-    """One upload, decoded: the upright RGB picture and the facts the result reports about it."""
-
-    image: Image.Image
-    width: int
-    height: int
-    sha256: str
-    phash: str
-    location: dict[str, Any] | None
-
-    def facts(self) -> dict[str, Any]:
-        """The keyword arguments of :func:`serve.engine.build_result` that describe the photo."""
-        return {
-            "width": self.width,
-            "height": self.height,
-            "sha256": self.sha256,
-            "phash": self.phash,
-            "location": self.location,
-        }
-
-
-def decode_photo(
-    data: bytes, *, limits: ImageLimits | None = None, min_side: int | None = None
-) -> DecodedPhoto:
-    """The one decoding path of serving (HTTP uploads and ``camid predict``): picture and facts.
-
-    Raises :class:`~data.images.ImageError` (or ``OSError``) when the bytes are not a usable photo;
-    each caller turns that into its own message (HTTP error JSON, or a CLI line naming the file).
-    """
-    info = probe_image(data)
-    image = load_image(data, limits=limits or ImageLimits(), min_side=min_side)
-    gps = read_gps(data)
-    location = {"lat": gps[0], "lon": gps[1], "source": "exif"} if gps else None
-    return DecodedPhoto(image, info.width, info.height, sha256_bytes(data), phash(image), location)
 
 
 def image_error(index: int, exc: ImageError) -> ApiError:
@@ -121,9 +81,9 @@ def decode_upload(
     data: bytes, *, index: int, limits: ImageLimits, min_side: int | None = None
 ) -> DecodedPhoto:
     """Check and decode one upload; raise :class:`ApiError` (400/413/415) when it is not usable."""
-    check_upload(data, index=index, limits=limits)
+    info = check_upload(data, index=index, limits=limits)
     with _decoding(index):
-        return decode_photo(data, limits=limits, min_side=min_side)
+        return decode_photo(data, limits=limits, min_side=min_side, info=info)
 
 
 def classify_uploads(

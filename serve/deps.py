@@ -1,27 +1,37 @@
-"""Typed FastAPI dependencies: what a route needs from the app, resolved from ``app.state``."""
+"""Typed FastAPI dependencies: what a route needs from the app, resolved from ``app.state``.
+
+Every ``…Dep`` alias of the service is defined here, so routes import them from one place.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from data.images import ImageLimits
+from serve.auth import bearer_token, check_moderator
 from serve.classify import InferencePool
 from serve.engine import Engine
 from serve.errors import ApiError
 from serve.observability import Metrics
 from serve.settings import Settings
+from serve.store import ModeratorInfo, Store
 from serve.uploads import UploadLimits
 
 __all__ = [
     "EngineDep",
     "ImageLimitsDep",
     "MetricsDep",
+    "ModeratorDep",
     "PoolDep",
     "SettingsDep",
+    "StoreDep",
     "UploadLimitsDep",
+    "current_moderator",
     "get_engine",
+    "get_store",
 ]
 
 
@@ -49,6 +59,19 @@ def get_pool(request: Request) -> InferencePool:
             503, "not_ready", "the server is starting; retry shortly", headers={"Retry-After": "5"}
         )
     return pool
+
+
+def get_store(request: Request) -> Store:
+    """The store the app opened in its lifespan (``app.state.store``); 503 while it is not open."""
+    store: Store | None = getattr(request.app.state, "store", None)
+    if store is None:
+        raise ApiError(503, "store_unavailable", "the submissions store is not open; check the server log")
+    return store
+
+
+async def current_moderator(token: Annotated[str, Depends(bearer_token)], store: StoreDep) -> ModeratorInfo:
+    """The moderator whose ``Authorization: Bearer`` token the request carries; 401 unknown, 403 revoked."""
+    return await run_in_threadpool(check_moderator, store, token)
 
 
 def get_metrics(request: Request) -> Metrics:
@@ -80,3 +103,5 @@ PoolDep = Annotated[InferencePool, Depends(get_pool)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 ImageLimitsDep = Annotated[ImageLimits, Depends(get_image_limits)]
 UploadLimitsDep = Annotated[UploadLimits, Depends(get_upload_limits)]
+StoreDep = Annotated[Store, Depends(get_store)]
+ModeratorDep = Annotated[ModeratorInfo, Depends(current_moderator)]

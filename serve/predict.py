@@ -20,8 +20,8 @@ from typing import Any
 
 from data.images import ImageError, sniff_format
 from data.preprocess import decode_hint
-from serve.classify import DecodedPhoto, decode_photo
 from serve.engine import Engine, ModelError, build_result, default_model_path
+from serve.photos import DecodedPhoto, decode_photo
 
 log = logging.getLogger(__name__)
 

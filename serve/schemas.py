@@ -1,4 +1,10 @@
-"""Response models, for the OpenAPI document (``/docs``) and schema checks; handlers return dicts."""
+"""The HTTP API's JSON bodies as pydantic models.
+
+Routes declare them as ``response_model``, so every JSON response is checked against them and the
+OpenAPI document (``/docs``) is generated from them. Results keep keys the models do not name
+(``extra="allow"``); routes whose bodies have optional keys answer with ``exclude_unset`` so a key
+that was not there is not sent as ``null``.
+"""
 
 from __future__ import annotations
 
@@ -98,7 +104,7 @@ class ModelDescription(BaseModel):
     precision: str
     labels: list[str]
     targets: list[str]
-    classes: list[ClassDescription]
+    classes: list[ClassDescription] = Field(default_factory=list)
     input_size: list[int]
     resize: dict[str, Any]
     normalisation: Normalisation
@@ -237,8 +243,8 @@ class CameraMap(BaseModel):
 def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     """``model``'s JSON schema with its ``$defs`` written in place, for ``responses=`` content entries.
 
-    FastAPI files a ``"model"`` of ``responses=`` under the route's own media type; bodies of
-    another type (GeoJSON, errors of a CSV route) need the schema spelled out instead.
+    FastAPI files a ``"model"`` of ``responses=`` under the route's own media type; a body of
+    another type (the JSON errors of the GeoJSON route) needs the schema spelled out instead.
     """
     schema = model.model_json_schema()
     defs = schema.pop("$defs", {})
@@ -257,12 +263,13 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     return resolved
 
 
-def body_response(media_type: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A ``responses=`` entry for a success body that is not plain JSON (CSV, zip, PNG, GeoJSON)."""
+def body_response(media_type: str, description: str) -> dict[str, Any]:
+    """A ``responses=`` entry for a success body that is not JSON (CSV, zip, PNG)."""
     binary = {"type": "string"} if media_type.startswith("text/") else {"type": "string", "format": "binary"}
-    return {"description": description, "content": {media_type: {"schema": schema or binary}}}
+    return {"description": description, "content": {media_type: {"schema": binary}}}
 
 
+SUPPORTED_PHOTOS = "JPEG, PNG, WebP, HEIC, BMP, GIF, TIFF"
 ERROR_TEXTS: dict[int, str] = {
     400: "not a decodable photo, or a malformed request",
     401: "missing or unknown moderator token",
@@ -278,9 +285,33 @@ ERROR_TEXTS: dict[int, str] = {
 }
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` entries (the error JSON shape) for the given statuses."""
+def error_responses(*statuses: int, spelled_out: bool = False) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries (the error JSON shape) for the given statuses.
+
+    ``spelled_out`` writes the schema under ``application/json`` in place, for a route whose own
+    media type is not JSON (FastAPI files a ``"model"`` under the route's media type).
+    """
+    if spelled_out:
+        content = {"application/json": {"schema": inline_schema(ErrorResponse)}}
+        return {status: {"description": ERROR_TEXTS[status], "content": content} for status in statuses}
     return {status: {"model": ErrorResponse, "description": ERROR_TEXTS[status]} for status in statuses}
+
+
+def image_form_body(*, many: bool, **fields: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` for a route that parses its multipart body itself (FastAPI cannot infer it).
+
+    The form has a required ``image`` field (one photo, or ``many`` as an array) plus ``fields``
+    (name -> JSON schema).
+    """
+    photo = {"type": "string", "format": "binary"}
+    sniffed = f"{SUPPORTED_PHOTOS}; the type is sniffed from the bytes, the file name is ignored"
+    image = (
+        {"type": "array", "items": photo, "minItems": 1, "description": f"one or more photos ({sniffed})"}
+        if many
+        else {**photo, "description": f"one photo ({sniffed})"}
+    )
+    schema = {"type": "object", "required": ["image"], "properties": {"image": image, **fields}}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
 
 
 # Every error status the API uses, for routes that may answer any of them.

@@ -2,44 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Query, Request
 
 from serve.classify import classify_uploads
 from serve.deps import EngineDep, ImageLimitsDep, MetricsDep, PoolDep, UploadLimitsDep
 from serve.errors import ApiError
 from serve.observability import annotate
-from serve.schemas import ClassifyResponse, error_responses
+from serve.schemas import ClassifyResponse, error_responses, image_form_body
 from serve.uploads import read_multipart
 
 router = APIRouter(tags=["classify"])
 
-IMAGE_FORM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["image"],
-    "properties": {
-        "image": {
-            "type": "array",
-            "items": {"type": "string", "format": "binary"},
-            "minItems": 1,
-            "description": "one or more photos (JPEG, PNG, WebP, HEIC, BMP, GIF, TIFF); "
-            "the type is sniffed from the bytes, the file name is ignored",
-        }
-    },
-}
-
 
 @router.post(
     "/v1/classify",
-    response_model=None,
-    responses={
-        200: {"model": ClassifyResponse, "description": "one result per photo, in order"},
-        **error_responses(400, 408, 413, 415, 422, 503),
-    },
-    openapi_extra={
-        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": IMAGE_FORM_SCHEMA}}}
-    },
+    response_model=ClassifyResponse,
+    response_model_exclude_unset=True,  # heatmap_png only when asked for
+    response_description="one result per photo, in order",
+    responses=error_responses(400, 408, 413, 415, 422, 503),
+    openapi_extra=image_form_body(many=True),
 )
 async def classify(
     request: Request,
@@ -49,7 +30,7 @@ async def classify(
     image_limits: ImageLimitsDep,
     upload_limits: UploadLimitsDep,
     heatmap: bool = Query(False, description="add a class-activation heatmap to each result"),
-) -> dict[str, Any]:
+) -> ClassifyResponse:
     """Classify the photos in the multipart field ``image``; nothing is stored, on disk or elsewhere.
 
     The request fails as a whole (4xx naming ``image[i]``) when any photo is unusable.
@@ -63,4 +44,4 @@ async def classify(
         results = await ticket.run(classify_uploads, engine, uploads, limits=image_limits, heatmap=heatmap)
     metrics.observe_results(results)
     annotate(request.scope, labels=[r["label"] for r in results], decisions=[r["decision"] for r in results])
-    return {"results": results}
+    return ClassifyResponse.model_validate({"results": results})

@@ -1,19 +1,30 @@
-"""Submissions: citizens send photos (``POST /v1/submissions``); moderators list, view and review them."""
+"""Submissions: citizens send photos (``POST /v1/submissions``); moderators list, view and review them.
+
+A submission's photo and its heatmap (computed on demand) are served here too.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from data.images import ImageLimits
-from serve.auth import ModeratorDep, StoreDep
+from data.images import ImageLimits, load_image
+from data.preprocess import decode_hint
 from serve.classify import decode_upload
-from serve.deps import EngineDep, ImageLimitsDep, PoolDep, SettingsDep, UploadLimitsDep
+from serve.deps import (
+    EngineDep,
+    ImageLimitsDep,
+    ModeratorDep,
+    PoolDep,
+    SettingsDep,
+    StoreDep,
+    UploadLimitsDep,
+)
 from serve.engine import Engine, build_result
 from serve.errors import ApiError, error_body
 from serve.ratelimit import RateLimiter
@@ -24,6 +35,7 @@ from serve.schemas import (
     SubmissionView,
     body_response,
     error_responses,
+    image_form_body,
 )
 from serve.store import ConflictError, NewSubmission, NotFoundError, ReviewError, Store
 from serve.uploads import read_multipart
@@ -33,21 +45,14 @@ router = APIRouter(tags=["submissions"])
 MAX_NOTE = 2000
 MAX_SOURCE = 64
 
-SUBMISSION_FORM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["image"],
-    "properties": {
-        "image": {"type": "string", "format": "binary", "description": "one photo"},
-        "lat": {"type": "number", "minimum": -90, "maximum": 90},
-        "lon": {"type": "number", "minimum": -180, "maximum": 180},
-        "source": {
-            "type": "string",
-            "maxLength": MAX_SOURCE,
-            "description": "where it came from (app, bot…)",
-        },
-        "note": {"type": "string", "maxLength": MAX_NOTE},
-    },
-}
+SUBMISSION_FORM = image_form_body(
+    many=False,
+    lat={"type": "number", "minimum": -90, "maximum": 90},
+    lon={"type": "number", "minimum": -180, "maximum": 180},
+    source={"type": "string", "maxLength": MAX_SOURCE, "description": "where it came from (app, bot…)"},
+    note={"type": "string", "maxLength": MAX_NOTE},
+)
+MODERATOR_ERRORS = error_responses(401, 403, 503)  # token missing/unknown, revoked, store not open
 
 
 class ReviewRequest(BaseModel):
@@ -104,7 +109,7 @@ def _text_field(fields: dict[str, str], name: str, limit: int) -> str:
 
 def classify_and_store(
     engine: Engine, store: Store, data: bytes, fields: dict[str, str], limits: ImageLimits
-) -> dict[str, Any]:
+) -> SubmissionCreated:
     """Decode, classify and store one submission (blocking; run in a worker thread)."""
     given = _form_location(fields)
     source, note = _text_field(fields, "source", MAX_SOURCE), _text_field(fields, "note", MAX_NOTE)
@@ -135,29 +140,20 @@ def classify_and_store(
             note=note,
         )
     )
-    return {
-        "id": view["id"],
-        "status": view["status"],
-        "result": result,
-        "duplicate_of": view["duplicate_of"],
-    }
+    return SubmissionCreated.model_validate(
+        {"id": view["id"], "status": view["status"], "result": result, "duplicate_of": view["duplicate_of"]}
+    )
 
 
 @router.post(
     "/v1/submissions",
     status_code=201,
     dependencies=[Depends(_rate_limit)],
-    response_model=None,
-    responses={
-        201: {"model": SubmissionCreated, "description": "stored for moderation; the model's result"},
-        **error_responses(400, 408, 413, 415, 422, 429, 503),
-    },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"multipart/form-data": {"schema": SUBMISSION_FORM_SCHEMA}},
-        }
-    },
+    response_model=SubmissionCreated,
+    response_model_exclude_unset=True,
+    response_description="stored for moderation; the model's result",
+    responses=error_responses(400, 408, 413, 415, 422, 429, 503),
+    openapi_extra=SUBMISSION_FORM,
 )
 async def submit(
     request: Request,
@@ -166,7 +162,7 @@ async def submit(
     pool: PoolDep,
     image_limits: ImageLimitsDep,
     upload_limits: UploadLimitsDep,
-) -> dict[str, Any]:
+) -> SubmissionCreated:
     """Classify one photo and keep it for moderation (metadata stripped; EXIF GPS used if no lat/lon)."""
     async with pool.admit() as ticket:  # before reading: bounds the uploads held in memory
         form = await read_multipart(request, limits=upload_limits)
@@ -176,13 +172,11 @@ async def submit(
         return await ticket.run(classify_and_store, engine, store, uploads[0], form.fields, image_limits)
 
 
-MODERATOR_ERRORS = error_responses(401, 403, 503)  # token missing/unknown, revoked, store not open
-
-
 @router.get(
     "/v1/submissions",
-    response_model=None,
-    responses={200: {"model": SubmissionPage}, **MODERATOR_ERRORS, **error_responses(422)},
+    response_model=SubmissionPage,
+    response_model_exclude_unset=True,  # the list's items carry no audit trail
+    responses={**MODERATOR_ERRORS, **error_responses(422)},
 )
 async def list_submissions(
     store: StoreDep,
@@ -193,7 +187,7 @@ async def list_submissions(
     order: Annotated[Literal["uncertainty", "time", "-time"], Query()] = "uncertainty",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> dict[str, Any]:
+) -> SubmissionPage:
     """A page of submissions: by uncertainty (decision 'review' first, then lowest confidence) or time."""
     items, total = await run_in_threadpool(
         store.list_submissions,
@@ -204,24 +198,25 @@ async def list_submissions(
         limit=limit,
         offset=offset,
     )
-    return {"items": items, "total": total, "limit": limit, "offset": offset, "counts": store.review_counts()}
-
-
-async def _get(store: Store, submission_id: str) -> dict[str, Any]:
-    try:
-        return await run_in_threadpool(store.get, submission_id)
-    except NotFoundError as exc:
-        raise ApiError(404, "not_found", str(exc)) from exc
+    counts = store.review_counts()
+    return SubmissionPage.model_validate(
+        {"items": items, "total": total, "limit": limit, "offset": offset, "counts": counts}
+    )
 
 
 @router.get(
     "/v1/submissions/{submission_id}",
-    response_model=None,
-    responses={200: {"model": SubmissionView}, **MODERATOR_ERRORS, **error_responses(404, 422)},
+    response_model=SubmissionView,
+    response_model_exclude_unset=True,
+    responses={**MODERATOR_ERRORS, **error_responses(404, 422)},
 )
-async def get_submission(submission_id: str, store: StoreDep, moderator: ModeratorDep) -> dict[str, Any]:
+async def get_submission(submission_id: str, store: StoreDep, moderator: ModeratorDep) -> SubmissionView:
     """One submission with every review (audit trail) and the submissions that repeat it."""
-    return await _get(store, submission_id)
+    try:
+        view = await run_in_threadpool(store.get, submission_id)
+    except NotFoundError as exc:
+        raise ApiError(404, "not_found", str(exc)) from exc
+    return SubmissionView.model_validate(view)
 
 
 @router.get(
@@ -246,9 +241,10 @@ async def get_photo(submission_id: str, store: StoreDep, moderator: ModeratorDep
 
 @router.post(
     "/v1/submissions/{submission_id}/review",
-    response_model=None,
+    response_model=SubmissionView,
+    response_model_exclude_unset=True,  # the view after a review lists no duplicates
+    response_description="the submission after the review",
     responses={
-        200: {"model": SubmissionView, "description": "the submission after the review"},
         409: {"model": StaleRevision, "description": "reviewed by someone else since 'revision'"},
         **MODERATOR_ERRORS,
         **error_responses(400, 404, 422),
@@ -256,10 +252,10 @@ async def get_photo(submission_id: str, store: StoreDep, moderator: ModeratorDep
 )
 async def review_submission(
     submission_id: str, body: ReviewRequest, store: StoreDep, moderator: ModeratorDep
-) -> dict[str, Any] | JSONResponse:
+) -> SubmissionView | JSONResponse:
     """Append a review; 409 with the submission as it is now (``current``) when ``revision`` is stale."""
     try:
-        return await run_in_threadpool(
+        view = await run_in_threadpool(
             store.review,
             submission_id,
             moderator_id=moderator.id,
@@ -274,4 +270,38 @@ async def review_submission(
         raise ApiError(422, "invalid_review", str(exc)) from exc
     except ConflictError as exc:
         body_409 = {**error_body("stale_revision", str(exc)), "current": exc.current}
-        return JSONResponse(body_409, status_code=409, headers={"X-Error-Code": "stale_revision"})
+        stale = StaleRevision.model_validate(body_409)
+        return JSONResponse(
+            stale.model_dump(mode="json", exclude_unset=True),
+            status_code=409,
+            headers={"X-Error-Code": "stale_revision"},
+        )
+    return SubmissionView.model_validate(view)
+
+
+def _heatmap_png(engine: Engine, store: Store, submission_id: str) -> bytes:
+    img = load_image(store.photo_path(submission_id), min_side=decode_hint(engine.info.resize))
+    (prediction,) = engine.classify([img], heatmap=True)
+    if prediction.heatmap_png is None:
+        raise ApiError(404, "no_heatmap", "this model does not output a class-activation map")
+    return prediction.heatmap_png
+
+
+@router.get(
+    "/v1/submissions/{submission_id}/heatmap.png",
+    response_class=Response,
+    responses={
+        200: body_response("image/png", "the heatmap over the model's input"),
+        **MODERATOR_ERRORS,
+        **error_responses(404, 422),
+    },
+)
+async def heatmap(
+    submission_id: str, engine: EngineDep, pool: PoolDep, store: StoreDep, moderator: ModeratorDep
+) -> Response:
+    """Where the loaded model looks in the stored photo, as a PNG overlay (computed on demand)."""
+    try:
+        png = await pool.run(_heatmap_png, engine, store, submission_id)
+    except (NotFoundError, FileNotFoundError) as exc:
+        raise ApiError(404, "not_found", f"no photo for submission {submission_id!r}") from exc
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=600"})

@@ -6,7 +6,6 @@ import asyncio
 import logging
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from serve.deps import EngineDep, MetricsDep
@@ -23,9 +22,9 @@ def model_info(engine: EngineDep) -> ModelDescription:
 
 
 @router.get("/healthz", response_model=Health)
-def healthz() -> dict[str, str]:
+def healthz() -> Health:
     """Liveness: the process answers."""
-    return {"status": "ok"}
+    return Health(status="ok")
 
 
 async def _store_reachable(request: Request) -> bool:
@@ -40,15 +39,15 @@ async def _store_reachable(request: Request) -> bool:
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
-async def readyz(request: Request) -> JSONResponse:
+async def readyz(request: Request, response: Response) -> Readiness:
     """Readiness: 200 only when the model is loaded and the store (if any) answers."""
     checks = {
         "model": getattr(request.app.state, "engine", None) is not None,
         "store": await _store_reachable(request),
     }
     ready = all(checks.values())
-    body = {"status": "ready" if ready else "not_ready", "checks": checks}
-    return JSONResponse(body, status_code=200 if ready else 503)
+    response.status_code = 200 if ready else 503
+    return Readiness(status="ready" if ready else "not_ready", checks=checks)
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})

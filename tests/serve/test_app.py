@@ -153,6 +153,21 @@ def test_docs_and_openapi(client: TestClient) -> None:
     assert "multipart/form-data" in body
 
 
+def test_every_json_success_body_has_a_model_schema(client: TestClient) -> None:
+    """Success bodies in JSON (GeoJSON too) come from a ``response_model``, not a hand-written fragment."""
+    schema = client.get("/openapi.json").json()
+    checked = 0
+    for path, operations in schema["paths"].items():
+        for method, op in operations.items():
+            for status, response in op["responses"].items():
+                for media, content in response.get("content", {}).items():
+                    if status.startswith("2") and media.endswith("json"):
+                        checked += 1
+                        ref = content["schema"].get("$ref", "")
+                        assert ref.startswith("#/components/schemas/"), (method, path, content)
+    assert checked >= 10  # model, health, ready, classify, 4 submissions, moderator, camera map
+
+
 def test_errors_have_the_json_shape(client: TestClient) -> None:
     for r in (client.get("/nope"), client.put("/v1/classify"), client.get("/v1/classify")):
         assert set(r.json()) == {"error"} and set(r.json()["error"]) == {"code", "message"}

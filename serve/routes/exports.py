@@ -1,0 +1,103 @@
+"""Exports: the training manifest (moderators) and the public camera map (GeoJSON, CSV)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+
+from serve import exports
+from serve.deps import ModeratorDep, StoreDep
+from serve.errors import ApiError
+from serve.privacy import PrivacyError
+from serve.schemas import CameraMap, body_response, error_responses
+from serve.store import Store
+
+router = APIRouter(tags=["exports"])
+
+NO_STORE = {"Cache-Control": "no-store"}
+PUBLIC = {"Cache-Control": "public, max-age=300"}
+MODERATOR_ERRORS = error_responses(401, 403, 503)  # token missing/unknown, revoked, store not open
+
+
+class GeoJSONResponse(JSONResponse):
+    media_type = "application/geo+json"
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}"'}
+
+
+def _privacy_failure(exc: PrivacyError) -> ApiError:
+    return ApiError(503, "privacy_unavailable", f"photos cannot be exported unblurred: {exc}")
+
+
+@router.get(
+    "/v1/export/training.csv",
+    response_class=Response,
+    responses={200: body_response("text/csv", "the training manifest"), **MODERATOR_ERRORS},
+)
+async def export_training_csv(store: StoreDep, moderator: ModeratorDep) -> Response:
+    """Verified submissions as a training manifest; paths resolve inside ``training.zip``."""
+    subs = await run_in_threadpool(store.verified)
+    text = exports.training_csv(exports.training_records(subs))
+    return Response(
+        text, media_type="text/csv; charset=utf-8", headers={**NO_STORE, **_attachment("training.csv")}
+    )
+
+
+def _zip_to_tempfile(store: Store) -> str:
+    with tempfile.NamedTemporaryFile(prefix="camid-export-", suffix=".zip", delete=False) as fh:
+        exports.write_training_zip(store, fh)
+        return fh.name
+
+
+@router.get(
+    "/v1/export/training.zip",
+    response_class=FileResponse,
+    responses={
+        200: body_response("application/zip", "manifest.csv and photos/ (blurred)"),
+        **MODERATOR_ERRORS,
+    },
+)
+async def export_training_zip(store: StoreDep, moderator: ModeratorDep) -> Response:
+    """``manifest.csv`` + ``photos/`` (faces and plates blurred), ready for ``camid train --data``."""
+    try:
+        path = await run_in_threadpool(_zip_to_tempfile, store)
+    except PrivacyError as exc:
+        raise _privacy_failure(exc) from exc
+    cleanup = BackgroundTask(Path(path).unlink, missing_ok=True)
+    return FileResponse(path, media_type="application/zip", filename="camid-training.zip", background=cleanup)
+
+
+@router.get(
+    "/v1/export/cameras.geojson",
+    response_model=CameraMap,
+    response_class=GeoJSONResponse,
+    response_description="the camera map",
+    responses=error_responses(503, spelled_out=True),  # errors are application/json, not GeoJSON
+)
+async def export_cameras_geojson(store: StoreDep, response: Response) -> CameraMap:
+    """Public: verified target cameras as GeoJSON points (model, first/last seen, photo count)."""
+    cameras = exports.cluster_cameras(await run_in_threadpool(store.verified), store.labels)
+    response.headers.update({**PUBLIC, "Access-Control-Allow-Origin": "*"})
+    return CameraMap.model_validate(exports.cameras_geojson(cameras, store.labels))
+
+
+@router.get(
+    "/v1/export/cameras.csv",
+    response_class=Response,
+    responses={200: body_response("text/csv", "the cameras, one row each"), **error_responses(503)},
+)
+async def export_cameras_csv(store: StoreDep) -> Response:
+    """Public: the same cameras in the initiative's spreadsheet columns (docs/moderation.md)."""
+    cameras = exports.cluster_cameras(await run_in_threadpool(store.verified), store.labels)
+    return Response(
+        exports.cameras_csv(cameras, store.labels),
+        media_type="text/csv; charset=utf-8",
+        headers={**PUBLIC, **_attachment("cameras.csv")},
+    )
