@@ -10,6 +10,7 @@ back with :meth:`ModelContract.from_metadata_props`. A loaded model never consul
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -68,6 +69,8 @@ class ModelContract:
         missing = [k for k in DEFAULT_THRESHOLDS if k not in self.thresholds]
         if missing:
             raise ContractError(f"thresholds need {', '.join(missing)}; got {dict(self.thresholds)}")
+        # an undefined metric (e.g. F1 of a class never predicted) is null: JSON has no NaN
+        object.__setattr__(self, "metrics", _nan_to_none(dict(self.metrics)))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -171,6 +174,16 @@ class ModelContract:
 def contract_fields() -> tuple[str, ...]:
     """The dataclass field names (for tests comparing two contracts field by field)."""
     return tuple(f.name for f in fields(ModelContract))
+
+
+def _nan_to_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_nan_to_none(v) for v in value]
+    return value
 
 
 def _class_json(c: ClassInfo) -> dict[str, Any]:

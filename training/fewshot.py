@@ -25,7 +25,7 @@ from training.config import TrainConfig, save_config
 from training.contract import create_contract
 from training.dataset import check_labels, label_counts
 from training.features import view_features
-from training.head import head_config, train_head
+from training.head import train_head
 from training.metrics import bootstrap_intervals, classification_metrics, with_intervals
 from training.runinfo import seed_everything, trained_on, write_json
 
@@ -76,8 +76,8 @@ class FewshotFeatures:
 def _fit(method: str, x: torch.Tensor, y: torch.Tensor, n: int, cfg: TrainConfig) -> tuple[torch.Tensor, ...]:
     if method == "prototype":
         return prototype_head(x, y, n)
-    hcfg = head_config(cfg, patience=cfg.epochs)
-    res = train_head(x, y, x, y, n, hcfg)  # no validation set inside a fold: keep the last good epoch
+    # no validation set inside a fold: train on the fold itself and keep the best epoch
+    res = train_head(x, y, x, y, n, cfg, patience=cfg.epochs)
     return res.weight, res.bias
 
 

@@ -6,8 +6,8 @@ import copy
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -16,6 +16,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from training.config import TrainConfig
 from training.distributed import DistInfo, sync_state
 from training.metrics import macro_f1
 
@@ -42,6 +43,7 @@ class FitState:
 
     epoch: int = 0  # epochs completed
     best_score: float = -math.inf
+    best_val_loss: float = math.inf
     best_epoch: int = -1
     bad_epochs: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
@@ -56,6 +58,21 @@ class FitState:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FitState:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def fit_config(cfg: TrainConfig, **overrides: Any) -> FitConfig:
+    """The optimisation settings of a run's config (``overrides`` win, e.g. a stage's own lr)."""
+    base = FitConfig(
+        epochs=cfg.epochs,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        label_smoothing=cfg.label_smoothing,
+        patience=cfg.patience,
+        amp=cfg.amp,
+        ema_decay=cfg.ema_decay,
+        warmup_epochs=cfg.warmup_epochs,
+    )
+    return replace(base, **overrides)
 
 
 EpochHook = Callable[[FitState, nn.Module], None]
@@ -80,12 +97,16 @@ def set_train_mode(model: nn.Module, train_modules: Sequence[nn.Module] | None) 
 
 @torch.no_grad()
 def predict_logits(
-    model: nn.Module, loader: DataLoader[Any], device: torch.device, dtype: torch.dtype | None = None
+    model: nn.Module,
+    loader: DataLoader[Any],
+    device: torch.device,
+    dtype: torch.dtype | None = None,
+    show_progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Logits and labels of a whole loader, in order, as float32 numpy arrays."""
     model.eval()
     outs, ys = [], []
-    for x, y in tqdm(loader, desc="predict", leave=False, unit="batch"):
+    for x, y in tqdm(loader, desc="predict", leave=False, unit="batch", disable=not show_progress):
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             outs.append(model(x.to(device, non_blocking=True)).float().cpu())
         ys.append(torch.as_tensor(y))
@@ -110,9 +131,10 @@ def _train_epoch(
     dtype: torch.dtype | None,
     on_step: Callable[[], None],
     desc: str,
+    show_progress: bool,
 ) -> float:
     total, n = 0.0, 0
-    for x, y in tqdm(loader, desc=desc, leave=False, unit="batch"):
+    for x, y in tqdm(loader, desc=desc, leave=False, unit="batch", disable=not show_progress):
         x, y = x.to(device, non_blocking=True), torch.as_tensor(y).to(device)
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             loss = loss_fn(model(x).float(), y)
@@ -144,10 +166,13 @@ def fit(
     state: FitState | None = None,
     on_epoch_end: EpochHook | None = None,
     desc: str = "train",
+    progress: Literal["batches", "epochs"] = "batches",
 ) -> FitState:
     """Train ``model`` (only parameters with ``requires_grad``) with AdamW and a cosine schedule,
     evaluate validation macro-F1 after each epoch, stop after ``patience`` epochs without
-    improvement, and leave the best weights (of the EMA model when ``ema_decay`` > 0) in ``model``.
+    improvement (ties broken by the lower validation loss), and leave the best weights (of the EMA
+    model when ``ema_decay`` > 0) in ``model``. ``progress="epochs"`` shows one bar over epochs
+    instead of one per epoch over batches (for many short epochs, as on cached features).
     """
     from timm.utils.model_ema import ModelEmaV3
 
@@ -179,7 +204,9 @@ def fit(
     loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing)
     eval_model = ema.module if ema is not None else model
 
-    for epoch in range(state.epoch, cfg.epochs):
+    epochs = range(state.epoch, cfg.epochs)
+    bar = tqdm(epochs, desc=desc, unit="epoch", leave=False) if progress == "epochs" else epochs
+    for epoch in bar:
         if isinstance(train_loader.sampler, DistributedSampler):
             train_loader.sampler.set_epoch(epoch)
         set_train_mode(model, train_modules)
@@ -194,11 +221,12 @@ def fit(
             dtype,
             (lambda: ema.update(model)) if ema is not None else (lambda: None),
             f"{desc} {epoch + 1}/{cfg.epochs}",
+            progress == "batches",
         )
         sync_state(model, dist_info)
         if ema is not None:
             sync_state(ema.module, dist_info)
-        logits, y = predict_logits(eval_model, val_loader, device, dtype)
+        logits, y = predict_logits(eval_model, val_loader, device, dtype, progress == "batches")
         score = macro_f1(y, logits.argmax(1), logits.shape[1])
         val_loss = float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(y)))
         _record_epoch(state, epoch, loss, val_loss, score, float(opt.param_groups[0]["lr"]), eval_model)
@@ -227,8 +255,11 @@ def _record_epoch(
         {"epoch": epoch + 1, "train_loss": loss, "val_loss": val_loss, "val_macro_f1": score, "lr": lr}
     )
     log.info("epoch %d: train loss %.4f, val loss %.4f, val macro-F1 %.4f", epoch + 1, loss, val_loss, score)
-    if score > state.best_score + 1e-9:
-        state.best_score, state.best_epoch, state.bad_epochs = score, epoch, 0
+    better = score > state.best_score + 1e-9
+    tie = abs(score - state.best_score) <= 1e-9 and val_loss < state.best_val_loss
+    if better or tie:
+        state.best_score, state.best_val_loss = score, val_loss
+        state.best_epoch, state.bad_epochs = epoch, 0
         state.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     else:
         state.bad_epochs += 1

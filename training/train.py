@@ -26,8 +26,8 @@ from training.contract import create_contract
 from training.dataset import CameraDataset, Splits, check_labels, class_weights, label_counts, resolve_splits
 from training.distributed import DistInfo, barrier, device_for, init_distributed
 from training.features import cached, feature_key, view_features
-from training.head import head_config, train_head
-from training.loop import FitConfig, FitState, fit, predict_logits
+from training.head import train_head
+from training.loop import FitConfig, FitState, fit, fit_config, predict_logits
 from training.metrics import classification_metrics
 from training.plots import plot_curves, plot_image_grid
 from training.runinfo import add_log_file, remove_log_file, seed_everything, trained_on, write_json
@@ -261,8 +261,7 @@ def run_fast(ctx: RunContext, model: CamidNet) -> None:
     xt, yt, xv, yv = _features(ctx, model)
     ctx.seconds["features"] = time.perf_counter() - start
     start = time.perf_counter()
-    hcfg = head_config(cfg, dropout=float(model.dropout.p))
-    head = train_head(xt, yt, xv, yv, len(ctx.labels), hcfg)
+    head = train_head(xt, yt, xv, yv, len(ctx.labels), cfg, dropout=float(model.dropout.p))
     with torch.no_grad():
         model.classifier.weight.copy_(head.weight)
         model.classifier.bias.copy_(head.bias)
@@ -270,16 +269,7 @@ def run_fast(ctx: RunContext, model: CamidNet) -> None:
     ctx.seconds["head"] = time.perf_counter() - start
     if cfg.finetune_blocks > 0 and cfg.finetune_epochs > 0:
         train_modules = _freeze_all_but(model, tail_modules(model, cfg.finetune_blocks))
-        fcfg = FitConfig(
-            epochs=cfg.finetune_epochs,
-            lr=cfg.finetune_lr,
-            weight_decay=cfg.weight_decay,
-            label_smoothing=cfg.label_smoothing,
-            patience=cfg.patience,
-            amp=cfg.amp,
-            ema_decay=cfg.ema_decay,
-            warmup_epochs=0,
-        )
+        fcfg = fit_config(cfg, epochs=cfg.finetune_epochs, lr=cfg.finetune_lr, warmup_epochs=0)
         # the head alone is the score to beat: fine-tuning keeps it if no epoch does better
         start_state = FitState(
             best_score=head.best_score,
@@ -293,17 +283,7 @@ def run_fast(ctx: RunContext, model: CamidNet) -> None:
 def run_finetune(ctx: RunContext, model: CamidNet) -> None:
     """Full fine-tuning of every layer (AMP, EMA, DDP, resume)."""
     cfg = ctx.config
-    fcfg = FitConfig(
-        epochs=cfg.epochs,
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        label_smoothing=cfg.label_smoothing,
-        patience=cfg.patience,
-        amp=cfg.amp,
-        ema_decay=cfg.ema_decay,
-        warmup_epochs=cfg.warmup_epochs,
-    )
-    _fit_stage(ctx, model, "finetune", fcfg, None)
+    _fit_stage(ctx, model, "finetune", fit_config(cfg), None)
 
 
 def _save_augmentation_grid(ctx: RunContext, n: int = 6, views: int = 3) -> None:

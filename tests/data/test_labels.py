@@ -40,3 +40,16 @@ def test_bad_label_files_are_explained(tmp_path: Path, body: str, message: str) 
     (tmp_path / "labels.yaml").write_text(body)
     with pytest.raises(ValueError, match=message):
         load_labels(tmp_path / "labels.yaml")
+
+
+def test_a_contract_with_an_undefined_metric_survives_the_onnx_round_trip() -> None:
+    # F1 of a class the model never predicted is NaN; JSON has no NaN, so it is stored as null
+    from data.contract import ModelContract
+    from data.preprocess import ResizeRule
+
+    contract = ModelContract(
+        labels=load_labels(), architecture="efficientnet_lite0", resize=ResizeRule(224, "letterbox")
+    ).with_updates(metrics={"val": {"f1/no_camera": float("nan"), "accuracy": 0.5}})
+    back = ModelContract.from_metadata_props(contract.to_metadata_props())
+    assert back == contract
+    assert back.metrics["val"] == {"f1/no_camera": None, "accuracy": 0.5}
