@@ -44,6 +44,13 @@ DEFAULT_OUTPUTS = (
     Output("cam", ("N", "C", "h", "w"), "class-activation map: where the model looked, per class"),
 )
 
+DETECTOR_OUTPUT_SPECS = (
+    Output("objectness", ("N", "h", "w"), "camera probability per stride-8 cell: where the model looked"),
+    Output("scores", ("N", "M"), "camera probability at local peaks (0 elsewhere), M = h*w cells"),
+    Output("class_logits", ("N", "M", "K"), "camera-class logits per cell; K = the camera classes"),
+    Output("boxes", ("N", "M", "4"), "x0, y0, x1, y1 per cell in model-input pixels"),
+)
+
 
 @dataclass(frozen=True)
 class ModelContract:
@@ -79,6 +86,11 @@ class ModelContract:
     @property
     def targets(self) -> tuple[str, ...]:
         return self.labels.targets
+
+    @property
+    def task(self) -> str:
+        """``detect`` for a camera detector (boxes per camera), ``classify`` for a photo classifier."""
+        return "detect" if any(o.name == "boxes" for o in self.outputs) else "classify"
 
     @property
     def input_size(self) -> int:

@@ -37,6 +37,19 @@ class LabelSet:
     def targets(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.classes if c.target)
 
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        """Classes that are a camera (form factor other than ``none``): what a detector finds."""
+        return tuple(c.name for c in self.classes if c.form_factor != "none")
+
+    @property
+    def negative(self) -> str:
+        """The class of a photo without any camera (the first class of form factor ``none``)."""
+        for c in self.classes:
+            if c.form_factor == "none":
+                return c.name
+        raise ValueError("the label set has no class with form_factor 'none' for photos without a camera")
+
     def index(self, name: str) -> int:
         """Position of ``name`` in the model's output; ValueError naming the known labels."""
         try:

@@ -214,18 +214,38 @@ def _check_row(
         problems.append(Problem(n, "path", f"duplicate path (first on row {seen[rel]})"))
     seen.setdefault(rel, n)
     photo = root / rel
+    size = None
     if not photo.is_file():
         problems.append(Problem(n, "path", f"file not found: {photo}"))
     else:
         try:
-            probe_image(photo)
+            info = probe_image(photo)
+            size = (info.width, info.height)
         except ImageError as e:
             problems.append(Problem(n, "path", f"unreadable image: {e}"))
-    return problems
+    return problems + _check_boxes(row, n, labels, size)
+
+
+def _check_boxes(
+    row: dict[str, str], n: int, labels: LabelSet, size: tuple[int, int] | None
+) -> list[Problem]:
+    """Problems of the ``boxes`` (or legacy ``bbox``) cell; boxes are checked against the image size."""
+    from data.boxes import BOXES_COLUMN, LEGACY_COLUMN, BoxError, box_problems, cell_boxes
+
+    column = BOXES_COLUMN if (row.get(BOXES_COLUMN) or "").strip() else LEGACY_COLUMN
+    label = (row.get("label") or "").strip()
+    try:
+        boxes = cell_boxes(row, label)
+    except BoxError as e:
+        return [Problem(n, column, str(e))]
+    if size is None:
+        return []
+    return [Problem(n, column, msg) for msg in box_problems(boxes, label, *size, labels)]
 
 
 def validate_manifest(path: str | Path, labels: LabelSet) -> list[Problem]:
-    """Every problem of a manifest at once: bad labels, files, duplicates, coordinates, groups."""
+    """Every problem of a manifest at once: bad labels, files, duplicates, coordinates, groups,
+    unreadable boxes and boxes outside their image."""
     path = Path(path)
     if path.is_dir():
         manifest = _read_folder(path)

@@ -6,6 +6,7 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
+from data.boxes import BOXES_COLUMN, BoxError, format_boxes, record_boxes
 from data.manifest import Manifest, Record, read_manifest, write_manifest
 from data.split import SplitConfig, SplitResult, split_manifest
 
@@ -16,16 +17,25 @@ def _tag(index: int, source: Path) -> str:
     return f"{index}-{source.parent.name if source.is_file() else source.name}"
 
 
-def _rebased(manifest: Manifest, tag: str) -> list[Record]:
+def _boxes_cell(record: Record, source: Path) -> str:
+    """The record's ``boxes`` cell, read from its legacy ``bbox`` column where it has none."""
+    try:
+        return format_boxes(record_boxes(record))
+    except BoxError as e:
+        raise ValueError(f"{source}: {e}; run `camid data validate {source}`") from None
+
+
+def _rebased(manifest: Manifest, tag: str, source: Path) -> list[Record]:
     """Records with absolute paths and groups prefixed by ``tag``, so two sets' groups never merge
-    by name (duplicates across sets are still joined by the split's dedup)."""
+    by name (duplicates across sets are still joined by the split's dedup), and their boxes in the
+    ``boxes`` column."""
     return [
         replace(
             r,
             path=str(manifest.resolve(r)),
             group=f"{tag}:{r.group or r.path}",
             split=None,
-            extra={**r.extra, "dataset": tag},
+            extra={**r.extra, "dataset": tag, BOXES_COLUMN: _boxes_cell(r, source)},
         )
         for r in manifest.records
     ]
@@ -39,12 +49,13 @@ def merge_manifests(
     progress: bool = True,
 ) -> tuple[Path, SplitResult]:
     """Read ``sources``, tag each record with its dataset (extra column ``dataset``), re-split the
-    union group-aware and write ``out_csv`` (paths relative to its folder)."""
+    union group-aware and write ``out_csv`` (paths relative to its folder). Every record's boxes
+    land in the ``boxes`` column (a legacy ``bbox`` cell is read into it and kept as it is)."""
     records: list[Record] = []
     for i, src in enumerate(sources):
         manifest = read_manifest(src)
         tag = _tag(i, Path(src))
-        records += _rebased(manifest, tag)
+        records += _rebased(manifest, tag, Path(src))
         log.info("%s: %d photos (dataset %s)", src, len(manifest.records), tag)
     merged = Manifest(Path(out_csv).parent.resolve(), records)
     result = split_manifest(merged, config, progress=progress)

@@ -63,6 +63,34 @@ def decode_hint(rule: ResizeRule) -> int:
     return rule.size
 
 
+def input_to_photo(
+    box: tuple[float, float, float, float], width: int, height: int, rule: ResizeRule
+) -> tuple[float, float, float, float]:
+    """A box in model-input pixels back in pixels of the ``width`` x ``height`` photo (clipped).
+
+    Inverse of :func:`prepare` for either mode; ``width``/``height`` may be the original photo's
+    size even when it was decoded smaller (the geometry only depends on the aspect ratio).
+    """
+    if rule.mode == "letterbox":
+        scale = rule.size / max(width, height)
+        nw, nh = max(1, round(width * scale)), max(1, round(height * scale))
+        ox, oy = (rule.size - nw) // 2, (rule.size - nh) // 2
+        sx, sy = nw / width, nh / height
+    else:
+        short = rule.size / rule.crop_pct
+        scale = short / min(width, height)
+        nw, nh = max(rule.size, round(width * scale)), max(rule.size, round(height * scale))
+        ox, oy = -((nw - rule.size) // 2), -((nh - rule.size) // 2)
+        sx, sy = nw / width, nh / height
+    x0, y0, x1, y1 = box
+    return (
+        min(max((x0 - ox) / sx, 0.0), float(width)),
+        min(max((y0 - oy) / sy, 0.0), float(height)),
+        min(max((x1 - ox) / sx, 0.0), float(width)),
+        min(max((y1 - oy) / sy, 0.0), float(height)),
+    )
+
+
 def _letterbox(img: Image.Image, rule: ResizeRule) -> Image.Image:
     w, h = img.size
     scale = rule.size / max(w, h)

@@ -21,7 +21,10 @@ import torch
 
 from data.contract import ContractError, ModelContract
 from data.files import atomic_write
-from model.factory import CamidNet, create_model
+from model.detector import CamidDetector
+from model.factory import CamidNet, create_detector, create_model
+
+AnyModel = CamidNet | CamidDetector
 
 FORMAT = "camid-checkpoint"
 FORMAT_VERSION = 2
@@ -38,21 +41,27 @@ class CheckpointMeta:
 
 def save_checkpoint(
     path: str | Path,
-    model: CamidNet,
+    model: AnyModel,
     contract: ModelContract,
     *,
     config: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``model`` and its contract to ``path`` atomically (temp file, fsync, rename)."""
-    if len(contract.labels) != model.num_classes:
-        raise ValueError(f"{len(contract.labels)} labels for a model with {model.num_classes} outputs")
-    meta = {
+    classes = contract.labels.cameras if isinstance(model, CamidDetector) else contract.labels.names
+    if len(classes) != model.num_classes:
+        raise ValueError(
+            f"{len(classes)} classes in the contract for a model with {model.num_classes} outputs"
+        )
+    meta: dict[str, Any] = {
         "contract": contract.to_json(),
         "num_classes": model.num_classes,
-        "drop_rate": float(model.dropout.p),
         "config": dict(config or {}),
     }
+    if isinstance(model, CamidDetector):
+        meta.update(model="detector", width=model.classifier.in_channels)
+    else:
+        meta.update(model="classifier", drop_rate=float(model.dropout.p))
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     obj = {
         "format": FORMAT,
@@ -98,16 +107,33 @@ def meta_from_dict(
 
 
 def load_checkpoint(path: str | Path) -> tuple[CamidNet, CheckpointMeta]:
-    """The model (in eval mode, on CPU) and its metadata; never needs the network."""
+    """The classifier (in eval mode, on CPU) and its metadata; never needs the network."""
+    model, info = load_any_checkpoint(path)
+    if not isinstance(model, CamidNet):
+        raise ValueError(f"{path}: a camera detector checkpoint, not a photo classifier")
+    return model, info
+
+
+def load_any_checkpoint(path: str | Path) -> tuple[AnyModel, CheckpointMeta]:
+    """The classifier or detector (in eval mode, on CPU) and its metadata."""
     obj = read_checkpoint(path)
     meta = obj["meta"]
     info = meta_from_dict(meta, obj.get("extra"), str(path))
-    model = create_model(
-        info.contract.architecture,
-        num_classes=int(meta["num_classes"]),
-        pretrained=None,
-        drop_rate=float(meta.get("drop_rate", 0.2)),
-    )
+    model: AnyModel
+    if meta.get("model") == "detector":
+        model = create_detector(
+            info.contract.architecture,
+            num_classes=int(meta["num_classes"]),
+            pretrained=None,
+            width=int(meta["width"]),
+        )
+    else:
+        model = create_model(
+            info.contract.architecture,
+            num_classes=int(meta["num_classes"]),
+            pretrained=None,
+            drop_rate=float(meta.get("drop_rate", 0.2)),
+        )
     model.load_state_dict(obj["state_dict"], strict=True)
     model.eval()
     return model, info

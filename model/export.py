@@ -29,12 +29,14 @@ from torch import nn
 
 from data.contract import ModelContract
 from data.decision import softmax
+from data.detection import DETECTOR_OUTPUTS
 from data.files import atomic_write
 from data.images import ImageError, load_image
 from data.labels import LabelSet
 from data.manifest import read_manifest
 from data.preprocess import decode_hint, prepare
-from model.checkpoint import CheckpointMeta, load_checkpoint
+from model.checkpoint import CheckpointMeta, load_any_checkpoint, load_checkpoint
+from model.detector import CamidDetector
 from model.factory import CamidNet
 
 log = logging.getLogger(__name__)
@@ -79,11 +81,20 @@ class _CamHead(nn.Module):
         return self.model.forward_cam(image)
 
 
-def to_onnx(model: CamidNet, size: int, *, exporter: str = "dynamo", opset: int = OPSET) -> onnx.ModelProto:
-    """Trace ``model`` (a deep copy, in eval mode) to ONNX with a dynamic batch axis."""
-    wrapper = _CamHead(copy.deepcopy(model).cpu()).eval()  # eval: BN must not update or use batch stats
+def to_onnx(
+    model: CamidNet | CamidDetector, size: int, *, exporter: str = "dynamo", opset: int = OPSET
+) -> onnx.ModelProto:
+    """Trace ``model`` (a deep copy, in eval mode) to ONNX with a dynamic batch axis; a classifier
+    gives ``(logits, cam)``, a detector its decoded outputs (``data.detection.DETECTOR_OUTPUTS``)."""
+    wrapper: nn.Module
+    if isinstance(model, CamidDetector):
+        wrapper = copy.deepcopy(model).cpu().eval()
+        output_names = list(DETECTOR_OUTPUTS)
+    else:
+        wrapper = _CamHead(copy.deepcopy(model).cpu()).eval()  # eval: BN must not update or use batch stats
+        output_names = ["logits", "cam"]
     example = (torch.zeros(2, 3, size, size, dtype=torch.uint8),)
-    input_names, output_names = ["image"], ["logits", "cam"]
+    input_names = ["image"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if exporter == "dynamo":
@@ -93,7 +104,7 @@ def to_onnx(model: CamidNet, size: int, *, exporter: str = "dynamo", opset: int 
                 example,
                 dynamo=True,
                 opset_version=opset,
-                dynamic_shapes={"image": {0: batch}},
+                dynamic_shapes=({0: batch},),
                 verbose=False,
                 input_names=input_names,
                 output_names=output_names,
@@ -103,7 +114,7 @@ def to_onnx(model: CamidNet, size: int, *, exporter: str = "dynamo", opset: int 
             return program.model_proto
         if exporter == "legacy":
             buf = io.BytesIO()
-            axes = {"image": {0: "batch"}, "logits": {0: "batch"}, "cam": {0: "batch"}}
+            axes = {name: {0: "batch"} for name in [*input_names, *output_names]}
             torch.onnx.export(
                 wrapper,
                 example,
@@ -264,6 +275,12 @@ def export_onnx(
     photos) plus ``n_random`` random images. INT8 and fp16 weights are kept only when top-1
     agreement with torch on the evaluation photos is at least ``min_agreement``.
     """
+    if isinstance(checkpoint, (str, Path)) and isinstance(load_any_checkpoint(checkpoint)[0], CamidDetector):
+        if int8 or fp16:
+            raise ExportError("--int8/--fp16-weights are not available for camera detectors yet; export fp32")
+        return export_detector(
+            checkpoint, out, name=name, version=version, exporter=exporter, tolerance=tolerance
+        )
     model, ckpt_meta = load_checkpoint(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
     model, meta = model.eval(), ckpt_meta.contract
     size = meta.resize.size
@@ -302,6 +319,43 @@ def export_onnx(
             len(data) / 1e6,
         )
     return ExportReport(path, len(data), precision, diff, agreement, len(photos), n_random)
+
+
+def export_detector(
+    checkpoint: str | Path,
+    out: str | Path,
+    *,
+    name: str | None = None,
+    version: str | None = None,
+    exporter: str = "dynamo",
+    tolerance: float = 1e-4,
+    n_random: int = 4,
+) -> ExportReport:
+    """Export a camera detector (fp32) after checking that onnxruntime's camera scores and boxes
+    match torch's on random images; writes ``out`` atomically only when they do."""
+    model, ckpt_meta = load_any_checkpoint(checkpoint)
+    assert isinstance(model, CamidDetector)
+    meta = ckpt_meta.contract
+    size = meta.resize.size
+    proto = to_onnx(model, size, exporter=exporter)
+    onnx.checker.check_model(proto)
+    probe = random_inputs(n_random, size)
+    with torch.no_grad():
+        ref = [t.numpy() for t in model.eval()(torch.from_numpy(probe))]
+    got = _session(proto.SerializeToString()).run(list(DETECTOR_OUTPUTS), {"image": probe})
+    diff = max(
+        float(np.abs(np.asarray(g) - r).max()) / max(1.0, float(np.abs(r).max()))
+        for g, r in zip(got, ref, strict=True)
+    )
+    if diff > tolerance:
+        raise ParityError(f"onnxruntime differs from torch by {diff:.2e} (relative, > {tolerance:.0e})")
+    set_metadata(
+        proto, metadata_for(meta, name=name or meta.name, version=version or meta.version, precision="fp32")
+    )
+    data = proto.SerializeToString()
+    path = Path(out)
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    return ExportReport(path, len(data), "fp32", diff, 1.0, 0, n_random)
 
 
 def _photos(meta: ModelContract, given: np.ndarray | None, manifest: str | Path | None) -> np.ndarray:

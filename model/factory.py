@@ -11,6 +11,7 @@ import timm
 import torch
 from torch import nn
 
+from model.detector import CamidDetector
 from model.pretrained import LITE_MEAN, LITE_STD, has_offline_weights, load_imagenet_state_dict
 
 log = logging.getLogger(__name__)
@@ -194,3 +195,30 @@ def create_model(
             model.pixel_mean.copy_(torch.tensor(mean or default_mean).view(1, 3, 1, 1) * 255)
             model.pixel_std.copy_(torch.tensor(std or default_std).view(1, 3, 1, 1) * 255)
     return model
+
+
+def create_detector(
+    arch: str = "efficientnet_lite0",
+    num_classes: int = 3,
+    pretrained: str | None = "imagenet",
+    *,
+    width: int = 64,
+) -> CamidDetector:
+    """A :class:`~model.detector.CamidDetector` for ``num_classes`` camera classes on timm's ``arch``.
+
+    ``pretrained``: ``"imagenet"`` (the offline EfficientNet-Lite weights) or ``None`` (random
+    init, as when a checkpoint is loaded into it).
+    """
+    mean, std = _default_norm(arch)
+    if pretrained is None:
+        backbone = _timm_backbone(arch)
+    elif pretrained == "imagenet":
+        if not has_offline_weights(arch):
+            raise ValueError(f"no offline ImageNet weights for {arch!r}; use efficientnet_lite0/1/2")
+        backbone, _ = _imagenet_offline(arch)
+        mean, std = LITE_MEAN, LITE_STD
+    else:
+        raise ValueError(f"detector pretrained={pretrained!r}: use 'imagenet' or None")
+    if not all(hasattr(backbone, a) for a in ("conv_stem", "bn1", "blocks")):
+        raise ValueError(f"{arch!r} is not an EfficientNet-style timm model (conv_stem, bn1, blocks)")
+    return CamidDetector(backbone, num_classes, mean=mean, std=std, width=width)

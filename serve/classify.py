@@ -102,7 +102,7 @@ def classify_uploads(
     results = []
     for i, data in enumerate(uploads):
         photo = decode_upload(data, index=i, limits=limits, min_side=min_side)
-        (prediction,) = engine.classify([photo.image], heatmap=heatmap)
+        (prediction,) = engine.classify([photo.image], heatmap=heatmap, sizes=[(photo.width, photo.height)])
         results.append(
             build_result(
                 prediction,

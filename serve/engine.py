@@ -8,6 +8,7 @@ logits through the temperature-scaled softmax and the flag/review/reject rule of
 from __future__ import annotations
 
 import base64
+import functools
 import importlib.util
 import io
 import logging
@@ -23,7 +24,8 @@ from PIL import Image
 
 from data.contract import ContractError, ModelContract
 from data.decision import Decision, decide, softmax
-from data.preprocess import prepare
+from data.detection import DETECTOR_OUTPUTS, Camera, decode_cameras, photo_verdict
+from data.preprocess import input_to_photo, prepare
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +84,16 @@ class Prediction:
     decision: Decision
     probabilities: tuple[tuple[str, float], ...]
     heatmap_png: bytes | None = None
+    cameras: tuple[Camera, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """``{"label","confidence","decision","probabilities"[, "heatmap_png" (base64)]}``."""
+        """``{"label","confidence","decision","probabilities","cameras"[, "heatmap_png" (base64)]}``."""
         out: dict[str, Any] = {
             "label": self.label,
             "confidence": self.confidence,
             "decision": self.decision,
             "probabilities": [{"label": name, "score": score} for name, score in self.probabilities],
+            "cameras": [c.to_json() for c in self.cameras],
         }
         if self.heatmap_png is not None:
             out["heatmap_png"] = base64.b64encode(self.heatmap_png).decode("ascii")
@@ -203,9 +207,19 @@ class Engine:
         return Prediction(ranked[0][0], ranked[0][1], decision, ranked, heatmap_png)
 
     def classify(
-        self, images: Sequence[Image.Image], heatmap: bool = False, batch_size: int = 8
+        self,
+        images: Sequence[Image.Image],
+        heatmap: bool = False,
+        batch_size: int = 8,
+        sizes: Sequence[tuple[int, int]] | None = None,
     ) -> list[Prediction]:
-        """Classify decoded photos (RGB PIL images), ``batch_size`` at a time; results in order."""
+        """Classify decoded photos (RGB PIL images), ``batch_size`` at a time; results in order.
+
+        ``sizes``: each photo's original ``(width, height)`` when it was decoded smaller (JPEG
+        draft), so that camera boxes come back in the original photo's pixels.
+        """
+        if self.info.task == "detect":
+            return self._detect(images, heatmap, batch_size, sizes or [img.size for img in images])
         results: list[Prediction] = []
         for start in range(0, len(images), batch_size):
             batch = self.prepare(images[start : start + batch_size])
@@ -214,4 +228,29 @@ class Engine:
             for i, p in enumerate(probs):
                 png = heatmap_overlay(cams[i, int(p.argmax())], batch[i]) if cams is not None else None
                 results.append(self._prediction(p, png))
+        return results
+
+    def _detect(
+        self, images: Sequence[Image.Image], heatmap: bool, batch_size: int, sizes: Sequence[tuple[int, int]]
+    ) -> list[Prediction]:
+        info, results = self.info, []
+        for start in range(0, len(images), batch_size):
+            batch = self.prepare(images[start : start + batch_size])
+            heat, scores, cls, boxes = self.session.run(list(DETECTOR_OUTPUTS), {"image": batch})
+            for i in range(len(batch)):
+                w, h = sizes[start + i]
+                cams, miss = decode_cameras(
+                    np.asarray(scores[i]),
+                    np.asarray(cls[i]),
+                    np.asarray(boxes[i]),
+                    labels=info.labels,
+                    temperature=info.temperature,
+                    threshold=info.thresholds["camera"],
+                    to_photo=functools.partial(input_to_photo, width=w, height=h, rule=info.resize),
+                )
+                v = photo_verdict(cams, miss, info.labels, dict(info.thresholds))
+                png = heatmap_overlay(np.asarray(heat[i]), batch[i]) if heatmap else None
+                results.append(
+                    Prediction(v.label, v.confidence, v.decision, v.probabilities, png, tuple(cams))
+                )
         return results

@@ -145,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{path}: {photo}", file=sys.stderr)
         if not photos:
             continue
-        predictions = engine.classify([p.decoded.image for p in photos], heatmap=args.heatmap_dir is not None)
+        predictions = engine.classify(
+            [p.decoded.image for p in photos],
+            heatmap=args.heatmap_dir is not None,
+            sizes=[(p.decoded.width, p.decoded.height) for p in photos],
+        )
         for photo, pred in zip(photos, predictions, strict=True):
             result = {"path": str(photo.path), **build_result(pred, engine.info, **photo.decoded.facts())}
             if pred.heatmap_png is not None:

@@ -49,6 +49,17 @@ class Location(BaseModel):
     source: str = Field(examples=["exif"])
 
 
+class CameraResult(BaseModel):
+    """One camera found in the photo; ``probabilities`` cover every class and sum to 1."""
+
+    box: list[float] = Field(
+        min_length=4, max_length=4, description="[x0, y0, x1, y1] in pixels of the upright original photo"
+    )
+    label: str = Field(examples=["huawei_ipc6625_z30"])
+    confidence: float = Field(ge=0, le=1)
+    probabilities: list[Score]
+
+
 class ClassificationResult(BaseModel):
     """One photo's result; ``probabilities`` are calibrated, sorted high to low and sum to 1."""
 
@@ -58,6 +69,10 @@ class ClassificationResult(BaseModel):
     confidence: float = Field(ge=0, le=1)
     decision: Literal["flag", "review", "reject"]
     probabilities: list[Score]
+    cameras: list[CameraResult] = Field(
+        default_factory=list,
+        description="every camera that passes its threshold, most confident first (empty: none found)",
+    )
     model: ModelRef
     image: ImageFacts
     location: Location | None = None
@@ -164,6 +179,7 @@ class StoredResult(BaseModel):
     confidence: float = Field(ge=0, le=1)
     decision: Literal["flag", "review", "reject"]
     probabilities: list[Score]
+    cameras: list[CameraResult] = Field(default_factory=list)
     location: SubmissionLocation | None = None
 
 

@@ -96,12 +96,14 @@ def select_flag_threshold(
     labels: Sequence[str],
     targets: Collection[str],
     precision: float = 0.97,
+    pred: np.ndarray | None = None,
 ) -> float:
     """Lowest confidence at which flagged photos (top class a target, confidence >= t) are the
-    right class at least ``precision`` of the time on validation; ``NEVER_FLAG`` if none is."""
+    right class at least ``precision`` of the time on validation; ``NEVER_FLAG`` if none is.
+    ``pred``: each photo's label when it is not the most probable class (a detector's verdict)."""
     is_target = target_mask(labels, targets)
-    pred = probs.argmax(axis=1)
-    conf = probs.max(axis=1)
+    pred = probs.argmax(axis=1) if pred is None else np.asarray(pred)
+    conf = probs[np.arange(len(probs)), pred]
     cand = np.flatnonzero(is_target[pred])
     if len(cand) == 0:
         log.warning("no validation photo is predicted as a target class: flag threshold = never")

@@ -27,7 +27,11 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", help="timm architecture (default efficientnet_lite0)")
     p.add_argument("--pretrained", help="imagenet | none | PATH to weights | timm model name")
     p.add_argument("--epochs", type=int)
-    p.add_argument("--mode", choices=["fast", "finetune", "fewshot"], help="fast (CPU) | finetune (GPU)")
+    p.add_argument(
+        "--mode",
+        choices=["fast", "finetune", "fewshot", "detect"],
+        help="fast (CPU) | finetune (GPU) | fewshot | detect (camera boxes; image_size e.g. 640)",
+    )
     p.add_argument("--image-size", type=int, dest="image_size")
     p.add_argument("--finetune-blocks", type=int, choices=[0, 1, 2], dest="finetune_blocks")
     p.add_argument("--seed", type=int)
@@ -50,6 +54,8 @@ def train_main(argv: list[str] | None = None) -> int:
         return 2
     if config.mode == "fewshot":
         return _fewshot(args.data, args.out, config)
+    if config.mode == "detect":
+        return _detect(args.data, args.out, config, args.resume)
     from training.train import train
 
     try:
@@ -68,6 +74,20 @@ def train_main(argv: list[str] | None = None) -> int:
         if result.test_metrics:
             summary["test"] = {k: result.test_metrics["metrics"][k] for k in ("accuracy", "macro_f1")}
         print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _detect(manifest: Path, out: Path, config: TrainConfig, resume: bool) -> int:
+    from training.detect import train_detector
+
+    try:
+        result = train_detector(manifest, out, config, resume=resume)
+    except ValueError as e:
+        print(f"camid train --mode detect: {e}", file=sys.stderr)
+        return 2
+    print(
+        json.dumps({"checkpoint": str(result.checkpoint), "val": result.val_metrics}, indent=2, default=str)
+    )
     return 0
 
 

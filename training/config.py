@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import yaml
 
-Mode = Literal["fast", "finetune", "fewshot"]
+Mode = Literal["fast", "finetune", "fewshot", "detect"]
 ClassBalance = Literal["loss", "sampler", "none"]
 
 
@@ -57,6 +57,11 @@ class TrainConfig:
     bootstrap: int = 1000
     # few-shot cross-validation
     fewshot_folds: int = 5
+    # camera detector (mode=detect): image_size is the letterboxed input, e.g. 640
+    det_crop: int = 384  # training windows cut from the input at serving scale
+    det_freeze_blocks: int = 2  # backbone stages kept frozen (stem and stride-2/4 stages)
+    det_width: int = 64  # channels of the fused stride-8 feature map
+    det_false_per_photo: float = 0.1  # the camera threshold keeps false cameras per photo at most this
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,8 +97,12 @@ def resolve_config(path: Path | None = None, **overrides: Any) -> TrainConfig:
 
 def check_config(config: TrainConfig) -> None:
     """Raise ValueError naming the field and the accepted range for impossible settings."""
-    if config.mode not in ("fast", "finetune", "fewshot"):
-        raise ValueError(f"mode {config.mode!r}: use fast, finetune or fewshot")
+    if config.mode not in ("fast", "finetune", "fewshot", "detect"):
+        raise ValueError(f"mode {config.mode!r}: use fast, finetune, fewshot or detect")
+    if config.mode == "detect" and (config.image_size % 32 or config.det_crop % 32):
+        raise ValueError(
+            f"image_size={config.image_size}, det_crop={config.det_crop}: the detector needs multiples of 32"
+        )
     if config.class_balance not in ("loss", "sampler", "none"):
         raise ValueError(f"class_balance {config.class_balance!r}: use loss, sampler or none")
     if not 0 <= config.finetune_blocks <= 2:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from data.contract import ModelContract
+from data.contract import DETECTOR_OUTPUT_SPECS, ModelContract
 from data.labels import LabelSet
 from data.preprocess import ResizeRule
+from model.detector import CamidDetector
 from model.factory import CamidNet
 from training.config import TrainConfig
 
@@ -21,14 +22,19 @@ def create_contract(
     cfg: TrainConfig,
     labels: LabelSet,
     rule: ResizeRule,
-    model: CamidNet,
+    model: CamidNet | CamidDetector,
     *,
     trained_on: Mapping[str, Any] | None = None,
 ) -> ModelContract:
     """The contract of a model being trained (temperature and thresholds come with calibration)."""
     mean = tuple(round(float(v) / 255, 6) for v in model.pixel_mean.flatten().tolist())
     std = tuple(round(float(v) / 255, 6) for v in model.pixel_std.flatten().tolist())
+    extra: dict[str, Any] = {}
+    if isinstance(model, CamidDetector):
+        extra["outputs"] = DETECTOR_OUTPUT_SPECS
+        extra["thresholds"] = {"flag": 0.8, "reject": 0.2, "camera": 0.3}
     return ModelContract(
+        **extra,
         labels=labels,
         architecture=cfg.arch,
         resize=rule,

@@ -76,6 +76,12 @@ def fit_config(cfg: TrainConfig, **overrides: Any) -> FitConfig:
 
 
 EpochHook = Callable[[FitState, nn.Module], None]
+# (model, batch, device) -> (mean loss of the batch, number of samples in it)
+LossStep = Callable[[nn.Module, Any, torch.device], tuple[torch.Tensor, int]]
+# (model, val loader, device, autocast dtype, show progress) -> (score to maximise, validation loss)
+Validation = Callable[
+    [nn.Module, DataLoader[Any], torch.device, "torch.dtype | None", bool], tuple[float, float]
+]
 
 
 def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
@@ -125,7 +131,7 @@ def _train_epoch(
     loader: DataLoader[Any],
     opt: torch.optim.Optimizer,
     sched: torch.optim.lr_scheduler.LRScheduler,
-    loss_fn: nn.Module,
+    loss_step: LossStep,
     scaler: torch.amp.GradScaler,
     device: torch.device,
     dtype: torch.dtype | None,
@@ -134,19 +140,41 @@ def _train_epoch(
     show_progress: bool,
 ) -> float:
     total, n = 0.0, 0
-    for x, y in tqdm(loader, desc=desc, leave=False, unit="batch", disable=not show_progress):
-        x, y = x.to(device, non_blocking=True), torch.as_tensor(y).to(device)
+    for batch in tqdm(loader, desc=desc, leave=False, unit="batch", disable=not show_progress):
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            loss = loss_fn(model(x).float(), y)
+            loss, size = loss_step(model, batch, device)
         opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        scaled: Any = scaler.scale(loss)  # torch's stubs leave Tensor.backward untyped
+        scaled.backward()
         scaler.step(opt)
         scaler.update()
         sched.step()
         on_step()
-        total += float(loss.detach()) * len(y)
-        n += len(y)
+        total += float(loss.detach()) * size
+        n += size
     return total / max(1, n)
+
+
+def classification_step(
+    loss_fn: nn.Module,
+) -> LossStep:
+    """The loss of an ``(images, labels)`` batch under ``loss_fn`` (cross-entropy by default)."""
+
+    def step(model: nn.Module, batch: Any, device: torch.device) -> tuple[torch.Tensor, int]:
+        x, y = batch
+        x, y = x.to(device, non_blocking=True), torch.as_tensor(y).to(device)
+        return loss_fn(model(x).float(), y), len(y)
+
+    return step
+
+
+def classification_validation(
+    model: nn.Module, loader: DataLoader[Any], device: torch.device, dtype: torch.dtype | None, progress: bool
+) -> tuple[float, float]:
+    """``(macro-F1, cross-entropy)`` of a classifier on a validation loader."""
+    logits, y = predict_logits(model, loader, device, dtype, progress)
+    score = macro_f1(y, logits.argmax(1), logits.shape[1])
+    return score, float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(y)))
 
 
 def _make_optimizer(params: Sequence[nn.Parameter], cfg: FitConfig) -> torch.optim.Optimizer:
@@ -167,9 +195,12 @@ def fit(
     on_epoch_end: EpochHook | None = None,
     desc: str = "train",
     progress: Literal["batches", "epochs"] = "batches",
+    loss_step: LossStep | None = None,
+    validate: Validation = classification_validation,
 ) -> FitState:
     """Train ``model`` (only parameters with ``requires_grad``) with AdamW and a cosine schedule,
-    evaluate validation macro-F1 after each epoch, stop after ``patience`` epochs without
+    evaluate on validation after each epoch (``validate``: macro-F1 by default; a detector passes
+    its own loss and score as hooks), stop after ``patience`` epochs without
     improvement (ties broken by the lower validation loss), and leave the best weights (of the EMA
     model when ``ema_decay`` > 0) in ``model``. ``progress="epochs"`` shows one bar over epochs
     instead of one per epoch over batches (for many short epochs, as on cached features).
@@ -201,7 +232,9 @@ def fit(
         ids = [device.index] if device.type == "cuda" else None
         net = DDP(model, device_ids=ids)
     weight = class_weight.to(device) if class_weight is not None else None
-    loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing)
+    step = loss_step or classification_step(
+        nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing)
+    )
     eval_model = ema.module if ema is not None else model
 
     epochs = range(state.epoch, cfg.epochs)
@@ -215,7 +248,7 @@ def fit(
             train_loader,
             opt,
             sched,
-            loss_fn,
+            step,
             scaler,
             device,
             dtype,
@@ -226,9 +259,7 @@ def fit(
         sync_state(model, dist_info)
         if ema is not None:
             sync_state(ema.module, dist_info)
-        logits, y = predict_logits(eval_model, val_loader, device, dtype, progress == "batches")
-        score = macro_f1(y, logits.argmax(1), logits.shape[1])
-        val_loss = float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(y)))
+        score, val_loss = validate(eval_model, val_loader, device, dtype, progress == "batches")
         _record_epoch(state, epoch, loss, val_loss, score, float(opt.param_groups[0]["lr"]), eval_model)
         state.optimizer, state.scaler = opt.state_dict(), scaler.state_dict()
         state.ema = copy.deepcopy(ema.module.state_dict()) if ema is not None else None
@@ -236,7 +267,7 @@ def fit(
             on_epoch_end(state, eval_model)
         if state.bad_epochs >= cfg.patience:
             log.info(
-                "early stop after epoch %d (best %d, macro-F1 %.4f)",
+                "early stop after epoch %d (best %d, score %.4f)",
                 epoch + 1,
                 state.best_epoch + 1,
                 state.best_score,
@@ -252,9 +283,9 @@ def _record_epoch(
 ) -> None:
     state.epoch = epoch + 1
     state.history.append(
-        {"epoch": epoch + 1, "train_loss": loss, "val_loss": val_loss, "val_macro_f1": score, "lr": lr}
+        {"epoch": epoch + 1, "train_loss": loss, "val_loss": val_loss, "val_score": score, "lr": lr}
     )
-    log.info("epoch %d: train loss %.4f, val loss %.4f, val macro-F1 %.4f", epoch + 1, loss, val_loss, score)
+    log.info("epoch %d: train loss %.4f, val loss %.4f, val score %.4f", epoch + 1, loss, val_loss, score)
     better = score > state.best_score + 1e-9
     tie = abs(score - state.best_score) <= 1e-9 and val_loss < state.best_val_loss
     if better or tie:

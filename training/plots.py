@@ -23,8 +23,10 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def plot_curves(histories: dict[str, list[dict[str, float]]], path: Path) -> Path:
-    """Train/val loss and val macro-F1 per epoch, one colour per training stage."""
+def plot_curves(
+    histories: dict[str, list[dict[str, float]]], path: Path, score_name: str = "macro-F1"
+) -> Path:
+    """Train/val loss and the validation score per epoch, one colour per training stage."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     offset: float = 0
     for stage, hist in histories.items():
@@ -33,10 +35,10 @@ def plot_curves(histories: dict[str, list[dict[str, float]]], path: Path) -> Pat
         ep = [offset + h["epoch"] for h in hist]
         ax1.plot(ep, [h["train_loss"] for h in hist], label=f"{stage} train")
         ax1.plot(ep, [h["val_loss"] for h in hist], "--", label=f"{stage} val")
-        ax2.plot(ep, [h["val_macro_f1"] for h in hist], label=stage)
+        ax2.plot(ep, [h["val_score"] for h in hist], label=stage)
         offset = ep[-1]
     ax1.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax2.set(xlabel="epoch", ylabel="macro-F1", title="validation macro-F1", ylim=(0, 1.02))
+    ax2.set(xlabel="epoch", ylabel=score_name, title=f"validation {score_name}", ylim=(0, 1.02))
     ax1.legend(fontsize=8)
     ax2.legend(fontsize=8)
     return _save(fig, path)

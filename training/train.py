@@ -303,7 +303,7 @@ def _save_augmentation_grid(ctx: RunContext, n: int = 6, views: int = 3) -> None
     plot_image_grid(images, titles, ctx.run_dir / "augmentations.png", cols=views + 1)
 
 
-def _context(manifest_path: Path, run_dir: Path, config: TrainConfig, resume: bool) -> RunContext:
+def run_context(manifest_path: Path, run_dir: Path, config: TrainConfig, resume: bool) -> RunContext:
     info = init_distributed()
     labels = load_labels(Path(config.labels_path) if config.labels_path else None)
     manifest = read_manifest(manifest_path)
@@ -324,7 +324,7 @@ def _context(manifest_path: Path, run_dir: Path, config: TrainConfig, resume: bo
     )
 
 
-def _trained_on(ctx: RunContext, manifest_path: Path) -> dict[str, Any]:
+def provenance(ctx: RunContext, manifest_path: Path) -> dict[str, Any]:
     counts = {s: label_counts(getattr(ctx.splits, s)) for s in ("train", "val", "test")}
     return trained_on(manifest_path, ctx.mhash, counts, split_source=ctx.splits.source)
 
@@ -352,7 +352,7 @@ def _finish(ctx: RunContext, model: CamidNet, manifest_path: Path) -> TrainResul
     metrics: dict[str, Any] = {"val": val, "ece_val_before": cal.ece_before, "ece_val_after": cal.ece_after}
     ckpt = ctx.run_dir / CHECKPOINT
     contract = create_contract(
-        cfg, ctx.labels, ctx.rule, model, trained_on=_trained_on(ctx, manifest_path)
+        cfg, ctx.labels, ctx.rule, model, trained_on=provenance(ctx, manifest_path)
     ).with_updates(temperature=cal.temperature, thresholds=cal.thresholds, metrics=metrics)
     save_checkpoint(ckpt, model.cpu(), contract, config=cfg.to_dict())
     test = None
@@ -372,7 +372,29 @@ def _finish(ctx: RunContext, model: CamidNet, manifest_path: Path) -> TrainResul
     return TrainResult(ctx.run_dir, ckpt, model, cal, val, test, ctx.seconds)
 
 
-def _write_split(ctx: RunContext, csv_path: Path) -> Path:
+def start_run(ctx: RunContext, manifest_path: Path) -> tuple[Path, logging.Handler | None]:
+    """Create the run folder (rank 0): log file, split, config and provenance; returns the
+    manifest evaluation reads (the split made here when the manifest had none) and the log handler."""
+    if not ctx.dist.is_main:
+        return manifest_path, None
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    handler = add_log_file(ctx.run_dir / "train.log")
+    if ctx.splits.source != "manifest":  # evaluate on the split made here, not on every photo
+        manifest_path = write_split(ctx, ctx.run_dir / "split.csv")
+    save_config(ctx.config, ctx.run_dir / "config.yaml")
+    write_json(
+        ctx.run_dir / "run.json",
+        {
+            "trained_on": provenance(ctx, manifest_path),
+            "world_size": ctx.dist.world_size,
+            "device": str(ctx.device),
+        },
+    )
+    log.info("split from %s: %s", ctx.splits.source, ctx.splits.counts())
+    return manifest_path, handler
+
+
+def write_split(ctx: RunContext, csv_path: Path) -> Path:
     """Save the split made for this run (manifest without a split column) next to the run."""
     records = [*ctx.splits.train, *ctx.splits.val, *ctx.splits.test]
     path = write_manifest(Manifest(ctx.manifest.root, records), csv_path)
@@ -389,25 +411,10 @@ def train(
     """
     manifest_path, run_dir = Path(manifest_path), Path(out_dir)
     seed_everything(config.seed)
-    ctx = _context(manifest_path, run_dir, config, resume)
-    handler = None
-    if ctx.dist.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        handler = add_log_file(run_dir / "train.log")
-        if ctx.splits.source != "manifest":  # evaluate on the split made here, not on every photo
-            manifest_path = _write_split(ctx, run_dir / "split.csv")
-        save_config(config, run_dir / "config.yaml")
-        write_json(
-            run_dir / "run.json",
-            {
-                "trained_on": _trained_on(ctx, manifest_path),
-                "world_size": ctx.dist.world_size,
-                "device": str(ctx.device),
-            },
-        )
-        log.info("split from %s: %s", ctx.splits.source, ctx.splits.counts())
-        if config.augment:
-            _save_augmentation_grid(ctx)
+    ctx = run_context(manifest_path, run_dir, config, resume)
+    manifest_path, handler = start_run(ctx, manifest_path)
+    if ctx.dist.is_main and config.augment:
+        _save_augmentation_grid(ctx)
     barrier(ctx.dist)
     try:
         start = time.perf_counter()

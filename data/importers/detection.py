@@ -1,9 +1,12 @@
 """Import object-detection datasets (COCO JSON, YOLO txt, Pascal VOC XML) as whole images + crops.
 
-Each image becomes one record labelled with its largest (mapped) box, and each box becomes a
-crop with a context margin (default 25% of the box on each side, clamped to the image), written
-as JPEG under ``OUT/crops/``. A crop shares its image's group, so they never straddle splits.
-Box coordinates are in the upright image (after EXIF orientation), as annotation tools show it.
+Each image becomes one record labelled with its largest (mapped) camera box, or its largest box
+when none is a camera, holding every mapped box in its ``boxes`` column (see ``data/boxes.py``;
+``kind`` is the dataset's own class name). Each box also becomes a crop with a context margin
+(default 25% of the box on each side, clamped to the image), written as JPEG under
+``OUT/crops/``, whose ``boxes`` cell is that box in crop pixels. A crop shares its image's group,
+so they never straddle splits. Box coordinates are in the upright image (after EXIF
+orientation), as annotation tools show it; boxes are clipped to the image.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import yaml
 from PIL import Image
 from tqdm import tqdm
 
+from data.boxes import LabeledBox, format_boxes
 from data.images import ImageError, load_image
 from data.importers.common import SKIP, ImportResult, check_labels, finish, resolve_labels
 from data.labels import LabelSet
@@ -44,6 +48,12 @@ class Box:
         if not self.normalized:
             return self
         return Box(self.name, self.x0 * width, self.y0 * height, self.x1 * width, self.y1 * height)
+
+    def clipped(self, width: int, height: int) -> Box:
+        """The part of the (pixel) box inside a ``width`` x ``height`` image."""
+        x0, y0 = min(max(self.x0, 0.0), width), min(max(self.y0, 0.0), height)
+        x1, y1 = min(max(self.x1, 0.0), width), min(max(self.y1, 0.0), height)
+        return Box(self.name, x0, y0, x1, y1)
 
     @property
     def area(self) -> float:
@@ -198,30 +208,42 @@ def _safe_stem(group: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", group.rsplit(".", 1)[0])[-120:]
 
 
-def _bbox_text(box: Box) -> str:
-    return " ".join(str(round(v)) for v in (box.x0, box.y0, box.x1, box.y1))
+def _labeled(box: Box, label: str, dx: float = 0.0, dy: float = 0.0) -> LabeledBox:
+    """A box as manifest data, shifted by ``(-dx, -dy)`` (into a crop's pixels)."""
+    return LabeledBox(label, (box.x0 - dx, box.y0 - dy, box.x1 - dx, box.y1 - dy), box.name)
+
+
+def _photo_label(mapped: Sequence[tuple[Box, str]], labels: LabelSet, empty: str | None) -> str:
+    """The whole image's label: its largest camera box, else its largest box, else ``empty``."""
+    cameras = [bl for bl in mapped if bl[1] in labels.cameras] or list(mapped)
+    largest = max(cameras, key=lambda bl: bl[0].area, default=None)
+    return largest[1] if largest else str(empty)
 
 
 def _records_for(
     item: AnnotatedImage, img: Image.Image, out: Path, options: CropOptions, labels: LabelSet
 ) -> list[Record]:
     w, h = img.size
-    boxes = [(b.to_pixels(w, h), _label_of(b.name, options.class_map, labels)) for b in item.boxes]
+    boxes = [
+        (b.to_pixels(w, h).clipped(w, h), _label_of(b.name, options.class_map, labels)) for b in item.boxes
+    ]
     mapped = [(b, lab) for b, lab in boxes if lab is not None and b.area > 0]
     base = (item.group, options.source, options.license)
     records = []
     if options.whole and (mapped or options.empty_label):
-        largest = max(mapped, key=lambda bl: bl[0].area, default=None)
-        label = largest[1] if largest else str(options.empty_label)
-        bbox = _bbox_text(largest[0]) if largest else ""
-        records.append(Record(str(item.path.resolve()), label, *base, extra={"bbox": bbox, "crop_of": ""}))
+        label = _photo_label(mapped, labels, options.empty_label)
+        extra = {"boxes": format_boxes(_labeled(b, lab) for b, lab in mapped), "crop_of": ""}
+        records.append(Record(str(item.path.resolve()), label, *base, extra=extra))
     for k, (box, label) in enumerate(mapped):
         x0, y0, x1, y1 = crop_box(box, w, h, options.margin)
         if x1 - x0 < 2 or y1 - y0 < 2:
             continue
         crop_path = out / "crops" / f"{_safe_stem(item.group)}_{k}.jpg"
         img.crop((x0, y0, x1, y1)).save(crop_path, "JPEG", quality=95)
-        extra = {"bbox": "", "crop_of": Path(os.path.relpath(item.path.resolve(), out.resolve())).as_posix()}
+        extra = {
+            "boxes": format_boxes([_labeled(box, label, x0, y0)]),
+            "crop_of": Path(os.path.relpath(item.path.resolve(), out.resolve())).as_posix(),
+        }
         records.append(Record(str(crop_path.resolve()), label, *base, extra=extra))
     return records
 

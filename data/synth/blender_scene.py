@@ -6,7 +6,9 @@ Usage (headless, one process renders many images)::
         -P data/synth/blender_scene.py -- job.json
 
 ``job.json`` holds ``{"render": {...}, "builders": {kind: function name}, "images": [{...}, ...]}``
-(``builders`` comes from ``data/synth/devices.py``'s DEVICE_KINDS); every random choice was made by
+(``builders`` comes from ``data/synth/devices.py``'s DEVICE_KINDS). Before rendering an image the
+script writes its facts (framing and the pixel box of every device in view) to the image's
+``facts`` path, and all facts to ``<job>.done.json`` at the end. Every random choice was made by
 the orchestrator (``data/synth/params.py``), so this script is deterministic given the job. It
 only needs Blender's bundled ``bpy`` and the standard library: it must not import camid.
 
@@ -23,6 +25,7 @@ import time
 from typing import Any
 
 import bpy  # type: ignore[import-not-found]
+from bpy_extras.object_utils import world_to_camera_view  # type: ignore[import-not-found]
 from mathutils import Euler, Vector  # type: ignore[import-not-found]
 
 P = dict[str, Any]
@@ -773,8 +776,8 @@ def place(ob: Any, mount: P, dev: P) -> None:
     ob.scale = (dev.get("scale", 1.0),) * 3
 
 
-def build_backdrop(m: Mats, b: P) -> None:
-    """Ground, facades, trees, background poles and overhead wires."""
+def build_backdrop(m: Mats, b: P) -> list[Any]:
+    """Ground, facades, trees, background poles and overhead wires; returns the poles' lights."""
     finish(add_mesh("plane", (0, 0, 0), (120, 120, 1)), m.get("asphalt"), smooth=False)
     for i, f in enumerate(b.get("buildings", [])):
         key = f"facade{i}"
@@ -797,14 +800,17 @@ def build_backdrop(m: Mats, b: P) -> None:
             )
     for t in b.get("trees", []):
         tree(m, t)
+    lights = []
     for p in b.get("poles", []):
         x, y, h = p
         finish(add_mesh("cyl", (x, y, h / 2), (0.08, 0.08, h / 2), vertices=16), m.get("pole"))
         ob = street_light(m, {"arm": 1.0, "mat": "housing"})
         ob.location = (x, y, h - 0.3)
         ob.rotation_euler = (0, 0, math.atan2(-y, -x))
+        lights.append(ob)
     for w in b.get("wires", []):
         wire(tuple(w["a"]), tuple(w["b"]), w["sag"], w.get("r", 0.008), m.get("cable"))
+    return lights
 
 
 def tree(m: Mats, t: P) -> None:
@@ -1016,31 +1022,93 @@ def configure_render(r: P, img: P) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# 2D boxes of the devices in the rendered frame
+# --------------------------------------------------------------------------------------------
+
+
+def frame_points(root: Any, scene: Any, cam: Any) -> list[Any]:
+    """Camera-view coordinates (x, y in 0..1 from the bottom left, z = depth) of every vertex of
+    an assembly, modifiers (bevels) and text included."""
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    pts = []
+    for ob in [root, *root.children_recursive]:
+        if ob.type not in ("MESH", "CURVE", "FONT"):
+            continue
+        ob_eval = ob.evaluated_get(depsgraph)
+        mesh = ob_eval.to_mesh()
+        mw = ob_eval.matrix_world
+        pts += [world_to_camera_view(scene, cam, mw @ v.co) for v in mesh.vertices]
+        ob_eval.to_mesh_clear()
+    return pts
+
+
+def pixel_box(pts: list[Any], width: int, height: int, near: float) -> P | None:
+    """The box of projected points in pixels (y down), clipped to the frame, with the share of the
+    unclipped box inside it; None when nothing is in front of the camera and inside the frame.
+    Points behind the near clip plane are ignored."""
+    front = [p for p in pts if p.z > near]
+    if not front:
+        return None
+    x0, x1 = min(p.x for p in front) * width, max(p.x for p in front) * width
+    y0, y1 = (1 - max(p.y for p in front)) * height, (1 - min(p.y for p in front)) * height
+    cx0, cy0, cx1, cy1 = max(x0, 0.0), max(y0, 0.0), min(x1, float(width)), min(y1, float(height))
+    if cx1 <= cx0 or cy1 <= cy0:
+        return None
+    area = max((x1 - x0) * (y1 - y0), 1e-9)
+    visible = min(1.0, (cx1 - cx0) * (cy1 - cy0) / area)
+    return {"box": [round(v, 2) for v in (cx0, cy0, cx1, cy1)], "visible": round(visible, 4)}
+
+
+def device_boxes(devices: list[tuple[Any, Any, str]], r: P) -> list[P]:
+    """``{"device", "kind", "box", "visible"}`` of each device seen by the scene camera.
+
+    ``devices`` holds (index in ``img["devices"]`` or None for a backdrop light, assembly root,
+    kind). Boxes are in pixels of the rendered frame, (0, 0) at the top left.
+    """
+    scene = bpy.context.scene
+    cam = scene.camera
+    out = []
+    for index, root, kind in devices:
+        box = pixel_box(frame_points(root, scene, cam), r["width"], r["height"], cam.data.clip_start)
+        if box is not None:
+            out.append({"device": index, "kind": kind, **box})
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # one image
 # --------------------------------------------------------------------------------------------
 
 
 def render_image(r: P, img: P, builders: P) -> P:
-    """Build the scene for one image, render it to ``img['out']`` and return framing facts."""
+    """Build the scene for one image, render it to ``img['out']`` and return its facts (framing,
+    frame size and device boxes; also written to ``img['facts']`` before rendering)."""
     reset_scene()
     m = Mats(img["materials"])
     build_world(img["light"])
     build_lights(img["light"])
     build_mount(m, img["mount"])
     subject = []
-    for dev in img["devices"]:
+    devices: list[tuple[Any, Any, str]] = []
+    for i, dev in enumerate(img["devices"]):
         ob = builder(builders, dev["kind"])(m, dev)
         place(ob, img["mount"], dev)
+        devices.append((i, ob, dev["kind"]))
         if dev.get("subject"):
             subject.append(ob)
     if not img.get("transparent"):
-        build_backdrop(m, img["backdrop"])
+        devices += [(None, ob, "street_light") for ob in build_backdrop(m, img["backdrop"])]
     bpy.context.view_layer.update()
     centre, radius = bounds(subject)
     facts = build_camera(img["view"], centre, radius)
     bpy.context.view_layer.update()
     build_occluders(m, img.get("occluders", []), bpy.context.scene.camera, centre)
-    configure_render(r, img)
+    configure_render(r, img)  # sets the frame size the boxes are measured in
+    bpy.context.view_layer.update()
+    facts.update(width=r["width"], height=r["height"], boxes=device_boxes(devices, r))
+    if img.get("facts"):  # written before the frame, so it exists when "Saved:" is printed
+        with open(img["facts"], "w", encoding="utf-8") as fh:
+            json.dump(facts, fh, sort_keys=True)
     bpy.context.scene.render.filepath = img["out"]
     t0 = time.perf_counter()
     bpy.ops.render.render(write_still=True)

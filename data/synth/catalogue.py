@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from data.labels import FORM_FACTORS
+from data.labels import FORM_FACTORS, LabelSet
 from data.synth.devices import DEVICE_KINDS
 
 DEFAULT_CATALOGUE_PATH = Path(__file__).parents[1] / "cameras.yaml"
@@ -64,6 +64,33 @@ class Catalogue:
             if c.name == name:
                 return c
         raise ValueError(self._missing_message([name]))
+
+    def class_of_kind(self, kind: str, labels: LabelSet, scene: str | None = None) -> str | None:
+        """The class a rendered device of ``kind`` is labelled with (its box's label).
+
+        A kind that a class of ``labels`` frames as a camera subject (form factor other than
+        ``none``) gets that class; a look-alike that no class frames as a camera (street light,
+        sign) gets ``labels.negative``. A kind that several classes frame (one shape drawing two
+        models) takes ``scene``, the class of the image it is in, when that is one of them. None:
+        a camera whose only classes are missing from ``labels`` (it can have no label there).
+        """
+        framing = [
+            c.name
+            for c in self.classes
+            if any(s.kind == kind and s.form_factor != "none" for s in c.subjects)
+        ]
+        if not framing:
+            return labels.negative
+        owners = [name for name in framing if name in labels]
+        if len(owners) <= 1:
+            return owners[0] if owners else None
+        if scene in owners:
+            return scene
+        raise ValueError(
+            f"{self.path}: device kind {kind!r} is a subject of {', '.join(owners)}, so its box "
+            f"in a {scene or 'scene'} render has no single label; do not list it as a companion "
+            f"of {scene or 'other classes'}"
+        )
 
     def require(self, names: Iterable[str], labels_path: Path | str = "labels.yaml") -> None:
         """Fail early, naming each class of ``names`` that has no catalogue entry."""

@@ -1,5 +1,9 @@
 """Orchestrate a synthetic set: plan images, render them with Blender in chunks, post-process,
 write the manifest. Deterministic for a seed and resumable (finished JPEGs are skipped).
+
+Each JPEG has a facts sidecar (``synth-SEED-INDEX.json`` beside it: frame size and the pixel box
+of every device Blender saw), written before the JPEG; the manifest's ``boxes`` column is built
+from the sidecars, so a resumed run gets the boxes of images rendered by an earlier one.
 """
 
 from __future__ import annotations
@@ -20,13 +24,21 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from data.boxes import LabeledBox, format_boxes
 from data.labels import LabelSet, load_labels
 from data.manifest import Manifest, Record, write_manifest
 from data.synth.catalogue import Catalogue, load_catalogue
 from data.synth.devices import builder_names
 from data.synth.params import Plan, class_schedule, plan_image
 from data.synth.postprocess import finish_image
-from data.synth.render import BlenderRenderError, find_blender, run_blender_job, write_job
+from data.synth.render import (
+    BlenderRenderError,
+    facts_path,
+    find_blender,
+    read_facts,
+    run_blender_job,
+    write_job,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +48,10 @@ MANIFEST_NAME = "manifest.csv"
 CONFIG_NAME = "synth_config.json"
 LOOSE_KEYS = {"n", "threads", "code"}  # may change between runs into one folder (warned)
 CODE_FILES = ("params.py", "devices.py", "draw.py", "blender_scene.py", "postprocess.py")
+# a device box is dropped when less than this share of it is inside the frame (a sliver at the
+# edge does not look like the device) or when it is thinner than MIN_BOX_PX in either direction
+MIN_VISIBLE = 0.3
+MIN_BOX_PX = 2.0
 
 
 @dataclass(frozen=True)
@@ -160,6 +176,8 @@ def plan_set(
         plan["group"] = f"synth-{seed}-{plan['index']:06d}"
         if backgrounds:
             pick_background(plan, seed, backgrounds, background_share)
+        for dev in plan["devices"]:  # fail before rendering if a box would have no single label
+            cat.class_of_kind(dev["kind"], known, plan["label"])
     return plans
 
 
@@ -175,8 +193,38 @@ def pick_background(plan: Plan, seed: int, backgrounds: Sequence[Background], sh
     plan["background_source"] = bg.source
 
 
-def plan_record(plan: Plan) -> Record:
-    """The manifest row of a planned image."""
+def facts_file(out_dir: Path, plan: Plan) -> Path:
+    """The facts sidecar of a planned image (beside its JPEG)."""
+    return Path(out_dir, plan["image"]).with_suffix(".json")
+
+
+def synth_boxes(
+    plan: Plan, facts: Mapping[str, Any], catalogue: Catalogue, labels: LabelSet
+) -> list[LabeledBox]:
+    """The labelled boxes of one render, from its facts (Blender's device boxes).
+
+    The framed subject carries the image's label, every other device the class of its kind
+    (:meth:`Catalogue.class_of_kind`; look-alikes get ``labels.negative``). Boxes less than
+    :data:`MIN_VISIBLE` inside the frame or under :data:`MIN_BOX_PX` are dropped, and so are
+    cameras of classes that ``labels`` lacks.
+    """
+    out = []
+    for item in facts.get("boxes", []):
+        x0, y0, x1, y1 = (float(v) for v in item["box"])
+        if item["visible"] < MIN_VISIBLE or min(x1 - x0, y1 - y0) < MIN_BOX_PX:
+            continue
+        index = item["device"]
+        if index is not None and plan["devices"][index].get("subject"):
+            label = plan["label"]
+        else:
+            label = catalogue.class_of_kind(item["kind"], labels, plan["label"])
+        if label is not None:
+            out.append(LabeledBox(label, (x0, y0, x1, y1), item["kind"]))
+    return out
+
+
+def plan_record(plan: Plan, boxes: Sequence[LabeledBox] = ()) -> Record:
+    """The manifest row of a planned image (with the boxes of its render)."""
     license_, source = LICENSE, SOURCE
     if plan.get("background"):
         license_ = f"render {LICENSE}; background: {plan['background_license']}"
@@ -187,6 +235,7 @@ def plan_record(plan: Plan) -> Record:
         "subject": plan["subject_kind"],
         # the share of the frame the camera (or, for no_camera, the confuser) is framed to fill
         "subject_frac": f"{plan['view']['fill']:.4f}",
+        "boxes": format_boxes(boxes),
     }
     return Record(
         path=plan["image"],
@@ -253,13 +302,28 @@ def render_chunk(
     def saved(png: Path) -> None:
         plan = by_raw[str(png.resolve())]
         bg = Path(plan["background"]) if plan.get("background") else None
+        write_facts(facts_file(out_dir, plan), read_facts(png))  # before the JPEG that marks it done
         finish_image(png, out_dir / plan["image"], plan["post"], bg)
         png.unlink(missing_ok=True)
+        facts_path(png).unlink(missing_ok=True)
         on_done(plan)
 
     run_blender_job(job, blender, on_saved=saved)
     job.unlink(missing_ok=True)
     Path(str(job) + ".done.json").unlink(missing_ok=True)
+
+
+def write_facts(path: Path, facts: Mapping[str, Any]) -> None:
+    """Write a facts sidecar atomically (temp file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.part")
+    tmp.write_text(json.dumps(facts, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)
+
+
+def is_rendered(out_dir: Path, plan: Plan) -> bool:
+    """Both the JPEG and its facts sidecar exist (JPEGs of older camid versions have none)."""
+    return (out_dir / plan["image"]).is_file() and facts_file(out_dir, plan).is_file()
 
 
 def render_missing(
@@ -274,10 +338,13 @@ def render_missing(
     blender: str | None,
     progress: bool,
 ) -> int:
-    """Render every plan whose JPEG is missing; returns how many were rendered."""
-    todo = [p for p in plans if not (out_dir / p["image"]).is_file()]
+    """Render every plan whose JPEG or facts sidecar is missing; returns how many were rendered."""
+    todo = [p for p in plans if not is_rendered(out_dir, p)]
     if not todo:
         return 0
+    stale = sum((out_dir / p["image"]).is_file() for p in todo)
+    if stale:
+        log.warning("%s: %d JPEG(s) have no facts sidecar (no boxes); rendering them again", out_dir, stale)
     exe = find_blender(blender)
     lock = threading.Lock()
     bar = tqdm(
@@ -360,8 +427,11 @@ def synthesize(out_dir: str | Path, config: SynthConfig) -> Path:
     if done:
         secs = time.perf_counter() - t0
         log.info("rendered %d images in %.1f s (%.2f images/s)", done, secs, done / secs)
-    manifest = Manifest(out.resolve(), [plan_record(p) for p in plans])
-    return write_manifest(manifest, out / MANIFEST_NAME)
+    records = []
+    for p in plans:
+        facts = json.loads(facts_file(out, p).read_text(encoding="utf-8"))
+        records.append(plan_record(p, synth_boxes(p, facts, catalogue, labels)))
+    return write_manifest(Manifest(out.resolve(), records), out / MANIFEST_NAME)
 
 
 def _recorded_config(config: SynthConfig, catalogue: Catalogue) -> dict[str, Any]:

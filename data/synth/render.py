@@ -41,8 +41,22 @@ def find_blender(explicit: str | None = None) -> str:
     return found
 
 
+def facts_path(raw_png: Path) -> Path:
+    """Where Blender writes an image's facts (framing, device boxes) before rendering it."""
+    return raw_png.with_suffix(".json")
+
+
+def read_facts(raw_png: Path) -> dict[str, Any]:
+    """The facts Blender wrote for a raw render (``{"width", "height", "boxes": [...], ...}``)."""
+    path = facts_path(raw_png)
+    if not path.is_file():
+        raise BlenderRenderError(f"{raw_png}: Blender wrote no facts file {path.name}")
+    facts: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return facts
+
+
 def job_images(plans: Sequence[dict[str, Any]], raw_paths: Sequence[Path]) -> list[dict[str, Any]]:
-    """The per-image entries of a Blender job (plan fields the scene script reads + output path)."""
+    """The per-image entries of a Blender job (plan fields the scene script reads + output paths)."""
     keys = (
         "materials",
         "mount",
@@ -55,7 +69,7 @@ def job_images(plans: Sequence[dict[str, Any]], raw_paths: Sequence[Path]) -> li
         "transparent",
     )
     return [
-        {**{k: p[k] for k in keys if k in p}, "out": str(raw)}
+        {**{k: p[k] for k in keys if k in p}, "out": str(raw), "facts": str(facts_path(raw))}
         for p, raw in zip(plans, raw_paths, strict=True)
     ]
 

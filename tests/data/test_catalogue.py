@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from data.labels import load_labels
+from data.boxes import parse_boxes
+from data.labels import DEFAULT_LABELS_PATH, LabelSet, load_labels
 from data.manifest import read_manifest, validate_manifest
 from data.synth import generate, render
 from data.synth.catalogue import DEFAULT_CATALOGUE_PATH, load_catalogue
@@ -102,6 +103,44 @@ def test_new_class_is_planned_from_its_catalogue_entry() -> None:
     assert same and all(base[i]["devices"] == plans[i]["devices"] for i in same)
 
 
+def test_box_label_of_each_device_kind() -> None:
+    shipped, labels = load_catalogue(), load_labels()
+    assert shipped.class_of_kind("huawei_bullet", labels) == "huawei_ipc6225_vrz_es"
+    assert shipped.class_of_kind("alpr", labels) == "other_camera"
+    # look-alikes, framed only by no_camera or only ever companions, are hard negatives
+    assert shipped.class_of_kind("street_light", labels) == "no_camera"
+    assert shipped.class_of_kind("loudspeaker", labels) == "no_camera"
+    # a camera whose class the labels lack has no label (its box is left out)
+    only_new = LabelSet(tuple(c for c in load_labels(NEW_LABELS) if c.name in (NEW, "no_camera")))
+    assert shipped.class_of_kind("other_bullet", only_new) is None
+    # one shape drawing two models: the image's class decides, else the label is ambiguous
+    new, new_labels = load_catalogue(NEW_CATALOGUE), load_labels(NEW_LABELS)
+    assert new.class_of_kind("vandal_dome", new_labels, NEW) == NEW
+    assert new.class_of_kind("vandal_dome", new_labels, "other_camera") == "other_camera"
+    assert new.class_of_kind("vandal_dome", only_new) == NEW  # other_camera is not a class here
+    with pytest.raises(ValueError, match="'vandal_dome' is a subject of other_camera, huawei_new_dome"):
+        new.class_of_kind("vandal_dome", new_labels, "huawei_ipc6625_z30")
+
+
+def test_ambiguous_companion_fails_before_rendering(tmp_path: Path) -> None:
+    path = _write(tmp_path, {**GOOD, "companions": []})  # huawei_x frames turret, as other_camera does
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc["classes"]["huawei_ipc6625_z30"]["companions"] = ["turret"]
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    labels = tmp_path / "labels.yaml"
+    labels_doc = yaml.safe_load(DEFAULT_LABELS_PATH.read_text("utf-8"))
+    labels_doc["classes"].append({"name": "huawei_x", "form_factor": "dome", "target": True})
+    labels.write_text(yaml.safe_dump(labels_doc), encoding="utf-8")
+    with pytest.raises(ValueError, match="'turret' is a subject of .*huawei_x.* has no single label"):
+        generate.plan_set(
+            40,
+            seed=1,
+            catalogue=load_catalogue(path),
+            labels=load_labels(labels),
+            classes=["huawei_ipc6625_z30"],
+        )
+
+
 def test_class_missing_from_catalogue_fails_early(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = synth_main(["--labels", str(NEW_LABELS), "--n", "4", "--out", str(tmp_path / "s"), "--quiet"])
     assert code == 2
@@ -121,3 +160,5 @@ def test_new_class_renders_end_to_end(tmp_path: Path) -> None:
     records = read_manifest(manifest).records
     assert NEW in {r.label for r in records} and len(records) == 5
     assert all((out / r.path).is_file() for r in records)
+    # the new model's renders carry boxes labelled with the new class
+    assert any(b.label == NEW for r in records if r.label == NEW for b in parse_boxes(r.extra["boxes"]))

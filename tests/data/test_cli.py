@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from data.boxes import parse_boxes, record_boxes
 from data.cli import main
 from data.manifest import read_manifest
 from tests.data.conftest import smooth_photo
@@ -144,3 +145,84 @@ def test_merge_joins_sets_keeps_provenance_and_splits_without_leaks(tmp_path: Pa
     assert all(merged.resolve(r).is_file() for r in merged.records)
     assert {r.split for r in merged.records} == {"train", "val", "test"}
     assert main(["check-split", str(out)]) == 0
+
+
+def _boxed_set(root: Path, column: str, cells: list[str], label: str, seed: int) -> Path:
+    lines = [f"path,label,group,source,license,lat,lon,{column}"]
+    for i, cell in enumerate(cells):
+        smooth_photo(root / "photos" / f"{i}.jpg", seed=seed + i)
+        lines.append(f'photos/{i}.jpg,{label if cell else "no_camera"},g{i},test,CC0,,,"{cell}"')
+    (root / "manifest.csv").write_text("\n".join(lines) + "\n")
+    return root / "manifest.csv"
+
+
+def test_merge_reads_legacy_bbox_into_boxes_and_split_keeps_them(tmp_path: Path) -> None:
+    legacy = _boxed_set(
+        tmp_path / "real", "bbox", ["4 4 20 20;24 24 40 40", "", "1 2 30 40", ""], "other_camera", 300
+    )
+    ptz = '[{""label"":""huawei_ipc6625_z30"",""box"":[5,6,30,31],""kind"":""huawei_ptz""}]'
+    renders = _boxed_set(tmp_path / "renders", "boxes", [ptz, "", ptz, ""], "huawei_ipc6625_z30", 400)
+    merged_csv = tmp_path / "merged" / "manifest.csv"
+    assert main(["merge", str(legacy), str(renders), "--out", str(merged_csv)]) == 0
+    merged = read_manifest(merged_csv)
+    by_photo = {
+        (r.extra["dataset"], Path(r.path).name): parse_boxes(r.extra["boxes"]) for r in merged.records
+    }
+    assert [(b.label, b.box) for b in by_photo[("0-real", "0.jpg")]] == [
+        ("other_camera", (4, 4, 20, 20)),
+        ("other_camera", (24, 24, 40, 40)),
+    ]
+    assert by_photo[("0-real", "1.jpg")] == [] and by_photo[("1-renders", "1.jpg")] == []
+    assert [(b.label, b.kind) for b in by_photo[("1-renders", "2.jpg")]] == [
+        ("huawei_ipc6625_z30", "huawei_ptz")
+    ]
+    assert main(["validate", str(merged_csv)]) == 0
+
+    resplit = tmp_path / "resplit.csv"
+    assert main(["split", str(merged_csv), "--out", str(resplit), "--seed", "5"]) == 0
+    again = {merged.resolve(r): r.extra["boxes"] for r in merged.records}
+    split = read_manifest(resplit)
+    assert {split.resolve(r): r.extra["boxes"] for r in split.records} == again
+
+
+def test_validate_names_the_row_and_column_of_bad_boxes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _boxed_set(
+        tmp_path,
+        "boxes",
+        ['[{""label"":""other_camera"",""box"":[1,1,900,20]}]', "[oops"],
+        "other_camera",
+        500,
+    )
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "row 1, column 'boxes'" in out and "outside the 48x48 image" in out
+    assert "row 2, column 'boxes'" in out and "not JSON" in out
+
+
+def test_merge_refuses_an_unreadable_bbox_naming_the_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _boxed_set(tmp_path / "real", "bbox", ["4 4 twenty 20"], "other_camera", 600)
+    assert main(["merge", str(path), "--out", str(tmp_path / "m.csv")]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "not numbers" in err and "camid data validate" in err
+
+
+@pytest.mark.shared_data
+def test_merging_the_real_set_reads_its_bbox_column_into_boxes(shared_data: Path, tmp_path: Path) -> None:
+    source = shared_data / "real" / "manifest.csv"
+    merged_csv = tmp_path / "merged.csv"  # never write into the shared folder
+    assert main(["merge", str(source), "--out", str(merged_csv)]) == 0
+    real = read_manifest(source)
+    merged = read_manifest(merged_csv)
+    boxes = {merged.resolve(r): r.extra["boxes"] for r in merged.records}
+    with_bbox = [r for r in real.records if r.extra.get("bbox")]
+    assert with_bbox  # the real set has boxes: 262 photos
+    for r in with_bbox:
+        assert parse_boxes(boxes[real.resolve(r)]) == record_boxes(r)
+    assert all(
+        b.label == "other_camera" for r in with_bbox if r.label == "other_camera" for b in record_boxes(r)
+    )
+    assert main(["validate", str(merged_csv)]) == 0

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from data.boxes import LabeledBox, parse_boxes, record_boxes
 from data.importers import import_coco, import_folder, import_sheet, import_voc, import_yolo, parse_class_map
 from data.importers.detection import Box, CropOptions, crop_box
 from data.importers.sheet import SheetColumns, SheetOptions, label_for_model, photo_name
@@ -101,6 +102,7 @@ def test_coco_import(tmp_path: Path) -> None:
             {"image_id": 1, "category_id": 1, "bbox": [70, 20, 30, 40]},
             {"image_id": 1, "category_id": 2, "bbox": [0, 0, 5, 5]},
             {"image_id": 2, "category_id": 1, "bbox": [40, 30, 20, 20]},
+            {"image_id": 2, "category_id": 1, "bbox": [90, 70, 30, 30]},  # runs off the image
         ],
     }
     (tmp_path / "coco" / "instances.json").write_text(json.dumps(doc))
@@ -108,13 +110,22 @@ def test_coco_import(tmp_path: Path) -> None:
 
     result = import_coco(tmp_path / "coco" / "instances.json", tmp_path / "out", options, progress=False)
 
-    check_detection_import(tmp_path / "out", n_images=2, n_boxes=3)
+    check_detection_import(tmp_path / "out", n_images=2, n_boxes=4)
     assert any("empty.jpg" in p and "--empty-label" in p for p in result.problems)
     manifest = read_manifest(tmp_path / "out" / "manifest.csv")
     street = next(r for r in manifest.records if r.path.endswith("street.jpg"))
-    assert street.extra["bbox"] == "70 20 100 60"  # the largest box
-    crop = Image.open(next(manifest.resolve(r) for r in manifest.records if r.path.endswith("street_1.jpg")))
+    # every mapped box of the photo, the skipped class left out
+    assert record_boxes(street) == [
+        LabeledBox("other_camera", (10, 10, 30, 30), "camera"),
+        LabeledBox("other_camera", (70, 20, 100, 60), "camera"),
+    ]
+    pole = next(r for r in manifest.records if r.path.endswith("pole.jpg"))
+    assert [b.box for b in record_boxes(pole)] == [(40, 30, 60, 50), (90, 70, 100, 80)]  # clipped
+    crop_record = next(r for r in manifest.records if r.path.endswith("street_1.jpg"))
+    crop = Image.open(manifest.resolve(crop_record))
     assert crop.size == (38, 60)  # 30x40 box + 25% each side, clamped at the right edge (100 px)
+    # the crop's own box in crop pixels: the crop starts at (62, 10) of the photo
+    assert record_boxes(crop_record) == [LabeledBox("other_camera", (8, 10, 38, 50), "camera")]
 
 
 def test_detection_import_names_unmapped_classes(tmp_path: Path) -> None:
@@ -136,7 +147,8 @@ def test_yolo_import_with_data_yaml(tmp_path: Path) -> None:
     photo(root / "train" / "images" / "a.jpg", (100, 100))
     photo(root / "train" / "images" / "b.jpg", (100, 100))
     (root / "train" / "labels").mkdir(parents=True)
-    (root / "train" / "labels" / "a.txt").write_text("0 0.5 0.5 0.2 0.4\n1 0.1 0.1 0.1 0.1\n")
+    # a camera and a larger handheld camera (a look-alike, mapped to no_camera)
+    (root / "train" / "labels" / "a.txt").write_text("0 0.5 0.5 0.2 0.4\n1 0.2 0.2 0.3 0.3\n")
     (root / "data.yaml").write_text("names: ['surveillance', 'handheld']\n")
     options = CropOptions(
         class_map={"surveillance": "other_camera", "handheld": "no_camera"}, empty_label="no_camera"
@@ -151,7 +163,13 @@ def test_yolo_import_with_data_yaml(tmp_path: Path) -> None:
     }  # a.jpg (largest box), 1 crop, b.jpg, 1 crop
     manifest = read_manifest(tmp_path / "out" / "manifest.csv")
     a = next(r for r in manifest.records if r.path.endswith("a.jpg"))
-    assert (a.label, a.extra["bbox"]) == ("other_camera", "40 30 60 70")
+    assert a.label == "other_camera"  # the camera decides the photo's label, not the larger look-alike
+    assert [(b.label, b.box) for b in parse_boxes(a.extra["boxes"])] == [
+        ("other_camera", (40, 30, 60, 70)),
+        ("no_camera", (5, 5, 35, 35)),
+    ]
+    b = next(r for r in manifest.records if r.path.endswith("b.jpg"))
+    assert (b.label, b.extra["boxes"]) == ("no_camera", "")  # --empty-label: kept without boxes
 
 
 def test_yolo_import_with_classes_txt(tmp_path: Path) -> None:

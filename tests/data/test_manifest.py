@@ -71,6 +71,39 @@ def test_validation_reports_every_problem_with_row_and_column(tmp_path: Path) ->
         assert words in messages
 
 
+def test_validation_reports_unreadable_boxes_and_boxes_outside_the_image(tmp_path: Path) -> None:
+    make_photo(tmp_path / "a.jpg")  # 96 x 72
+    rows = [
+        ("other_camera", '[{""label"":""other_camera"",""box"":[10,10,40,40]}]', ""),  # 1: fine
+        ("other_camera", "", "10 10 40 40;50 20 96.5 72"),  # 2: legacy, two boxes, fine
+        ("other_camera", '[{""label"":""other_camera"",""box"":[10,10', ""),  # 3: not JSON
+        ("other_camera", '[{""label"":""other_camera"",""box"":[60,10,130,40]}]', ""),  # 4: outside
+        ("other_camera", "", "10 10 40"),  # 5: legacy, 3 numbers
+        ("other_camera", '[{""label"":""dashcam"",""box"":[1,1,5,5]}]', ""),  # 6: unknown label
+        ("no_camera", '[{""label"":""other_camera"",""box"":[1,1,5,5]}]', ""),  # 7: camera in no_camera
+        ("no_camera", '[{""label"":""no_camera"",""box"":[1,1,5,5],""kind"":""street_light""}]', ""),  # 8
+    ]
+    csv_path = tmp_path / "manifest.csv"
+    csv_path.write_text(
+        HEADER[:-1]
+        + ",boxes,bbox\n"
+        + "".join(f'a.jpg,{label},g{i},,,,,"{boxes}",{bbox}\n' for i, (label, boxes, bbox) in enumerate(rows))
+    )
+    problems = [p for p in validate_manifest(csv_path, load_labels()) if p.column != "path"]  # same photo
+    assert [(p.row, p.column) for p in problems] == [
+        (3, "boxes"),
+        (4, "boxes"),
+        (5, "bbox"),
+        (6, "boxes"),
+        (7, "boxes"),
+    ]
+    assert "not JSON" in problems[0].message
+    assert "outside the 96x72 image" in problems[1].message
+    assert "expected 'x0 y0 x1 y1'" in problems[2].message
+    assert "unknown label 'dashcam'" in problems[3].message
+    assert "labelled 'no_camera' but holds a camera box" in problems[4].message
+
+
 def test_folder_of_label_subfolders_is_a_manifest(tmp_path: Path) -> None:
     make_photo(tmp_path / "other_camera" / "a.jpg")
     make_photo(tmp_path / "no_camera" / "b.png", fmt="PNG")

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data.labels import load_labels
+from data.boxes import iou, parse_boxes
+from data.labels import LabelSet, load_labels
 from data.manifest import read_manifest, validate_manifest
 from data.synth import generate, render
 from data.synth.catalogue import load_catalogue
@@ -21,11 +22,12 @@ from data.synth.contact_sheet import contact_sheet, pick_across_classes
 from data.synth.devices import builder_names
 from data.synth.generate import SynthConfig
 from data.synth.params import class_schedule
-from data.synth.postprocess import phone_effects
-from data.synth.render import BlenderNotFoundError, find_blender, write_job
+from data.synth.postprocess import composite, phone_effects
+from data.synth.render import BlenderNotFoundError, find_blender, run_blender_job, write_job
 
 CLASSES = list(load_labels().names)
 DEFAULT_MIX = load_catalogue().mix
+LOOK_ALIKES = {s.kind for s in load_catalogue().get("no_camera").subjects}
 needs_blender = pytest.mark.skipif(
     shutil.which("blender") is None, reason="blender not installed: make blender"
 )
@@ -78,6 +80,50 @@ def test_phone_effects_deterministic() -> None:
     assert np.array_equal(np.asarray(phone_effects(img, post)), np.asarray(phone_effects(img, post)))
 
 
+def test_post_processing_keeps_the_frame_size_so_boxes_stay_valid() -> None:
+    post = generate.plan_set(1, seed=2, size=32, samples=1)[0]["post"]
+    render_rgba = Image.new("RGBA", (48, 48), (200, 200, 200, 0))
+    background = Image.new("RGB", (120, 70), (20, 90, 160))
+    assert composite(render_rgba, background).size == (48, 48)
+    assert phone_effects(render_rgba.convert("RGB"), {**post, "motion_px": 3.0}).size == (48, 48)
+
+
+def test_synth_boxes_label_devices_and_drop_slivers() -> None:
+    plan = generate.plan_set(1, seed=2, size=64, samples=1, classes=["huawei_ipc6625_z30"])[0]
+    plan["devices"] = [
+        plan["devices"][0],
+        {"kind": "street_light"},
+        {"kind": "huawei_bullet"},
+        {"kind": "box"},
+    ]
+    facts = {
+        "boxes": [
+            {"device": 0, "kind": "huawei_ptz", "box": [10, 12, 30, 40], "visible": 1.0},
+            {"device": 1, "kind": "street_light", "box": [0, 0, 20, 6], "visible": 0.5},
+            {"device": 2, "kind": "huawei_bullet", "box": [60, 10, 64, 20], "visible": 0.2},  # sliver
+            {"device": 2, "kind": "huawei_bullet", "box": [40, 10, 41.5, 20], "visible": 1.0},  # 1.5 px
+            {"device": None, "kind": "street_light", "box": [50, 50, 60, 55], "visible": 1.0},
+            {"device": 3, "kind": "box", "box": [2, 50, 12, 60], "visible": 1.0},
+        ]
+    }
+    boxes = generate.synth_boxes(plan, facts, load_catalogue(), load_labels())
+    assert [(b.label, b.kind, b.box) for b in boxes] == [
+        ("huawei_ipc6625_z30", "huawei_ptz", (10, 12, 30, 40)),
+        ("no_camera", "street_light", (0, 0, 20, 6)),
+        ("no_camera", "street_light", (50, 50, 60, 55)),
+        ("other_camera", "box", (2, 50, 12, 60)),
+    ]
+    record = generate.plan_record(plan, boxes)
+    assert parse_boxes(record.extra["boxes"]) == boxes
+    # labels without other_camera: a box camera has no class there, so it gets no box
+    no_other = LabelSet(tuple(c for c in load_labels() if c.name != "other_camera"))
+    assert [b.kind for b in generate.synth_boxes(plan, facts, load_catalogue(), no_other)] == [
+        "huawei_ptz",
+        "street_light",
+        "street_light",
+    ]
+
+
 def test_missing_blender_gives_install_hint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("CAMID_BLENDER", raising=False)
     with pytest.raises(BlenderNotFoundError, match="apt-get install -y blender"):
@@ -116,12 +162,48 @@ def test_render_writes_valid_manifest_with_all_classes(rendered: Path) -> None:
 
 
 @needs_blender
+def test_renders_record_every_device_box_inside_the_frame(rendered: Path) -> None:
+    records = read_manifest(rendered / generate.MANIFEST_NAME).records
+    catalogue = load_catalogue()
+    for r in records:
+        boxes = parse_boxes(r.extra["boxes"])
+        assert all(0 <= b.box[0] < b.box[2] <= 64 and 0 <= b.box[1] < b.box[3] <= 64 for b in boxes)
+        # the framed subject is boxed with the image's label
+        assert any(b.kind == r.extra["subject"] and b.label == r.label for b in boxes), r.path
+        for b in boxes:
+            if b.kind in LOOK_ALIKES:
+                assert b.label == "no_camera"  # a hard negative for detectors
+            else:
+                assert b.label == catalogue.class_of_kind(b.kind, load_labels(), r.label)
+    assert sum(len(parse_boxes(r.extra["boxes"])) for r in records) > len(records)  # companions too
+
+
+@needs_blender
 def test_resume_renders_nothing_new(rendered: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Path] = []
     monkeypatch.setattr(generate, "run_blender_job", lambda job, *a, **k: calls.append(job))
     before = _digest(rendered)
+    boxes = [r.extra["boxes"] for r in read_manifest(rendered / generate.MANIFEST_NAME).records]
+    (rendered / generate.MANIFEST_NAME).unlink()
     generate.synthesize(rendered, SynthConfig(6, seed=3, size=64, samples=8, chunk=6, progress=False))
     assert calls == [] and _digest(rendered) == before
+    # the manifest of images rendered by an earlier run still has their boxes
+    assert [r.extra["boxes"] for r in read_manifest(rendered / generate.MANIFEST_NAME).records] == boxes
+
+
+@needs_blender
+def test_a_jpeg_without_its_boxes_is_rendered_again(rendered: Path, tmp_path: Path) -> None:
+    out = tmp_path / "copy"
+    shutil.copytree(rendered, out)
+    victim = sorted(out.rglob("synth-*.json"))[0]
+    victim.unlink()
+    before = _digest(out)
+    generate.synthesize(out, SynthConfig(6, seed=3, size=64, samples=8, chunk=6, progress=False))
+    assert victim.is_file() and _digest(out) == before  # the same pixels, now with their facts
+    assert (
+        read_manifest(out / generate.MANIFEST_NAME).records
+        == read_manifest(rendered / generate.MANIFEST_NAME).records
+    )
 
 
 @needs_blender
@@ -137,6 +219,36 @@ def test_same_seed_same_pixels(rendered: Path, tmp_path: Path) -> None:
     first = _digest(rendered)
     for name, digest in _digest(tmp_path).items():
         assert first[name] == digest
+
+
+def _alpha_box(png: Path) -> tuple[float, float, float, float]:
+    alpha = np.asarray(Image.open(png))[..., 3] >= 128
+    ys, xs = np.nonzero(alpha)
+    return float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)
+
+
+@needs_blender
+def test_subject_box_matches_the_rendered_silhouette(tmp_path: Path) -> None:
+    # devices alone on an invisible pole, transparent film: the alpha mask is the device
+    plans = generate.plan_set(3, seed=4, size=96, samples=2, classes=["huawei_ipc6625_z30", "other_camera"])
+    for plan, shift in zip(plans, (0.0, 0.0, 1.0), strict=True):
+        plan["devices"] = plan["devices"][:1]
+        plan["mount"] = {"kind": "pole", "radius": 0.001, "height": 0.01, "crossarm": 0.0, "bands": []}
+        plan["occluders"] = []
+        plan["transparent"] = True
+        plan["view"].update(fill=0.2, shift_x=shift, shift_y=0.0)  # the third one runs off the right edge
+    raws = [tmp_path / f"raw-{i}.png" for i in range(3)]
+    job = write_job(
+        tmp_path / "job.json", plans, raws, size=96, samples=2, threads=2, builders=builder_names()
+    )
+    run_blender_job(job, find_blender())
+    for raw in raws:
+        facts = render.read_facts(raw)
+        (subject,) = facts["boxes"]
+        assert subject["device"] == 0 and facts["width"] == facts["height"] == 96
+        assert iou(subject["box"], _alpha_box(raw)) > 0.8, (raw, subject, _alpha_box(raw))
+    edge = render.read_facts(raws[2])["boxes"][0]
+    assert edge["box"][2] == 96 and edge["visible"] < 1.0
 
 
 @needs_blender
