@@ -51,7 +51,7 @@ def save_checkpoint(
     classes = contract.labels.cameras if isinstance(model, CamidDetector) else contract.labels.names
     if len(classes) != model.num_classes:
         raise ValueError(
-            f"{len(classes)} classes in the contract for a model with {model.num_classes} outputs"
+            f"{len(classes)} labels in the contract for a model with {model.num_classes} outputs"
         )
     meta: dict[str, Any] = {
         "contract": contract.to_json(),

@@ -30,9 +30,9 @@ class GatedEngine:
     def __init__(self, engine: Any) -> None:
         self.engine, self.info, self.gate = engine, engine.info, threading.Event()
 
-    def classify(self, images: Any, heatmap: bool = False) -> Any:
+    def classify(self, images: Any, heatmap: bool = False, **kwargs: Any) -> Any:
         self.gate.wait(10)
-        return self.engine.classify(images, heatmap=heatmap)
+        return self.engine.classify(images, heatmap=heatmap, **kwargs)
 
 
 def wait_for(predicate: Any, timeout: float = 10.0) -> None:

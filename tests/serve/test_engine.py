@@ -127,7 +127,10 @@ def test_preprocessing_parity_with_training_eval(
 def test_build_result_matches_the_contract(engine: Engine, photos: list[Path]) -> None:
     (pred,) = engine.classify(_images(photos[:1], engine.info.resize))
     result = build_result(pred, engine.info, width=96, height=72, sha256="ab", phash="cd", location=None)
-    assert set(result) == {"label", "confidence", "decision", "probabilities", "model", "image", "location"}
+    assert set(result) == {
+        "label", "confidence", "decision", "probabilities", "cameras", "model", "image", "location"
+    }  # fmt: skip
+    assert result["cameras"] == []  # a photo classifier has no boxes
     assert result["model"] == {"name": "camid-tiny", "version": "0.0.1"}
     assert result["image"] == {"width": 96, "height": 72, "sha256": "ab", "phash": "cd"}
     assert result["probabilities"][0] == {"label": pred.label, "score": pred.confidence}

@@ -231,7 +231,7 @@ def Image_from(arr: np.ndarray) -> Any:  # noqa: N802 - reads like the PIL const
 
 
 class BrokenEngine(GatedEngine):
-    def classify(self, images: Any, heatmap: bool = False) -> Any:
+    def classify(self, images: Any, heatmap: bool = False, **kwargs: Any) -> Any:
         raise RuntimeError("secret internal detail /srv/model.onnx")
 
 
