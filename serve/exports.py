@@ -1,10 +1,11 @@
 """Exports of moderated submissions: a training manifest with blurred photos, and the camera map.
 
 - training: one row per distinct verified photo, in the project's manifest columns
-  (``path,label,group,source,license,lat,lon``); ``path`` is ``photos/<sha256>.jpg`` relative to the
-  manifest, so the zip and folder exports resolve it; ``group`` joins photos taken within 50 m of
-  each other (named after a ~50 m grid cell), so photos of one camera stay in one split; photos
-  without a location keep the group of the submission they repeat, or their own.
+  (``path,label,group,source,license,lat,lon``) plus ``boxes`` (:mod:`data.boxes`); ``path`` is
+  ``photos/<sha256>.jpg`` relative to the manifest, so the zip and folder exports resolve it;
+  ``group`` joins photos taken within 50 m of each other (named after a ~50 m grid cell), so photos
+  of one camera stay in one split; photos without a location keep the group of the submission they
+  repeat, or their own; ``boxes`` are the verified boxes in pixels of the exported photo.
 - cameras: verified photos of TARGET classes with a location, clustered per label within 25 m,
   as GeoJSON points (public map) or CSV (the initiative's spreadsheet); no photos, no notes.
 
@@ -18,20 +19,23 @@ import io
 import logging
 import math
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
+from data.boxes import BOXES_COLUMN, format_boxes
 from data.dedup import UnionFind
 from data.images import load_image
 from data.labels import LabelSet
 from data.manifest import Manifest, Record, write_manifest
 from serve.privacy import blur_sensitive
 from serve.store import Store, Submission
-from serve.store.photos import save_jpeg
-from serve.store.store import distance_m
+from serve.store.photos import MAX_SIDE, save_jpeg
+from serve.store.store import distance_m, stored_boxes
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +98,47 @@ def _cell(lat: float, lon: float, grid_m: float) -> tuple[int, int]:
     return row, col
 
 
-def training_records(subs: Sequence[Submission]) -> list[Record]:
+def stored_size(sub: Submission) -> tuple[int, int]:
+    """The size the store's downscaling rule gives the photo (longer side at most ``MAX_SIDE``)."""
+    scale = min(1.0, MAX_SIDE / max(sub.width, sub.height))
+    return round(sub.width * scale), round(sub.height * scale)
+
+
+def exported_size(store: Store, sub: Submission) -> tuple[int, int]:
+    """The size of a submission's exported photo: its stored photo's (blurring keeps the size)."""
+    try:
+        with Image.open(store.photos.path(sub.photo)) as img:
+            return img.size
+    except OSError:  # missing or unreadable: the zip export fails on it anyway
+        return stored_size(sub)
+
+
+def export_boxes(sub: Submission, size: tuple[int, int]) -> str:
+    """The ``boxes`` cell of a verified submission, in pixels of its exported photo of ``size``.
+
+    The store keeps boxes in pixels of the upright original photo; the exported photo is the
+    stored one (upright too, but downscaled when its longer side exceeds 4096 px), so the boxes
+    are scaled by the two sizes' ratio.
+    """
+    sx, sy = size[0] / sub.width, size[1] / sub.height
+    return format_boxes(b.scaled(sx, sy) for b in stored_boxes(sub.boxes))
+
+
+def verified_records(store: Store) -> list[Record]:
+    """The training manifest's records of the store's verified submissions (see training_records)."""
+    return training_records(store.verified(), lambda sub: exported_size(store, sub))
+
+
+def training_records(
+    subs: Sequence[Submission], photo_size: Callable[[Submission], tuple[int, int]] = stored_size
+) -> list[Record]:
     """Manifest records for verified submissions, one per distinct photo (sha256), moderators' labels.
 
     Rejected and pending submissions carry no label and are left out. A photo sent more than once
     is exported once; if moderators verified its submissions with different labels, it is left
-    out (and logged) rather than exported with one of them picked at random.
+    out (and logged) rather than exported with one of them picked at random. Its boxes are those
+    of its most recently reviewed submission that has boxes; ``photo_size`` gives the exported
+    photo's size, which the boxes are scaled to.
     """
     groups = location_groups(subs)
     by_photo: dict[str, list[Submission]] = {}
@@ -116,6 +155,8 @@ def training_records(subs: Sequence[Submission]) -> list[Record]:
             )
             continue
         sub = same[0]
+        boxed = [s for s in same if s.boxes is not None]
+        boxes = export_boxes(max(boxed, key=lambda s: s.updated_at), photo_size(sub)) if boxed else ""
         records.append(
             Record(
                 path=f"photos/{sub.sha256}.jpg",
@@ -125,6 +166,7 @@ def training_records(subs: Sequence[Submission]) -> list[Record]:
                 license=LICENSE,
                 lat=sub.lat,
                 lon=sub.lon,
+                extra={BOXES_COLUMN: boxes},
             )
         )
     return records
@@ -148,10 +190,11 @@ def training_csv(records: Iterable[Record]) -> str:
     """The manifest as CSV text (paths relative to the zip/folder export's root)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["path", "label", "group", "source", "license", "lat", "lon"])
+    writer.writerow(["path", "label", "group", "source", "license", "lat", "lon", BOXES_COLUMN])
     for r in records:
         coords = ["" if v is None else repr(round(v, 7)) for v in (r.lat, r.lon)]
-        writer.writerow([r.path, r.label, r.group, r.source, r.license, *coords])
+        boxes = r.extra.get(BOXES_COLUMN, "")
+        writer.writerow([r.path, r.label, r.group, r.source, r.license, *coords, boxes])
     return buf.getvalue()
 
 
@@ -161,7 +204,7 @@ def export_training(store: Store, out_dir: Path) -> Path:
     ``camid train --data out_dir/manifest.csv`` reads it as is.
     """
     out_dir = out_dir.resolve()
-    records = training_records(store.verified())
+    records = verified_records(store)
     for r in records:
         target = out_dir / r.path
         if not target.is_file():
@@ -172,7 +215,7 @@ def export_training(store: Store, out_dir: Path) -> Path:
 
 def write_training_zip(store: Store, fileobj: Any) -> int:
     """Write a zip of ``manifest.csv`` + ``photos/`` (blurred) to ``fileobj``; returns the photo count."""
-    records = training_records(store.verified())
+    records = verified_records(store)
     with zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_STORED) as zf:
         zf.writestr("manifest.csv", training_csv(records))
         for r in records:

@@ -8,9 +8,9 @@ that was not there is not sent as ``null``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from data.contract import ModelContract
 
@@ -151,6 +151,31 @@ class Moderator(BaseModel):
     created_at: str = Field(description="ISO 8601")
 
 
+MAX_REVIEW_BOXES = 50
+Coordinate = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
+class ReviewBox(BaseModel):
+    """One camera a moderator boxed (or kept from the model), in pixels of the upright original photo."""
+
+    box: list[Coordinate] = Field(
+        min_length=4,
+        max_length=4,
+        description="[x0, y0, x1, y1] with x0 < x1 and y0 < y1, inside the photo's width and height",
+        examples=[[2610, 322, 2790, 488]],
+    )
+    label: str = Field(
+        max_length=64, description="a class of the loaded model", examples=["huawei_ipc6625_z30"]
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReviewBox:
+        x0, y0, x1, y1 = self.box
+        if not (x0 < x1 and y0 < y1):
+            raise ValueError(f"box {self.box}: need [x0, y0, x1, y1] with x0 < x1 and y0 < y1")
+        return self
+
+
 class ReviewEntry(BaseModel):
     """One review in a submission's audit trail."""
 
@@ -162,6 +187,9 @@ class ReviewEntry(BaseModel):
     note: str
     model_label: str
     model_confidence: float
+    boxes: list[ReviewBox] | None = Field(
+        None, description="the boxes this review verified (null: none, e.g. a reject or an older review)"
+    )
 
 
 class SubmissionLocation(BaseModel):
@@ -194,6 +222,14 @@ class SubmissionView(BaseModel):
     label: str = Field(description="the moderators' label when reviewed, else the model's")
     final_label: str | None
     result: StoredResult
+    width: int = Field(description="the upright original photo's width in pixels, which every box uses")
+    height: int = Field(description="its height; the photo at photo_url may be smaller (longer side <= 4096)")
+    camera_count: int = Field(
+        ge=0, description="cameras in the photo: the verified boxes once a review set them, else the model's"
+    )
+    boxes: list[ReviewBox] | None = Field(
+        description="the verified boxes (the latest review's); null until a confirm or correct set them"
+    )
     source: str
     note: str
     duplicate_of: str | None

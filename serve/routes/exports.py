@@ -42,9 +42,10 @@ def _privacy_failure(exc: PrivacyError) -> ApiError:
     responses={200: body_response("text/csv", "the training manifest"), **MODERATOR_ERRORS},
 )
 async def export_training_csv(store: StoreDep, moderator: ModeratorDep) -> Response:
-    """Verified submissions as a training manifest; paths resolve inside ``training.zip``."""
-    subs = await run_in_threadpool(store.verified)
-    text = exports.training_csv(exports.training_records(subs))
+    """Verified submissions as a training manifest with their verified ``boxes``; paths resolve inside
+    ``training.zip``, and boxes are in pixels of its photos."""
+    records = await run_in_threadpool(exports.verified_records, store)
+    text = exports.training_csv(records)
     return Response(
         text, media_type="text/csv; charset=utf-8", headers={**NO_STORE, **_attachment("training.csv")}
     )

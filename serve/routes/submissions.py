@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from data.boxes import LabeledBox
 from data.images import ImageLimits, load_image
 from data.preprocess import decode_hint
 from serve.classify import decode_upload
@@ -29,6 +30,8 @@ from serve.engine import Engine, build_result
 from serve.errors import ApiError, error_body
 from serve.ratelimit import RateLimiter
 from serve.schemas import (
+    MAX_REVIEW_BOXES,
+    ReviewBox,
     StaleRevision,
     SubmissionCreated,
     SubmissionPage,
@@ -62,6 +65,18 @@ class ReviewRequest(BaseModel):
     label: str | None = Field(None, max_length=64, description="required for 'correct'")
     note: str = Field("", max_length=MAX_NOTE)
     revision: int = Field(ge=0, description="the 'revision' of the submission the moderator saw")
+    boxes: list[ReviewBox] | None = Field(
+        None,
+        max_length=MAX_REVIEW_BOXES,
+        description="the cameras in the photo, in its upright original pixels (confirm/correct only); "
+        "a confirm without boxes keeps the model's",
+    )
+
+    def labeled_boxes(self) -> list[LabeledBox] | None:
+        """``boxes`` as the store takes them."""
+        if self.boxes is None:
+            return None
+        return [LabeledBox(b.label, (b.box[0], b.box[1], b.box[2], b.box[3])) for b in self.boxes]
 
 
 def _rate_limit(request: Request, settings: SettingsDep) -> None:
@@ -117,7 +132,7 @@ def classify_and_store(
     location = photo.location
     if given is not None:
         location = {"lat": given[0], "lon": given[1], "source": "form"}
-    (prediction,) = engine.classify([photo.image])
+    (prediction,) = engine.classify([photo.image], sizes=[(photo.width, photo.height)])
     result = build_result(
         prediction,
         engine.info,
@@ -253,7 +268,8 @@ async def get_photo(submission_id: str, store: StoreDep, moderator: ModeratorDep
 async def review_submission(
     submission_id: str, body: ReviewRequest, store: StoreDep, moderator: ModeratorDep
 ) -> SubmissionView | JSONResponse:
-    """Append a review; 409 with the submission as it is now (``current``) when ``revision`` is stale."""
+    """Append a review, with the boxes it verifies; 409 with the submission as it is now (``current``)
+    when ``revision`` is stale. Bad boxes (outside the photo, unknown label) are a 422 and store nothing."""
     try:
         view = await run_in_threadpool(
             store.review,
@@ -263,6 +279,7 @@ async def review_submission(
             label=body.label,
             note=body.note,
             revision=body.revision,
+            boxes=body.labeled_boxes(),
         )
     except NotFoundError as exc:
         raise ApiError(404, "not_found", str(exc)) from exc

@@ -64,15 +64,15 @@ def store_url(settings: StoreSettings) -> str:
     return settings.database_url or f"sqlite:///{(Path(settings.data_dir) / 'camid.sqlite3').as_posix()}"
 
 
-def migrate(engine: Engine) -> None:
-    """Apply the Alembic migrations up to head (``alembic upgrade head``), one process at a time."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Apply the Alembic migrations up to ``revision`` (``alembic upgrade head``), one process at a time."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.execution_options(write=True).begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
 
 
 def open_store(settings: StoreSettings, labels: LabelSet | None) -> Store:

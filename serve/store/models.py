@@ -57,8 +57,9 @@ class Moderator(Base):
 class Submission(Base):
     """One citizen photo with the model's verdict at submission time and its moderation state.
 
-    ``status``, ``final_label`` and ``revision`` are derived from the latest review and are
-    updated in the same transaction that appends it (``revision`` = number of reviews).
+    ``status``, ``final_label``, ``boxes`` and ``revision`` are derived from the latest review and
+    are updated in the same transaction that appends it (``revision`` = number of reviews).
+    ``width``/``height`` are the upright original photo's, the pixels every box is given in.
     """
 
     __tablename__ = "submissions"
@@ -91,6 +92,8 @@ class Submission(Base):
     )
     status: Mapped[str] = mapped_column(String(16), default="pending")
     final_label: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # the verified boxes [{"label", "box": [x0, y0, x1, y1]}]; None until a review set them
+    boxes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     revision: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -115,6 +118,7 @@ class Review(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     model_label: Mapped[str] = mapped_column(String(64))
     model_confidence: Mapped[float] = mapped_column(Float)
+    boxes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)  # what it verified
 
     submission: Mapped[Submission] = relationship(back_populates="reviews")
     moderator: Mapped[Moderator] = relationship(lazy="joined")

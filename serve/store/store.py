@@ -14,7 +14,7 @@ import logging
 import math
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +26,7 @@ from sqlalchemy import CursorResult, Engine, case, create_engine, event, func, s
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from data.boxes import LabeledBox
 from data.dedup import hamming
 from data.labels import LabelSet
 from serve.store.models import Moderator, Review, Submission, utcnow
@@ -37,6 +38,7 @@ Verdict = Literal["confirm", "correct", "reject"]
 Order = Literal["uncertainty", "time", "-time"]
 VERDICTS: tuple[str, ...] = ("confirm", "correct", "reject")
 STATUSES: tuple[str, ...] = ("pending", "verified", "rejected")
+MIN_BOX_PX = 1.0  # a box narrower or lower than a pixel of the original photo marks nothing
 NEAR_PHASH_BITS = 6
 NEAR_METRES = 50.0
 _M_PER_DEG_LAT = 111_320.0
@@ -317,8 +319,13 @@ class Store:
         label: str | None,
         note: str = "",
         revision: int,
+        boxes: Sequence[LabeledBox] | None = None,
     ) -> dict[str, Any]:
-        """Append a review made on ``revision``; ConflictError when someone reviewed it since."""
+        """Append a review made on ``revision``; ConflictError when someone reviewed it since.
+
+        ``boxes`` (pixels of the upright original photo) are the cameras the moderator verified;
+        a confirm without them keeps the model's boxes, a correct without them keeps none.
+        """
         if verdict not in VERDICTS:
             raise ReviewError(f"verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
         try:
@@ -327,7 +334,8 @@ class Store:
                 if sub is None:
                     raise NotFoundError(f"no submission {submission_id!r}")
                 if sub.revision == revision:
-                    return self._append_review(s, sub, moderator_id, verdict, label, note)
+                    kept = self._review_boxes(sub, verdict, boxes)
+                    return self._append_review(s, sub, moderator_id, verdict, label, note, kept)
         except IntegrityError:
             log.info("review of %s at revision %d lost a race", submission_id, revision)
         current = self.get(submission_id)
@@ -352,8 +360,40 @@ class Store:
             raise ReviewError("verdict 'correct' needs the right label in 'label'")
         return label
 
+    def _review_boxes(
+        self, sub: Submission, verdict: str, boxes: Sequence[LabeledBox] | None
+    ) -> list[dict[str, Any]] | None:
+        """The boxes a review keeps: the moderator's (checked against the photo and the labels),
+        the model's on a confirm without boxes, none on a reject."""
+        if verdict == "reject":
+            if boxes:
+                raise ReviewError("a rejected photo keeps no boxes; send 'boxes' with confirm or correct")
+            return None
+        if boxes is None:
+            return model_boxes(sub) if verdict == "confirm" else None
+        for i, b in enumerate(boxes):
+            if b.label not in self.labels:
+                known = ", ".join(self.labels.names)
+                raise ReviewError(f"boxes[{i}]: unknown label {b.label!r}; known labels: {known}")
+            x0, y0, x1, y1 = b.box
+            if x0 < 0 or y0 < 0 or x1 > sub.width or y1 > sub.height:
+                raise ReviewError(
+                    f"boxes[{i}]: {list(b.box)} lies outside the {sub.width}x{sub.height} photo "
+                    "(boxes are in pixels of the upright original photo)"
+                )
+            if b.width < MIN_BOX_PX or b.height < MIN_BOX_PX:
+                raise ReviewError(f"boxes[{i}]: {list(b.box)} is smaller than {MIN_BOX_PX:g} px")
+        return [box_json(b) for b in boxes]
+
     def _append_review(
-        self, s: Session, sub: Submission, moderator_id: int, verdict: str, label: str | None, note: str
+        self,
+        s: Session,
+        sub: Submission,
+        moderator_id: int,
+        verdict: str,
+        label: str | None,
+        note: str,
+        boxes: list[dict[str, Any]] | None,
     ) -> dict[str, Any]:
         final = self._final_label(sub, verdict, label)
         seen = sub.revision
@@ -364,6 +404,7 @@ class Store:
                 revision=seen + 1,
                 status="rejected" if verdict == "reject" else "verified",
                 final_label=final,
+                boxes=boxes,
                 updated_at=utcnow(),
             )
             .execution_options(synchronize_session=False)
@@ -381,6 +422,7 @@ class Store:
                 note=note,
                 model_label=sub.label,
                 model_confidence=sub.confidence,
+                boxes=boxes,
             )
         )
         s.flush()
@@ -471,6 +513,37 @@ def _iso(t: datetime) -> str:
     return t.isoformat().replace("+00:00", "Z")
 
 
+def box_json(b: LabeledBox) -> dict[str, Any]:
+    """A box as the store keeps it: ``{"label", "box": [x0, y0, x1, y1]}`` (the manifest's shape)."""
+    return {"label": b.label, "box": list(b.box)}
+
+
+def stored_boxes(items: Sequence[dict[str, Any]] | None) -> list[LabeledBox]:
+    """The stored ``boxes`` JSON as :class:`LabeledBox` objects (None: no boxes)."""
+    return [LabeledBox(str(i["label"]), tuple_box(i["box"])) for i in items or ()]
+
+
+def tuple_box(box: Sequence[Any]) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return x0, y0, x1, y1
+
+
+def model_boxes(sub: Submission) -> list[dict[str, Any]]:
+    """The model's cameras of a submission as stored boxes, clipped to the photo (older results: none)."""
+    out = []
+    for camera in sub.result.get("cameras") or ():
+        x0, y0, x1, y1 = tuple_box(camera["box"])
+        x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(float(sub.width), x1), min(float(sub.height), y1)
+        if x1 - x0 >= MIN_BOX_PX and y1 - y0 >= MIN_BOX_PX:
+            out.append({"label": str(camera["label"]), "box": [x0, y0, x1, y1]})
+    return out
+
+
+def camera_count(sub: Submission) -> int:
+    """Cameras in the photo: the verified boxes once a review set them, else the model's cameras."""
+    return len(sub.boxes) if sub.boxes is not None else len(sub.result.get("cameras") or ())
+
+
 def review_json(r: Review) -> dict[str, Any]:
     """A review as the API shows it."""
     return {
@@ -482,6 +555,7 @@ def review_json(r: Review) -> dict[str, Any]:
         "note": r.note,
         "model_label": r.model_label,
         "model_confidence": r.model_confidence,
+        "boxes": r.boxes,
     }
 
 
@@ -501,6 +575,10 @@ def submission_json(
         "label": sub.final_label or sub.label,
         "final_label": sub.final_label,
         "result": {**sub.result, "location": location},
+        "width": sub.width,
+        "height": sub.height,
+        "camera_count": camera_count(sub),
+        "boxes": sub.boxes,
         "source": sub.source,
         "note": sub.note,
         "duplicate_of": sub.duplicate_of,

@@ -44,20 +44,44 @@ def photo_bytes(seed: int, size: tuple[int, int] = (64, 48), exif_gps: bool = Fa
     return buf.getvalue()
 
 
-def fake_result(
-    label: str = "huawei_ipc6625_z30", confidence: float = 0.9, decision: str = "flag"
-) -> dict[str, Any]:
-    """A classification result shaped like the engine's, without running a model."""
+def _probabilities(label: str, confidence: float) -> list[dict[str, Any]]:
     rest = [name for name in LABELS if name != label]
     share = (1.0 - confidence) / len(rest)
-    probs = [{"label": label, "score": confidence}] + [{"label": n, "score": share} for n in rest]
+    return [{"label": label, "score": confidence}] + [{"label": n, "score": share} for n in rest]
+
+
+def fake_camera(
+    box: list[float], label: str = "huawei_ipc6625_z30", confidence: float = 0.9
+) -> dict[str, Any]:
+    """One entry of a result's ``cameras``: a box in the original photo's pixels and its class."""
     return {
+        "box": box,
+        "label": label,
+        "confidence": confidence,
+        "probabilities": _probabilities(label, confidence),
+    }
+
+
+def fake_result(
+    label: str = "huawei_ipc6625_z30",
+    confidence: float = 0.9,
+    decision: str = "flag",
+    cameras: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A classification result shaped like the engine's, without running a model.
+
+    Without ``cameras`` it has no ``cameras`` key, like the results stored before localization.
+    """
+    result: dict[str, Any] = {
         "label": label,
         "confidence": confidence,
         "decision": decision,
-        "probabilities": probs,
+        "probabilities": _probabilities(label, confidence),
         "model": {"name": "camid-test", "version": "0.0.1"},
     }
+    if cameras is not None:
+        result["cameras"] = cameras
+    return result
 
 
 def new_submission(

@@ -1,4 +1,5 @@
-"""The moderators' page in a real browser: log in, review three photos by keyboard, export.
+"""The moderators' page in a real browser: log in, review three photos by keyboard, export; see the
+model's camera boxes over the photo, draw one more and confirm.
 
 Uses the ``playwright`` Python package with Debian's Chromium (``apt-get install chromium``;
 ``playwright install`` is never run). Skips with the reason when either is missing. Screenshots
@@ -22,8 +23,11 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
+from data.dedup import phash, sha256_bytes
+from serve.store import NewSubmission
+from tests.serve.moderation_fixtures import fake_camera, fake_result, new_submission
 from tests.serve.test_submissions import moderation_app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -134,7 +138,7 @@ def test_review_three_photos_by_keyboard_then_export(live_server: tuple[str, Any
             with page.expect_download() as download_info:
                 page.click("button[data-export='/v1/export/training.csv']")
             manifest = Path(download_info.value.path()).read_text().strip().splitlines()
-            assert manifest[0] == "path,label,group,source,license,lat,lon"
+            assert manifest[0] == "path,label,group,source,license,lat,lon,boxes"
             labels = sorted(row.split(",")[1] for row in manifest[1:])
             assert labels == ["huawei_ipc6225_vrz_es", "huawei_ipc6625_z30"]
             geo = page.request.get(base + "/v1/export/cameras.geojson").json()
@@ -159,3 +163,144 @@ def test_review_three_photos_by_keyboard_then_export(live_server: tuple[str, Any
         f"{base}/v1/submissions?status=verified", headers={"Authorization": f"Bearer {token}"}
     )
     assert reviews.json()["total"] == 2
+
+
+# The photo as sent was 2560x1440; the store keeps a 1280x720 copy (as it keeps at most 4096 px of
+# a larger photo), so the page must place boxes by the original size, not by the served picture's.
+ORIGINAL = (2560, 1440)
+DOME, BULLET = [1180.0, 300.0, 1340.0, 520.0], [820.0, 560.0, 1060.0, 660.0]
+MISSED = (1790.0, 880.0, 1990.0, 1040.0)  # a camera the model did not find; the moderator boxes it
+
+
+def _street_photo() -> Image.Image:
+    """A 16:9 street scene: a pole with a PTZ dome on an arm and a bullet camera, a box camera on a wall."""
+    img = Image.new("RGB", (1280, 720))
+    draw = ImageDraw.Draw(img)
+    for y in range(720):  # sky to street
+        t = y / 720
+        draw.line([(0, y), (1280, y)], fill=(int(120 + 90 * t), int(160 + 50 * t), int(210 - 40 * t)))
+    draw.rectangle([0, 560, 1280, 720], fill=(88, 90, 96))
+    draw.rectangle([860, 380, 1280, 620], fill=(176, 160, 140))  # a facade
+    draw.rectangle([540, 100, 560, 720], fill=(70, 74, 80))  # the pole (half the original's pixels)
+    draw.rectangle([560, 130, 640, 142], fill=(70, 74, 80))  # the dome's arm
+    draw.rectangle([600, 142, 660, 200], fill=(236, 236, 232))  # dome housing
+    draw.ellipse([600, 175, 660, 255], fill=(30, 32, 38))  # dark bubble
+    draw.rectangle([430, 290, 520, 318], fill=(240, 240, 236))  # bullet body under its sun shield
+    draw.rectangle([420, 282, 528, 292], fill=(225, 225, 220))
+    draw.rectangle([520, 296, 540, 306], fill=(70, 74, 80))  # its bracket
+    draw.rectangle([905, 455, 985, 505], fill=(232, 232, 228))  # box camera on the wall
+    draw.rectangle([900, 470, 912, 490], fill=(40, 40, 44))
+    return img
+
+
+def _two_camera_submission() -> NewSubmission:
+    img = _street_photo()
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90)
+    data = buf.getvalue()
+    cameras = [
+        fake_camera(DOME, "huawei_ipc6625_z30", 0.91),
+        fake_camera(BULLET, "huawei_ipc6225_vrz_es", 0.64),
+    ]
+    result = fake_result("huawei_ipc6625_z30", 0.55, "review", cameras=cameras)
+    result["image"] = {
+        "width": ORIGINAL[0],
+        "height": ORIGINAL[1],
+        "sha256": sha256_bytes(data),
+        "phash": phash(img),
+    }
+    return NewSubmission(img, sha256_bytes(data), phash(img), result, 44.8125, 20.4612, "form")
+
+
+RECTS_JS = """() => {
+  const r = (el) => { const b = el.getBoundingClientRect(); return [b.x, b.y, b.width, b.height]; };
+  return [r(document.getElementById("photo")), [...document.querySelectorAll("#boxes .box")].map(r)];
+}"""
+LAYER_ON_PHOTO_JS = """() => {
+  const a = document.getElementById("photo").getBoundingClientRect();
+  const b = document.getElementById("boxes").getBoundingClientRect();
+  return !document.getElementById("boxes").hidden && a.width > 0 &&
+    [a.x - b.x, a.y - b.y, a.width - b.width, a.height - b.height].every((d) => Math.abs(d) < 0.5);
+}"""
+
+
+def _check_boxes_on_photo(page: Any, boxes: list[list[float]]) -> tuple[float, float, float, float]:
+    """The drawn boxes' screen rectangles are the boxes scaled onto the displayed photo (within 1 px)."""
+    page.wait_for_function(LAYER_ON_PHOTO_JS)
+    (px, py, pw, ph), drawn = page.evaluate(RECTS_JS)
+    assert abs(pw / ph - 16 / 9) < 0.01, "the photo is shown in its own aspect ratio"
+    sx, sy = pw / ORIGINAL[0], ph / ORIGINAL[1]
+    assert len(drawn) == len(boxes)
+    for (x, y, w, h), (x0, y0, x1, y1) in zip(drawn, boxes, strict=True):
+        want = (px + x0 * sx, py + y0 * sy, (x1 - x0) * sx, (y1 - y0) * sy)
+        assert (x, y, w, h) == pytest.approx(want, abs=1.0)
+    return px, py, pw, ph
+
+
+@pytest.mark.slow
+def test_boxes_are_drawn_over_the_photo_and_a_drawn_box_is_confirmed(
+    live_server: tuple[str, Any], tmp_path: Path
+) -> None:
+    sync_api = _browser()
+    base, app = live_server
+    store = app.state.store
+    token = store.add_moderator("ana")
+    sid = store.add_submission(_two_camera_submission())["id"]
+    older = new_submission(5, label="no_camera", confidence=0.95, decision="reject")  # no "cameras" key
+    store.add_submission(older)
+
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--headless", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 860}, bypass_csp=True)
+            page.goto(base + "/")
+            page.fill("#token", token)
+            page.click("#login-form button[type=submit]")
+            page.wait_for_selector("#queue li.item >> nth=1")
+            assert page.locator("#queue li.item .cams").all_text_contents() == ["2 cameras", "no boxes"]
+            _check_boxes_on_photo(page, [DOME, BULLET])
+            tags = page.locator("#boxes .box .tag").all_text_contents()
+            assert tags == ["1 Huawei IPC6625-Z30 91%", "2 Huawei IPC6225-VRZ-ES 64%"]
+
+            page.keyboard.press("h")  # the heatmap still toggles, under the boxes
+            page.wait_for_function("document.getElementById('heatmap').naturalWidth > 0")
+            assert page.locator("#boxes .box").count() == 2
+            page.keyboard.press("h")
+
+            page.set_viewport_size({"width": 760, "height": 900})  # one column, another scale
+            _check_boxes_on_photo(page, [DOME, BULLET])
+            page.set_viewport_size({"width": 1280, "height": 860})
+            px, py, pw, ph = _check_boxes_on_photo(page, [DOME, BULLET])
+
+            sx, sy = pw / ORIGINAL[0], ph / ORIGINAL[1]
+            start, end = (
+                (px + MISSED[0] * sx, py + MISSED[1] * sy),
+                (px + MISSED[2] * sx, py + MISSED[3] * sy),
+            )
+            page.mouse.move(*start)
+            page.mouse.down()
+            page.mouse.move(*end, steps=8)
+            page.mouse.up()
+            _check_boxes_on_photo(page, [DOME, BULLET, list(MISSED)])
+            page.select_option("#box-list li >> nth=2 >> select", "other_camera")
+            assert page.locator("#boxes .box .tag").nth(2).text_content() == "3 Other surveillance camera"
+            _screenshot(page, "moderation_boxes.png", tmp_path)
+
+            page.click("#confirm")
+            page.wait_for_function(f"document.getElementById('d-id').textContent !== {json.dumps(sid)}")
+            assert page.locator("#queue li.item .cams").first.text_content() == "3 cameras"
+        finally:
+            browser.close()
+
+    detail = httpx.get(f"{base}/v1/submissions/{sid}", headers={"Authorization": f"Bearer {token}"}).json()
+    assert detail["status"] == "verified" and detail["reviews"][0]["verdict"] == "confirm"
+    dome, bullet, drawn = detail["boxes"]
+    assert (dome, bullet) == (
+        {"box": DOME, "label": "huawei_ipc6625_z30"},
+        {"box": BULLET, "label": "huawei_ipc6225_vrz_es"},
+    )
+    assert drawn["label"] == "other_camera"
+    assert drawn["box"] == pytest.approx(list(MISSED), abs=2 / sx)  # a mouse pixel is 1/sx photo pixels
+    assert detail["reviews"][0]["boxes"] == detail["boxes"]

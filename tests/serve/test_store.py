@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -13,13 +14,25 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from data.boxes import LabeledBox
 from data.labels import load_labels
-from serve.store import ConflictError, ReviewError, Store, Submission, open_store
-from serve.store.models import Base, Review
+from serve.schemas import SubmissionView
+from serve.store import (
+    ConflictError,
+    ReviewError,
+    Store,
+    Submission,
+    create_db_engine,
+    migrate,
+    open_store,
+    store_url,
+)
+from serve.store.models import Base, Review, utcnow
 from tests.serve.moderation_fixtures import (  # noqa: F401 - fixtures
     database_url,
+    fake_camera,
     new_submission,
     photo_bytes,
     store,
@@ -199,3 +212,90 @@ def test_sqlite_is_in_wal_mode(store: Store, tmp_path: Path) -> None:
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+TWO_CAMERAS = [fake_camera([10, 5, 30, 20]), fake_camera([40, 8, 60.5, 40], "huawei_ipc6225_vrz_es", 0.7)]
+
+
+def test_each_review_keeps_its_boxes(store: Store) -> None:
+    mod = store.authenticate(store.add_moderator("ana"))
+    assert mod is not None
+    sub = store.add_submission(new_submission(40, cameras=TWO_CAMERAS))  # a 64x48 photo
+    assert (sub["camera_count"], sub["boxes"], sub["width"], sub["height"]) == (2, None, 64, 48)
+    confirmed = store.review(sub["id"], moderator_id=mod.id, verdict="confirm", label=None, revision=0)
+    model_boxes = [{"label": c["label"], "box": c["box"]} for c in TWO_CAMERAS]
+    assert confirmed["boxes"] == model_boxes  # the moderator agreed with the model's boxes
+    drawn = [LabeledBox("other_camera", (1.5, 2, 63, 47.5))]
+    store.review(
+        sub["id"], moderator_id=mod.id, verdict="correct", label="other_camera", revision=1, boxes=drawn
+    )
+    store.review(sub["id"], moderator_id=mod.id, verdict="reject", label=None, revision=2)
+    view = store.get(sub["id"])
+    assert [r["boxes"] for r in view["reviews"]] == [
+        model_boxes,
+        [{"label": "other_camera", "box": [1.5, 2.0, 63.0, 47.5]}],
+        None,
+    ]
+    assert view["boxes"] is None and view["camera_count"] == 2  # rejected: back to the model's view
+
+
+@pytest.mark.parametrize(
+    ("verdict", "label", "box"),
+    [
+        ("confirm", None, LabeledBox("huawei_ipc6625_z30", (10, 10, 65, 20))),  # wider than the photo
+        ("confirm", None, LabeledBox("huawei_ipc6625_z30", (-1, 10, 20, 20))),
+        ("confirm", None, LabeledBox("huawei_ipc6625_z30", (10, 10, 20, 48.5))),  # lower than the photo
+        ("confirm", None, LabeledBox("a_new_thing", (10, 10, 20, 20))),
+        ("confirm", None, LabeledBox("other_camera", (10, 10, 10.5, 20))),  # under a pixel wide
+        ("reject", None, LabeledBox("other_camera", (10, 10, 20, 20))),
+    ],
+)
+def test_bad_boxes_are_refused_and_store_nothing(
+    store: Store, verdict: str, label: str | None, box: LabeledBox
+) -> None:
+    mod = store.authenticate(store.add_moderator("bo"))
+    assert mod is not None
+    sub = store.add_submission(new_submission(41, cameras=TWO_CAMERAS))
+    with pytest.raises(ReviewError, match="box"):
+        store.review(sub["id"], moderator_id=mod.id, verdict=verdict, label=label, revision=0, boxes=[box])
+    after = store.get(sub["id"])
+    assert (after["revision"], after["reviews"], after["boxes"], after["status"]) == (0, [], None, "pending")
+
+
+def test_rows_written_before_the_boxes_migration_still_read(store_settings: SimpleNamespace) -> None:
+    engine = create_db_engine(store_url(store_settings))
+    migrate(engine, "0001")
+    old = Store(engine, store_settings.data_dir, load_labels())
+    mod = old.authenticate(old.add_moderator("ana"))
+    assert mod is not None
+    new = new_submission(42, label="other_camera")  # no "cameras": a result from before localization
+    rel, _ = old.photos.put(new.sha256, new.image)
+    with engine.begin() as conn:  # the columns of revision 0001 only
+        conn.execute(
+            text(
+                "INSERT INTO submissions (id, created_at, sha256, phash, photo, width, height, model_name,"
+                " model_version, label, confidence, decision, probabilities, result, source, note, status,"
+                " final_label, revision, updated_at) VALUES ('old1', :t, :sha, :ph, :rel, 64, 48, 'm', '1',"
+                " 'other_camera', 0.5, 'review', '[]', :result, '', '', 'verified', 'other_camera', 1, :t)"
+            ),
+            {"t": utcnow(), "sha": new.sha256, "ph": new.phash, "rel": rel, "result": json.dumps(new.result)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO reviews (submission_id, revision, moderator_id, created_at, verdict, label,"
+                " note, model_label, model_confidence) VALUES ('old1', 1, :mod, :t, 'confirm',"
+                " 'other_camera', '', 'other_camera', 0.5)"
+            ),
+            {"mod": mod.id, "t": utcnow()},
+        )
+    engine.dispose()
+    store = open_store(store_settings, load_labels())  # migrates to head
+    try:
+        view = store.get("old1")
+        assert (view["boxes"], view["camera_count"], view["result"]["label"]) == (None, 0, "other_camera")
+        assert view["reviews"][0]["boxes"] is None
+        assert SubmissionView.model_validate(view).result.cameras == []
+        again = store.review("old1", moderator_id=mod.id, verdict="confirm", label=None, revision=1)
+        assert again["boxes"] == [] and [r["boxes"] for r in again["reviews"]] == [None, []]
+    finally:
+        store.close()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import threading
@@ -13,12 +14,19 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
+from data.boxes import record_boxes
 from data.labels import load_labels
 from data.manifest import read_manifest, validate_manifest
 from serve.schemas import CameraMap
 from tests.serve.apptools import GatedEngine, wait_for
-from tests.serve.moderation_fixtures import database_url, photo_bytes  # noqa: F401 - fixtures
+from tests.serve.moderation_fixtures import (  # noqa: F401 - fixtures
+    database_url,
+    fake_camera,
+    new_submission,
+    photo_bytes,
+)
 
 
 def moderation_app(model_path: Path, data_dir: Path, database_url: str | None, **overrides: Any) -> Any:
@@ -189,7 +197,7 @@ def test_exports(client: TestClient, token: str, tmp_path: Path) -> None:
 
     csv_text = client.get("/v1/export/training.csv", headers=auth(token)).text
     rows = csv_text.strip().splitlines()
-    assert rows[0] == "path,label,group,source,license,lat,lon" and len(rows) == 5
+    assert rows[0] == "path,label,group,source,license,lat,lon,boxes" and len(rows) == 5
     assert rows[1].split(",")[2] == rows[2].split(",")[2]  # 6 m apart: one location group
 
     archive = client.get("/v1/export/training.zip", headers=auth(token))
@@ -229,3 +237,117 @@ def test_export_training_cli_writes_a_trainable_manifest(
     manifest = tmp_path / "export" / "manifest.csv"
     assert validate_manifest(manifest, load_labels()) == []
     assert {r.label for r in read_manifest(manifest).records} == {"other_camera", "no_camera"}
+
+
+MODEL_CAMERAS = [fake_camera([10, 5, 30, 20]), fake_camera([100, 10, 150, 80], "huawei_ipc6225_vrz_es", 0.7)]
+
+
+def _with_cameras(client: TestClient, seed: int) -> str:
+    """A pending submission of a 160x90 photo in which the model found two cameras."""
+    new = new_submission(seed, data=photo_bytes(seed, size=(160, 90)), cameras=MODEL_CAMERAS)
+    return str(client.app.state.store.add_submission(new)["id"])  # type: ignore[attr-defined]
+
+
+def _review(client: TestClient, token: str, sid: str, **body: Any) -> Any:
+    return client.post(f"/v1/submissions/{sid}/review", json=body, headers=auth(token))
+
+
+def test_review_with_boxes_is_stored_and_kept_in_the_audit_trail(client: TestClient, token: str) -> None:
+    sid = _with_cameras(client, 60)
+    (item,) = client.get("/v1/submissions", headers=auth(token)).json()["items"]
+    assert item["camera_count"] == 2 and len(item["result"]["cameras"]) == 2
+    assert (item["width"], item["height"], item["boxes"]) == (160, 90, None)
+
+    confirmed = _review(client, token, sid, verdict="confirm", revision=0)  # no boxes: the model's stay
+    assert confirmed.status_code == 200, confirmed.text
+    model_boxes = [{"box": c["box"], "label": c["label"]} for c in MODEL_CAMERAS]
+    assert confirmed.json()["boxes"] == model_boxes
+    drawn = [
+        {"box": [12, 6, 31, 22], "label": "huawei_ipc6625_z30"},
+        {"box": [100, 10, 150, 80], "label": "other_camera"},
+        {"box": [50.5, 40, 60, 90], "label": "other_camera"},  # touching the bottom edge is inside
+    ]
+    corrected = _review(client, token, sid, verdict="correct", label="other_camera", revision=1, boxes=drawn)
+    assert corrected.status_code == 200, corrected.text
+
+    detail = client.get(f"/v1/submissions/{sid}", headers=auth(token)).json()
+    assert detail["boxes"] == drawn and detail["camera_count"] == 3
+    assert [r["boxes"] for r in detail["reviews"]] == [model_boxes, drawn]  # the older one untouched
+    (item,) = client.get("/v1/submissions?status=verified", headers=auth(token)).json()["items"]
+    assert item["camera_count"] == 3
+
+
+GOOD_BOX = {"box": [10, 5, 30, 20], "label": "huawei_ipc6625_z30"}
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"boxes": [{"box": [10, 5, 30], "label": "other_camera"}]}, "boxes.0.box"),
+        ({"boxes": [{"box": [30, 5, 10, 20], "label": "other_camera"}]}, "x0 < x1"),
+        ({"boxes": [{"box": [10, 20, 30, 20], "label": "other_camera"}]}, "y0 < y1"),
+        ({"boxes": [{"box": [10, 5, "30", 20], "label": "other_camera"}]}, "valid number"),
+        ('{"boxes": [{"box": [10, 5, NaN, 20], "label": "other_camera"}]}', "finite"),  # Python's JSON
+        ({"boxes": [{"box": [10, 5, 30, 20]}]}, "label"),
+        ({"boxes": [GOOD_BOX, {"box": [100, 10, 161, 80], "label": "other_camera"}]}, "160x90"),
+        ({"boxes": [{"box": [10, -0.5, 30, 20], "label": "other_camera"}]}, "outside"),
+        ({"boxes": [{"box": [10, 5, 30, 20], "label": "a_new_thing"}]}, "unknown label"),
+        ({"boxes": [GOOD_BOX] * 51}, "at most 50"),
+        ({"verdict": "reject", "boxes": [GOOD_BOX]}, "rejected photo keeps no boxes"),
+    ],
+)
+def test_bad_boxes_answer_422_and_change_nothing(
+    client: TestClient, token: str, body: dict[str, Any] | str, says: str
+) -> None:
+    sid = _with_cameras(client, 61)
+    if isinstance(body, str):  # not JSON any client library writes, but json.loads reads it
+        raw = '{"verdict": "confirm", "revision": 0, ' + body[1:]
+        headers = {**auth(token), "content-type": "application/json"}
+        answer = client.post(f"/v1/submissions/{sid}/review", content=raw, headers=headers)
+    else:
+        answer = _review(client, token, sid, **{"verdict": "confirm", "revision": 0, **body})
+    assert answer.status_code == 422, answer.text
+    assert says in answer.json()["error"]["message"]
+    detail = client.get(f"/v1/submissions/{sid}", headers=auth(token)).json()
+    assert (detail["status"], detail["revision"], detail["reviews"], detail["boxes"]) == (
+        "pending",
+        0,
+        [],
+        None,
+    )
+    assert client.get("/v1/submissions", headers=auth(token)).json()["counts"]["verified"] == 0
+
+
+def test_training_export_has_the_boxes_in_the_exported_photos_pixels(
+    client: TestClient, token: str, tmp_path: Path
+) -> None:
+    wide = photo_bytes(70, size=(4200, 630))  # stored (and exported) downscaled to 4096 px wide
+    sid = submit(client, wide, lat="44.81", lon="20.46").json()["id"]
+    boxes = [
+        {"box": [2100, 63, 2520, 315], "label": "huawei_ipc6625_z30"},
+        {"box": [0, 0, 420, 630], "label": "other_camera"},
+    ]
+    reviewed = _review(
+        client, token, sid, verdict="correct", label="huawei_ipc6625_z30", revision=0, boxes=boxes
+    )
+    assert reviewed.status_code == 200, reviewed.text
+    _verify(client, token, photo_bytes(71), "no_camera")  # reviewed without boxes: an empty cell
+
+    text = client.get("/v1/export/training.csv", headers=auth(token)).text
+    cells = {row["source"]: row["boxes"] for row in csv.DictReader(io.StringIO(text))}
+    assert len(cells) == 2 and cells.pop(f"camid-submission/{sid}") and list(cells.values()) == [""]
+
+    archive = client.get("/v1/export/training.zip", headers=auth(token))
+    out = tmp_path / "unzipped"
+    zipfile.ZipFile(io.BytesIO(archive.content)).extractall(out)
+    assert validate_manifest(out / "manifest.csv", load_labels()) == []
+    (record,) = [r for r in read_manifest(out / "manifest.csv").records if r.source.endswith(sid)]
+    with Image.open(out / record.path) as photo:
+        width, height = photo.size
+    assert (width, height) == (4096, 614)
+    sx, sy = width / 4200, height / 630
+    exported = record_boxes(record)
+    assert [b.label for b in exported] == ["huawei_ipc6625_z30", "other_camera"]
+    expected = [(2100 * sx, 63 * sy, 2520 * sx, 315 * sy), (0, 0, 420 * sx, height)]
+    for box, want in zip(exported, expected, strict=True):
+        assert box.box == pytest.approx(want, abs=0.06)  # format_boxes keeps 0.1 px
