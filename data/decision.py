@@ -22,15 +22,23 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return probs
 
 
+def scores_json(ranked: Sequence[tuple[str, float]]) -> list[dict[str, object]]:
+    """``[{"label", "score"}, ...]``: how every result writes a probability list."""
+    return [{"label": name, "score": score} for name, score in ranked]
+
+
 def decide(
     probs: np.ndarray,
     labels: Sequence[str],
     targets: Collection[str],
     thresholds: Mapping[str, float],
+    label: str | None = None,
 ) -> Decision:
     """Decide what happens to one photo given its calibrated class probabilities.
 
-    ``flag``: the top class is a target camera and its probability reaches ``thresholds["flag"]``
+    ``label``: the photo's label when it is not simply the most probable class (a detector's
+    decisive camera, ``data.detection.photo_verdict``); default the top class.
+    ``flag``: that label is a target camera and its probability reaches ``thresholds["flag"]``
     (a threshold of 1.0 or more means "never flag": calibration found no safe level);
     ``reject``: the summed probability of all target classes is at most ``thresholds["reject"]``;
     ``review``: everything in between goes to a moderator.
@@ -38,7 +46,7 @@ def decide(
     p = np.asarray(probs, dtype=np.float64)
     if p.shape != (len(labels),):
         raise ValueError(f"expected {len(labels)} probabilities, got shape {p.shape}")
-    top = int(p.argmax())
+    top = int(p.argmax()) if label is None else list(labels).index(label)
     flag_at = thresholds["flag"]
     if labels[top] in targets and flag_at < 1.0 and p[top] >= flag_at:
         return "flag"

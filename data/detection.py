@@ -20,12 +20,12 @@ most ``thresholds["reject"]``; ``review`` otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from data.decision import Decision, softmax
+from data.decision import Decision, decide, scores_json, softmax
 from data.labels import LabelSet
 
 Box = tuple[float, float, float, float]
@@ -49,7 +49,7 @@ class Camera:
             "box": [round(v, 1) for v in self.box],
             "label": self.label,
             "confidence": self.confidence,
-            "probabilities": [{"label": n, "score": p} for n, p in self.probabilities],
+            "probabilities": scores_json(self.probabilities),
         }
 
 
@@ -94,6 +94,7 @@ def decode_cameras(
     """The cameras of one photo (``scores [M]``, ``class_logits [M,K]``, ``boxes [M,4]`` in input
     pixels), most confident first, and the strongest peak below ``threshold`` (or None)."""
     order = np.argsort(-scores, kind="stable")[: max_cameras + 1]
+    cam_idx = [labels.index(n) for n in labels.cameras]
     cameras: list[Camera] = []
     best_miss: Camera | None = None
     for i in order:
@@ -101,7 +102,6 @@ def decode_cameras(
         if s <= 0.0:
             break
         probs = peak_probabilities(s, class_logits[i], labels, temperature)
-        cam_idx = [labels.index(n) for n in labels.cameras]
         top = max(cam_idx, key=lambda j: probs[j])
         box = to_photo((float(boxes[i, 0]), float(boxes[i, 1]), float(boxes[i, 2]), float(boxes[i, 3])))
         cam = Camera(box, labels.names[top], float(probs[top]), _ranked(probs, labels))
@@ -117,9 +117,10 @@ def photo_verdict(
     cameras: Sequence[Camera],
     best_miss: Camera | None,
     labels: LabelSet,
-    thresholds: dict[str, float] | None = None,
+    thresholds: Mapping[str, float] | None = None,
 ) -> PhotoVerdict:
-    """The documented rule (module docstring) from a photo's cameras to its verdict."""
+    """The documented rule (module docstring) from a photo's cameras to its verdict; the
+    decision itself is :func:`data.decision.decide` with the decisive camera's label."""
     th = thresholds or {"flag": 1.0, "reject": 0.0}
     targets = labels.targets
     if cameras:
@@ -132,12 +133,7 @@ def photo_verdict(
         else:
             probabilities = tuple((n, 1.0 if n == label else 0.0) for n in labels.names)
         confidence = dict(probabilities)[label]
-    p_target = float(sum(p for n, p in probabilities if n in targets))
-    decision: Decision
-    if label in targets and th["flag"] < 1.0 and confidence >= th["flag"]:
-        decision = "flag"
-    elif p_target <= th["reject"]:
-        decision = "reject"
-    else:
-        decision = "review"
+    by_name = dict(probabilities)
+    vector = np.array([by_name[n] for n in labels.names])
+    decision = decide(vector, labels.names, targets, th, label=label)
     return PhotoVerdict(label, confidence, decision, probabilities)

@@ -63,51 +63,67 @@ def decode_hint(rule: ResizeRule) -> int:
     return rule.size
 
 
-def input_to_photo(
-    box: tuple[float, float, float, float], width: int, height: int, rule: ResizeRule
-) -> tuple[float, float, float, float]:
-    """A box in model-input pixels back in pixels of the ``width`` x ``height`` photo (clipped).
+@dataclass(frozen=True)
+class Placement:
+    """Where a ``width`` x ``height`` photo lands in the model input: resized to ``resized`` and
+    its top-left corner put at ``offset`` (negative when ``center_crop`` cuts it)."""
 
-    Inverse of :func:`prepare` for either mode; ``width``/``height`` may be the original photo's
-    size even when it was decoded smaller (the geometry only depends on the aspect ratio).
-    """
+    resized: tuple[int, int]
+    offset: tuple[int, int]
+
+
+def placement(width: int, height: int, rule: ResizeRule) -> Placement:
+    """The geometry of :func:`prepare` for a photo of this size (the one place it is computed)."""
     if rule.mode == "letterbox":
         scale = rule.size / max(width, height)
         nw, nh = max(1, round(width * scale)), max(1, round(height * scale))
-        ox, oy = (rule.size - nw) // 2, (rule.size - nh) // 2
-        sx, sy = nw / width, nh / height
-    else:
-        short = rule.size / rule.crop_pct
-        scale = short / min(width, height)
-        nw, nh = max(rule.size, round(width * scale)), max(rule.size, round(height * scale))
-        ox, oy = -((nw - rule.size) // 2), -((nh - rule.size) // 2)
-        sx, sy = nw / width, nh / height
-    x0, y0, x1, y1 = box
+        return Placement((nw, nh), ((rule.size - nw) // 2, (rule.size - nh) // 2))
+    scale = rule.size / rule.crop_pct / min(width, height)
+    nw, nh = max(rule.size, round(width * scale)), max(rule.size, round(height * scale))
+    return Placement((nw, nh), (-((nw - rule.size) // 2), -((nh - rule.size) // 2)))
+
+
+Box = tuple[float, float, float, float]
+
+
+def photo_to_input(box: Box, width: int, height: int, rule: ResizeRule) -> Box:
+    """A box in pixels of the ``width`` x ``height`` photo in model-input pixels (not clipped)."""
+    p = placement(width, height, rule)
+    sx, sy = p.resized[0] / width, p.resized[1] / height
+    (ox, oy), (x0, y0, x1, y1) = p.offset, box
+    return (x0 * sx + ox, y0 * sy + oy, x1 * sx + ox, y1 * sy + oy)
+
+
+def input_to_photo(box: Box, width: int, height: int, rule: ResizeRule) -> Box:
+    """A box in model-input pixels back in pixels of the ``width`` x ``height`` photo (clipped).
+
+    ``width``/``height`` may be the original photo's size even when it was decoded smaller: the
+    geometry depends on the aspect ratio only (up to a pixel of rounding).
+    """
+    p = placement(width, height, rule)
+    sx, sy = p.resized[0] / width, p.resized[1] / height
+    (ox, oy), (x0, y0, x1, y1) = p.offset, box
+    w, h = float(width), float(height)
     return (
-        min(max((x0 - ox) / sx, 0.0), float(width)),
-        min(max((y0 - oy) / sy, 0.0), float(height)),
-        min(max((x1 - ox) / sx, 0.0), float(width)),
-        min(max((y1 - oy) / sy, 0.0), float(height)),
+        min(max((x0 - ox) / sx, 0.0), w),
+        min(max((y0 - oy) / sy, 0.0), h),
+        min(max((x1 - ox) / sx, 0.0), w),
+        min(max((y1 - oy) / sy, 0.0), h),
     )
 
 
 def _letterbox(img: Image.Image, rule: ResizeRule) -> Image.Image:
-    w, h = img.size
-    scale = rule.size / max(w, h)
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    resized = img.resize((nw, nh), _INTERPOLATIONS[rule.interpolation])
+    p = placement(*img.size, rule)
+    resized = img.resize(p.resized, _INTERPOLATIONS[rule.interpolation])
     canvas = Image.new("RGB", (rule.size, rule.size), rule.fill)
-    canvas.paste(resized, ((rule.size - nw) // 2, (rule.size - nh) // 2))
+    canvas.paste(resized, p.offset)
     return canvas
 
 
 def _center_crop(img: Image.Image, rule: ResizeRule) -> Image.Image:
-    w, h = img.size
-    short = rule.size / rule.crop_pct
-    scale = short / min(w, h)
-    nw, nh = max(rule.size, round(w * scale)), max(rule.size, round(h * scale))
-    resized = img.resize((nw, nh), _INTERPOLATIONS[rule.interpolation])
-    left, top = (nw - rule.size) // 2, (nh - rule.size) // 2
+    p = placement(*img.size, rule)
+    resized = img.resize(p.resized, _INTERPOLATIONS[rule.interpolation])
+    left, top = -p.offset[0], -p.offset[1]
     return resized.crop((left, top, left + rule.size, top + rule.size))
 
 

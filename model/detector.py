@@ -20,17 +20,16 @@ from typing import cast
 import torch
 from torch import nn
 
+from model.pixels import PixelModel
+
 STRIDE = 8
 LEVEL_STRIDES = (8, 16, 32)  # the last backbone stage at each of these strides feeds the FPN
 OBJ_PRIOR = 0.01  # initial objectness: almost every cell holds no camera centre
 LOG_SIZE_RANGE = (-3.0, 6.0)  # box side = STRIDE * exp(r): 0.4 .. 3200 px
 
 
-class CamidDetector(nn.Module):
+class CamidDetector(PixelModel):
     """uint8 (or 0..255 float) RGB ``[N,3,S,S]`` in; per-cell camera outputs at stride 8 out."""
-
-    pixel_mean: torch.Tensor
-    pixel_std: torch.Tensor
 
     def __init__(
         self,
@@ -41,11 +40,9 @@ class CamidDetector(nn.Module):
         std: Sequence[float],
         width: int = 64,
     ) -> None:
-        super().__init__()
+        super().__init__(mean, std)
         self.stem = nn.Sequential(cast("nn.Module", backbone.conv_stem), cast("nn.Module", backbone.bn1))
         self.blocks = cast("nn.Sequential", backbone.blocks)
-        self.register_buffer("pixel_mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255)
-        self.register_buffer("pixel_std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255)
         self.levels, channels = self._find_levels()
         self.lateral = nn.ModuleList(nn.Conv2d(c, width, 1) for c in channels)
         self.fuse = nn.Sequential(
@@ -92,9 +89,6 @@ class CamidDetector(nn.Module):
                 out.append(x)
         return out
 
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        return (x.float() - self.pixel_mean) / self.pixel_std
-
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The fused stride-8 feature map ``[N, width, S/8, S/8]``."""
         levels = self._levels(self.normalize(x))
@@ -116,17 +110,23 @@ class CamidDetector(nn.Module):
         ``scores`` is the same with everything but local 3x3 maxima set to 0; ``boxes`` are
         ``x0, y0, x1, y1`` in input pixels.
         """
-        obj_logit, cls, box = self.forward_raw(x)
-        heat = torch.sigmoid(obj_logit)
-        peaks = heat * (nn.functional.max_pool2d(heat, 3, stride=1, padding=1) == heat).to(heat.dtype)
-        n, k, h, w = cls.shape
-        boxes = decode_boxes(box)
-        return (
-            heat[:, 0],
-            peaks.reshape(n, h * w),
-            cls.permute(0, 2, 3, 1).reshape(n, h * w, k),
-            boxes.permute(0, 2, 3, 1).reshape(n, h * w, 4),
-        )
+        return decode_outputs(*self.forward_raw(x))
+
+
+def decode_outputs(
+    obj_logit: torch.Tensor, cls: torch.Tensor, box: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:meth:`CamidDetector.forward_raw`'s outputs decoded as :meth:`CamidDetector.forward` returns them."""
+    heat = torch.sigmoid(obj_logit)
+    peaks = heat * (nn.functional.max_pool2d(heat, 3, stride=1, padding=1) == heat).to(heat.dtype)
+    n, k, h, w = cls.shape
+    boxes = decode_boxes(box)
+    return (
+        heat[:, 0],
+        peaks.reshape(n, h * w),
+        cls.permute(0, 2, 3, 1).reshape(n, h * w, k),
+        boxes.permute(0, 2, 3, 1).reshape(n, h * w, 4),
+    )
 
 
 def cell_centres(h: int, w: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -35,7 +35,7 @@ from data.images import ImageError, load_image
 from data.labels import LabelSet
 from data.manifest import read_manifest
 from data.preprocess import decode_hint, prepare
-from model.checkpoint import CheckpointMeta, load_any_checkpoint, load_checkpoint
+from model.checkpoint import CheckpointMeta, load_any_checkpoint
 from model.detector import CamidDetector
 from model.factory import CamidNet
 
@@ -275,13 +275,13 @@ def export_onnx(
     photos) plus ``n_random`` random images. INT8 and fp16 weights are kept only when top-1
     agreement with torch on the evaluation photos is at least ``min_agreement``.
     """
-    if isinstance(checkpoint, (str, Path)) and isinstance(load_any_checkpoint(checkpoint)[0], CamidDetector):
+    model, ckpt_meta = load_any_checkpoint(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
+    if isinstance(model, CamidDetector):
         if int8 or fp16:
             raise ExportError("--int8/--fp16-weights are not available for camera detectors yet; export fp32")
         return export_detector(
-            checkpoint, out, name=name, version=version, exporter=exporter, tolerance=tolerance
+            (model, ckpt_meta), out, name=name, version=version, exporter=exporter, tolerance=tolerance
         )
-    model, ckpt_meta = load_checkpoint(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
     model, meta = model.eval(), ckpt_meta.contract
     size = meta.resize.size
     photos = _photos(meta, parity_images, parity_manifest or evaluation or calibration)
@@ -322,7 +322,7 @@ def export_onnx(
 
 
 def export_detector(
-    checkpoint: str | Path,
+    checkpoint: str | Path | tuple[CamidDetector, CheckpointMeta],
     out: str | Path,
     *,
     name: str | None = None,
@@ -333,8 +333,9 @@ def export_detector(
 ) -> ExportReport:
     """Export a camera detector (fp32) after checking that onnxruntime's camera scores and boxes
     match torch's on random images; writes ``out`` atomically only when they do."""
-    model, ckpt_meta = load_any_checkpoint(checkpoint)
-    assert isinstance(model, CamidDetector)
+    model, ckpt_meta = load_any_checkpoint(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
+    if not isinstance(model, CamidDetector):
+        raise ExportError("export_detector: not a camera detector checkpoint; use export_onnx")
     meta = ckpt_meta.contract
     size = meta.resize.size
     proto = to_onnx(model, size, exporter=exporter)

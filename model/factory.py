@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from model.detector import CamidDetector
+from model.pixels import PixelModel, pixel_vector
 from model.pretrained import LITE_MEAN, LITE_STD, has_offline_weights, load_imagenet_state_dict
 
 log = logging.getLogger(__name__)
@@ -20,15 +21,8 @@ Pretrained = str | Path | None
 _WEIGHT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 
 
-class CamidNet(nn.Module):
-    """Photo classifier: uint8 (or 0..255 float) RGB ``[N,3,H,W]`` in, logits ``[N,C]`` out.
-
-    ``pixel_mean`` / ``pixel_std`` (0..255 scale) are buffers saved in the state dict, so a
-    checkpoint and its ONNX export carry their own normalisation.
-    """
-
-    pixel_mean: torch.Tensor  # buffers, registered in __init__
-    pixel_std: torch.Tensor
+class CamidNet(PixelModel):
+    """Photo classifier: uint8 (or 0..255 float) RGB ``[N,3,H,W]`` in, logits ``[N,C]`` out."""
 
     def __init__(
         self,
@@ -39,21 +33,15 @@ class CamidNet(nn.Module):
         std: Sequence[float],
         drop_rate: float = 0.2,
     ) -> None:
-        super().__init__()
+        super().__init__(mean, std)
         self.backbone = backbone
         self.num_features = int(getattr(backbone, "num_features"))  # noqa: B009
-        self.register_buffer("pixel_mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255)
-        self.register_buffer("pixel_std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255)
         self.dropout = nn.Dropout(drop_rate)
         self.classifier = nn.Linear(self.num_features, num_classes)
 
     @property
     def num_classes(self) -> int:
         return self.classifier.out_features
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """uint8 / 0..255 float to the backbone's normalised float input."""
-        return (x.float() - self.pixel_mean) / self.pixel_std
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone feature map ``[N,F,h,w]``."""
@@ -192,8 +180,8 @@ def create_model(
     if weights_path is not None:
         _load_weights_into(model, _load_state_file(weights_path), str(weights_path))
         if mean is not None or std is not None:  # explicit arguments win over the file's buffers
-            model.pixel_mean.copy_(torch.tensor(mean or default_mean).view(1, 3, 1, 1) * 255)
-            model.pixel_std.copy_(torch.tensor(std or default_std).view(1, 3, 1, 1) * 255)
+            model.pixel_mean.copy_(pixel_vector(mean or default_mean))
+            model.pixel_std.copy_(pixel_vector(std or default_std))
     return model
 
 

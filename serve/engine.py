@@ -23,7 +23,7 @@ import onnxruntime as ort
 from PIL import Image
 
 from data.contract import ContractError, ModelContract
-from data.decision import Decision, decide, softmax
+from data.decision import Decision, decide, scores_json, softmax
 from data.detection import DETECTOR_OUTPUTS, Camera, decode_cameras, photo_verdict
 from data.preprocess import input_to_photo, prepare
 
@@ -92,7 +92,7 @@ class Prediction:
             "label": self.label,
             "confidence": self.confidence,
             "decision": self.decision,
-            "probabilities": [{"label": name, "score": score} for name, score in self.probabilities],
+            "probabilities": scores_json(self.probabilities),
             "cameras": [c.to_json() for c in self.cameras],
         }
         if self.heatmap_png is not None:

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from data.detection import decode_cameras, photo_verdict
 from data.labels import LabelSet
 from model.checkpoint import read_checkpoint, save_checkpoint
-from model.detector import CamidDetector
+from model.detector import CamidDetector, decode_outputs
 from model.factory import create_detector
 from training.calibration import fit_temperature, select_flag_threshold, select_reject_threshold
 from training.config import TrainConfig
@@ -72,12 +72,16 @@ def frozen_and_trained(model: CamidDetector, freeze_blocks: int) -> list[nn.Modu
 @torch.no_grad()
 def detector_peaks(
     model: nn.Module, loader: DataLoader[Any], device: torch.device, top: int = 50
-) -> tuple[list[RawPeaks], list[Any]]:
-    """Every photo's ``top`` strongest peaks, and its ``(boxes, classes)`` truth, in order."""
+) -> tuple[list[RawPeaks], list[Any], float]:
+    """Every photo's ``top`` strongest peaks and its ``(boxes, classes)`` truth, in order, and the
+    mean detection loss: one pass over the loader."""
+    assert isinstance(model, CamidDetector)
     model.eval()
-    peaks, truth = [], []
+    peaks, truth, losses = [], [], []
     for images, items in loader:
-        _, scores, cls, boxes = model(images.to(device))
+        raw = model.forward_raw(images.to(device))
+        losses.append(float(detection_loss(raw, items)))
+        _, scores, cls, boxes = decode_outputs(*raw)
         for n in range(len(images)):
             order = torch.argsort(scores[n], descending=True)[:top]
             peaks.append(
@@ -86,7 +90,7 @@ def detector_peaks(
                 )
             )
         truth.extend(items)
-    return peaks, truth
+    return peaks, truth, float(np.mean(losses)) if losses else 0.0
 
 
 def _truths(items: Sequence[Any], cameras: Sequence[str], width: float) -> list[PhotoTruth]:
@@ -126,14 +130,11 @@ def detection_validation(labels: LabelSet, width: float) -> Any:
     def validate(
         model: nn.Module, loader: DataLoader[Any], device: torch.device, dtype: Any, progress: bool
     ) -> tuple[float, float]:
-        assert isinstance(model, CamidDetector)
-        with torch.no_grad():
-            losses = [float(detection_loss(model, x.to(device), items)) for x, items in loader]
-        peaks, items = detector_peaks(model, loader, device)
+        peaks, items, loss = detector_peaks(model, loader, device)
         found = [_agnostic(fs) for fs in _found(peaks, labels, 1.0)]
         truth = [_agnostic_truth(t) for t in _truths(items, labels.cameras, width)]
         ap = ap_per_class(found, truth, ["camera"])["camera"]
-        return (0.0 if np.isnan(ap) else ap), float(np.mean(losses)) if losses else 0.0
+        return (0.0 if np.isnan(ap) else ap), loss
 
     return validate
 
@@ -196,7 +197,7 @@ def _photo_truth_label(t: PhotoTruth, labels: LabelSet) -> str:
     return t.boxes[0][1] if t.boxes else labels.negative
 
 
-def _loaders(ctx: RunContext) -> tuple[DataLoader[Any], DataLoader[Any], list[Any]]:
+def _loaders(ctx: RunContext) -> tuple[DataLoader[Any], DataLoader[Any]]:
     cfg = ctx.config
     train = usable_records(ctx.splits.train, ctx.labels)
     val = usable_records(ctx.splits.val, ctx.labels)
@@ -210,7 +211,7 @@ def _loaders(ctx: RunContext) -> tuple[DataLoader[Any], DataLoader[Any], list[An
     )  # fmt: skip
     val_ds = DetectionDataset(ctx.manifest, val, ctx.labels, ctx.rule)
     val_loader = DataLoader(val_ds, batch_size=max(1, cfg.batch_size // 2), collate_fn=collate)
-    return train_loader, val_loader, val
+    return train_loader, val_loader
 
 
 def _resume(ctx: RunContext, model: CamidDetector) -> FitState | None:
@@ -239,7 +240,7 @@ def train_detector(
             config.arch, len(ctx.labels.cameras), config.pretrained, width=config.det_width
         )
         trained = frozen_and_trained(model, config.det_freeze_blocks)
-        train_loader, val_loader, _ = _loaders(ctx)
+        train_loader, val_loader = _loaders(ctx)
 
         def save_last(state: FitState, net: nn.Module) -> None:
             assert isinstance(net, CamidDetector)
@@ -250,7 +251,7 @@ def train_detector(
         def step(net: nn.Module, batch: Any, device: torch.device) -> tuple[torch.Tensor, int]:
             assert isinstance(net, CamidDetector)
             images, items = batch
-            return detection_loss(net, images.to(device), items), len(images)
+            return detection_loss(net.forward_raw(images.to(device)), items), len(images)
 
         model.to(ctx.device)
         state = fit(
@@ -261,7 +262,7 @@ def train_detector(
         )  # fmt: skip
         ctx.histories["detect"] = state.history
         ctx.seconds["train_total"] = time.perf_counter() - start
-        peaks, items = detector_peaks(model, val_loader, ctx.device)
+        peaks, items, _ = detector_peaks(model, val_loader, ctx.device)
         temperature, thresholds, figures = calibrate_detector(peaks, items, ctx.labels, config)
         log.info("detector validation: %s; thresholds %s", figures, thresholds)
         contract = create_contract(

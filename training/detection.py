@@ -29,23 +29,11 @@ from data.boxes import LabeledBox, record_boxes
 from data.images import load_image
 from data.labels import LabelSet
 from data.manifest import Manifest, Record
-from data.preprocess import ResizeRule, prepare
-from model.detector import LOG_SIZE_RANGE, STRIDE, CamidDetector
+from data.preprocess import ResizeRule, photo_to_input, prepare
+from model.detector import LOG_SIZE_RANGE, STRIDE
 
 log = logging.getLogger(__name__)
 IGNORE = -1  # class index of a look-alike box: a negative, not a target
-
-
-def photo_to_input(
-    box: tuple[float, float, float, float], width: int, height: int, rule: ResizeRule
-) -> list[float]:
-    """A box in photo pixels in the letterboxed input's pixels (forward of ``input_to_photo``)."""
-    scale = rule.size / max(width, height)
-    nw, nh = max(1, round(width * scale)), max(1, round(height * scale))
-    ox, oy = (rule.size - nw) // 2, (rule.size - nh) // 2
-    sx, sy = nw / width, nh / height
-    x0, y0, x1, y1 = box
-    return [x0 * sx + ox, y0 * sy + oy, x1 * sx + ox, y1 * sy + oy]
 
 
 def usable_records(records: Sequence[Record], labels: LabelSet) -> list[Record]:
@@ -102,8 +90,9 @@ class DetectionDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]])
         img = load_image(self.manifest.resolve(r))
         arr = prepare(img, self.rule).transpose(1, 2, 0)
         w, h = img.size
-        boxes = [photo_to_input(b.box, w, h, self.rule) for b in record_boxes(r)]
-        classes = [self._class(b) for b in record_boxes(r)]
+        labelled = record_boxes(r)
+        boxes = [list(photo_to_input(b.box, w, h, self.rule)) for b in labelled]
+        classes = [self._class(b) for b in labelled]
         if self.aug is not None:
             size = float(self.rule.size)
             clipped = [[min(max(v, 0.0), size) for v in b] for b in boxes]
@@ -190,10 +179,11 @@ def focal_loss(
 
 
 def detection_loss(
-    model: CamidDetector, images: torch.Tensor, items: Sequence[tuple[torch.Tensor, torch.Tensor]]
+    raw: tuple[torch.Tensor, torch.Tensor, torch.Tensor], items: Sequence[tuple[torch.Tensor, torch.Tensor]]
 ) -> torch.Tensor:
-    """Objectness focal loss + class cross-entropy + box L1 at the camera centres."""
-    obj, cls, box = model.forward_raw(images)
+    """Objectness focal loss + class cross-entropy + box L1 at the camera centres, from
+    :meth:`CamidDetector.forward_raw`'s outputs for a batch and its ``(boxes, classes)``."""
+    obj, cls, box = raw
     n, k, h, w = cls.shape
     t = build_targets(items, h, w)
     t_heat = t.heat.to(obj.device)

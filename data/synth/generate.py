@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from data.boxes import LabeledBox, format_boxes
+from data.files import atomic_write
 from data.labels import LabelSet, load_labels
 from data.manifest import Manifest, Record, write_manifest
 from data.synth.catalogue import Catalogue, load_catalogue
@@ -314,11 +315,9 @@ def render_chunk(
 
 
 def write_facts(path: Path, facts: Mapping[str, Any]) -> None:
-    """Write a facts sidecar atomically (temp file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.part")
-    tmp.write_text(json.dumps(facts, sort_keys=True), encoding="utf-8")
-    tmp.replace(path)
+    """Write a facts sidecar atomically (temp file, fsync, rename)."""
+    text = json.dumps(facts, sort_keys=True)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def is_rendered(out_dir: Path, plan: Plan) -> bool:

@@ -70,6 +70,11 @@ def detector_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
 
 
 def test_the_detector_finds_each_camera_with_its_own_label(detector_run) -> None:  # type: ignore[no-untyped-def]
+    import torch
+    from torch.utils.data import DataLoader
+
+    from data.detection import decode_cameras
+    from data.preprocess import input_to_photo
     from model.checkpoint import load_any_checkpoint
     from training.detect import detector_peaks
     from training.detection import DetectionDataset, collate
@@ -79,20 +84,16 @@ def test_the_detector_finds_each_camera_with_its_own_label(detector_run) -> None
     assert meta.contract.task == "detect" and "camera" in meta.contract.thresholds
     manifest = read_manifest(data)
     test = [r for r in manifest.records if r.split == "test"]
-    from torch.utils.data import DataLoader
-
-    from data.detection import decode_cameras
-
     loader = DataLoader(
         DetectionDataset(manifest, test, meta.contract.labels, meta.contract.resize), 4, collate_fn=collate
     )
-    peaks, _ = detector_peaks(model, loader, __import__("torch").device("cpu"))
+    peaks, _, _ = detector_peaks(model, loader, torch.device("cpu"))
     hits, total, two_found = 0, 0, 0
     for record, p in zip(test, peaks, strict=True):
         cams, _ = decode_cameras(
             p.scores, p.class_logits, p.boxes, labels=meta.contract.labels,
             temperature=meta.contract.temperature, threshold=meta.contract.thresholds["camera"],
-            to_photo=lambda b: (b[0], b[1] - SIZE // 8, b[2], b[3] - SIZE // 8),  # letterbox pad
+            to_photo=lambda b: input_to_photo(b, SIZE, SIZE * 3 // 4, meta.contract.resize),
         )  # fmt: skip
         truth = record_boxes(record)
         total += len(truth)
