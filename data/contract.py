@@ -69,6 +69,10 @@ class ModelContract:
     precision: str = "fp32"
     trained_on: Mapping[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, Any] = field(default_factory=dict)
+    # a crop classifier (look-then-zoom): the crop geometry of data.crops and the pair's settings
+    crop: Mapping[str, Any] | None = None
+    # a detector paired with a crop classifier: its companion file and the pair's settings
+    zoom: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:
@@ -91,6 +95,11 @@ class ModelContract:
     def task(self) -> str:
         """``detect`` for a camera detector (boxes per camera), ``classify`` for a photo classifier."""
         return "detect" if any(o.name == "boxes" for o in self.outputs) else "classify"
+
+    @property
+    def is_crop_classifier(self) -> bool:
+        """A classifier of square crops around proposals (``camid train --mode zoom``)."""
+        return self.crop is not None
 
     @property
     def input_size(self) -> int:
@@ -120,6 +129,8 @@ class ModelContract:
             "precision": self.precision,
             "trained_on": dict(self.trained_on),
             "metrics": dict(self.metrics),
+            **({"crop": dict(self.crop)} if self.crop is not None else {}),
+            **({"zoom": dict(self.zoom)} if self.zoom is not None else {}),
         }
 
     @classmethod
@@ -153,6 +164,8 @@ class ModelContract:
                 precision=str(doc.get("precision", "fp32")),
                 trained_on=dict(doc.get("trained_on", {})),
                 metrics=dict(doc.get("metrics", {})),
+                crop=_optional_mapping(doc.get("crop")),
+                zoom=_optional_mapping(doc.get("zoom")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, ContractError):
@@ -196,6 +209,14 @@ def _nan_to_none(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_nan_to_none(v) for v in value]
     return value
+
+
+def _optional_mapping(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected a mapping, got {type(value).__name__}")
+    return dict(value)
 
 
 def _class_json(c: ClassInfo) -> dict[str, Any]:

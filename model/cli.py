@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from model.export import RELEASE_MAX_BYTES, ExportError, export_onnx, upgrade_onnx
+from model.export import RELEASE_MAX_BYTES, ExportError, export_onnx, export_pair, upgrade_onnx
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,6 +19,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--labels", type=Path, help="with --upgrade: the labels file it was trained with")
     p.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
+    p.add_argument(
+        "--zoom",
+        type=Path,
+        help="with a detector --checkpoint: its crop classifier (`camid train --mode zoom`), written "
+        "as OUT's companion X.zoom.onnx (look-then-zoom)",
+    )
     p.add_argument(
         "--name", default=None, help="model name stored in the metadata (default: the checkpoint's)"
     )
@@ -47,6 +53,8 @@ def export_main(argv: list[str] | None = None) -> int:
         return 2
     if args.upgrade is not None:
         return _upgrade(args.upgrade, args.labels, args.out)
+    if args.zoom is not None:
+        return _pair(args)
     try:
         report = export_onnx(
             args.checkpoint,
@@ -83,4 +91,21 @@ def _upgrade(old: Path, labels_path: Path | None, out: Path) -> int:
         print(f"camid export: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {path}: {old}'s weights with a full model contract")
+    return 0
+
+
+def _pair(args: argparse.Namespace) -> int:
+    if args.int8 or args.fp16_weights:
+        print("camid export: --zoom exports fp32 only", file=sys.stderr)
+        return 2
+    try:
+        det, crop = export_pair(
+            args.checkpoint, args.zoom, args.out, name=args.name, version=args.version, exporter=args.exporter
+        )
+    except (ExportError, FileNotFoundError, ValueError) as exc:
+        print(f"camid export: {exc}", file=sys.stderr)
+        return 1
+    for report in (det, crop):
+        print(f"wrote {report.path} ({report.size_bytes / 1e6:.1f} MB, {report.precision}); "
+              f"parity vs torch {report.parity_max_abs_softmax:.2e}")  # fmt: skip
     return 0

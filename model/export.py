@@ -17,7 +17,7 @@ import logging
 import tempfile
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +29,14 @@ from torch import nn
 
 from data.contract import ModelContract
 from data.decision import softmax
+from data.dedup import sha256_file
 from data.detection import DETECTOR_OUTPUTS
 from data.files import atomic_write
 from data.images import ImageError, load_image
 from data.labels import LabelSet
 from data.manifest import read_manifest
 from data.preprocess import decode_hint, prepare
+from data.zoom import ZoomSettings, companion_path
 from model.checkpoint import CheckpointMeta, load_any_checkpoint
 from model.detector import CamidDetector
 from model.factory import CamidNet
@@ -357,6 +359,85 @@ def export_detector(
     path = Path(out)
     atomic_write(path, lambda tmp: tmp.write_bytes(data))
     return ExportReport(path, len(data), "fp32", diff, 1.0, 0, n_random)
+
+
+def zoom_contract(detector: ModelContract, crop: ModelContract, file: Path) -> ModelContract:
+    """The detector's contract paired with the crop classifier in ``file``: the ``zoom`` settings
+    (file name, sha256, crop geometry, proposals, decode side) and the pair's calibrated
+    thresholds (the detector's own are kept under ``zoom["detector_thresholds"]``)."""
+    check_pair(detector, crop)
+    assert crop.crop is not None
+    settings = ZoomSettings.from_json(crop.crop)
+    pair = {k: float(v) for k, v in crop.thresholds.items() if k in ("camera", "flag", "reject")}
+    zoom = {
+        **settings.to_json(),
+        "file": file.name,
+        "sha256": sha256_file(file),
+        "detector_thresholds": dict(detector.thresholds),
+        "calibrated_with_detector": crop.crop.get("calibrated_with_detector"),
+    }
+    metrics = {**detector.metrics, "zoom": dict(crop.metrics)}
+    return detector.with_updates(zoom=zoom, thresholds={**detector.thresholds, **pair}, metrics=metrics)
+
+
+def check_pair(detector: ModelContract, crop: ModelContract) -> None:
+    """Raise :class:`ExportError` unless ``crop`` is a crop classifier that fits ``detector``."""
+    if detector.task != "detect":
+        raise ExportError("--zoom: --checkpoint must be a camera detector (`camid train --mode detect`)")
+    if crop.crop is None or crop.task != "classify":
+        raise ExportError(
+            "--zoom: not a crop classifier checkpoint; train one with `camid train --mode zoom`"
+        )
+    if crop.names != detector.names:
+        raise ExportError(
+            f"--zoom: the crop classifier's classes {list(crop.names)} differ from the detector's "
+            f"{list(detector.names)}; train both with the same labels file"
+        )
+    if "camera" not in crop.thresholds:
+        raise ExportError("--zoom: the crop classifier has no camera threshold; retrain it with --mode zoom")
+
+
+def export_pair(
+    detector: str | Path | tuple[CamidDetector, CheckpointMeta],
+    crop_classifier: str | Path | tuple[CamidNet, CheckpointMeta],
+    out: str | Path,
+    *,
+    name: str | None = None,
+    version: str | None = None,
+    exporter: str = "dynamo",
+    tolerance: float = 1e-4,
+) -> tuple[ExportReport, ExportReport]:
+    """Export a look-then-zoom pair: the crop classifier to ``X.zoom.onnx`` beside ``out``
+    (``X.onnx``), then the detector to ``out`` with the pair's contract (:func:`zoom_contract`),
+    so that ``Engine.load(out)`` loads both. Each file is parity-checked before it is written."""
+    det, det_meta = load_any_checkpoint(detector) if isinstance(detector, (str, Path)) else detector
+    crop, crop_meta = (
+        load_any_checkpoint(crop_classifier) if isinstance(crop_classifier, (str, Path)) else crop_classifier
+    )
+    if not isinstance(det, CamidDetector) or not isinstance(crop, CamidNet):
+        raise ExportError("--zoom: give a detector checkpoint (--checkpoint) and a crop classifier (--zoom)")
+    check_pair(det_meta.contract, crop_meta.contract)
+    calibrated = (crop_meta.contract.crop or {}).get("calibrated_with_detector")
+    if calibrated is None:
+        log.warning(
+            "the crop classifier was trained without --detector: its camera threshold is uncalibrated"
+        )
+    elif isinstance(detector, (str, Path)) and calibrated != sha256_file(detector):
+        log.warning(
+            "the crop classifier was calibrated with another detector checkpoint; retrain it with this one"
+        )
+    path = Path(out)
+    companion = companion_path(path)
+    crop_report = export_onnx(
+        (crop, crop_meta), companion, name=name and f"{name}-zoom", version=version, exporter=exporter,
+        tolerance=tolerance,
+    )  # fmt: skip
+    with_zoom = zoom_contract(det_meta.contract, crop_meta.contract, companion)
+    det_report = export_detector(
+        (det, replace(det_meta, contract=with_zoom)), path, name=name, version=version, exporter=exporter,
+        tolerance=tolerance,
+    )  # fmt: skip
+    return det_report, crop_report
 
 
 def _photos(meta: ModelContract, given: np.ndarray | None, manifest: str | Path | None) -> np.ndarray:

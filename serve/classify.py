@@ -18,7 +18,6 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
 from data.images import ImageError, ImageInfo, ImageLimits, probe_image, sniff_format
-from data.preprocess import decode_hint
 from serve.engine import Engine, build_result
 from serve.errors import ApiError
 from serve.photos import DecodedPhoto, decode_photo
@@ -98,7 +97,7 @@ def classify_uploads(
     """
     for i, data in enumerate(uploads):
         check_upload(data, index=i, limits=limits)
-    min_side = decode_hint(engine.info.resize)
+    min_side = engine.min_side
     results = []
     for i, data in enumerate(uploads):
         photo = decode_upload(data, index=i, limits=limits, min_side=min_side)

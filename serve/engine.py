@@ -24,8 +24,10 @@ from PIL import Image
 
 from data.contract import ContractError, ModelContract
 from data.decision import Decision, decide, scores_json, softmax
-from data.detection import DETECTOR_OUTPUTS, Camera, decode_cameras, photo_verdict
-from data.preprocess import input_to_photo, prepare
+from data.dedup import sha256_file
+from data.detection import DETECTOR_OUTPUTS, Box, Camera, decode_cameras, photo_verdict
+from data.preprocess import decode_hint, input_to_photo, prepare
+from data.zoom import ZoomSettings, crop_inputs, top_proposals, zoom_cameras
 
 log = logging.getLogger(__name__)
 
@@ -150,14 +152,71 @@ def heatmap_overlay(cam: np.ndarray, picture: np.ndarray, alpha: float = 0.45) -
     return buf.getvalue()
 
 
-class Engine:
-    """An onnxruntime session plus the model's metadata; thread-safe for concurrent ``classify``."""
+@dataclass(frozen=True)
+class ZoomStage:
+    """The crop classifier of a look-then-zoom pair (``data/zoom.py``): session, contract, settings."""
 
-    def __init__(self, session: ort.InferenceSession, info: ModelContract, path: Path | None = None) -> None:
+    session: ort.InferenceSession
+    info: ModelContract
+    settings: ZoomSettings
+    path: Path
+
+
+def load_zoom_stage(detector: Path, info: ModelContract, threads: int | None = None) -> ZoomStage:
+    """The companion crop classifier named in a detector's ``zoom`` contract, checked by sha256."""
+    assert info.zoom is not None
+    path = detector.parent / str(info.zoom.get("file", ""))
+    fix = f"export the pair again (`camid export --checkpoint DETECTOR --zoom ZOOM --out {detector}`)"
+    if not path.is_file():
+        raise ModelError(
+            f"{detector}: its crop classifier {path} is missing; keep it beside the detector or {fix}"
+        )
+    if sha256_file(path) != info.zoom.get("sha256"):
+        raise ModelError(
+            f"{path}: not the crop classifier {detector} was exported with (sha256 differs); {fix}"
+        )
+    try:
+        session = ort.InferenceSession(
+            str(path), session_options(threads), providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ModelError(f"{path}: not a loadable ONNX model ({exc}); {fix}") from exc
+    crop = parse_metadata(session.get_modelmeta().custom_metadata_map, str(path))
+    if crop.task != "classify" or not crop.is_crop_classifier or crop.names != info.names:
+        raise ModelError(f"{path}: not a crop classifier with the classes of {detector}; {fix}")
+    try:
+        settings = ZoomSettings.from_json(info.zoom)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{detector}: malformed zoom settings ({exc}); {fix}") from exc
+    return ZoomStage(session, crop, settings, path)
+
+
+class Engine:
+    """An onnxruntime session plus the model's metadata; thread-safe for concurrent ``classify``.
+
+    A detector exported with a crop classifier (``camid export --zoom``) carries it as ``zoom``:
+    the detector proposes, the crop classifier decides (``data/zoom.py``).
+    """
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        info: ModelContract,
+        path: Path | None = None,
+        zoom: ZoomStage | None = None,
+    ) -> None:
         self.session = session
         self.info = info
         self.path = path
+        self.zoom = zoom
         self._targets = set(info.targets)
+
+    @property
+    def min_side(self) -> int:
+        """The shorter side to decode photos at (JPEG draft): the model input's need, or the zoom
+        stage's ``decode_side`` when it needs more. Callers pass it to ``load_image(min_side=)``."""
+        hint = decode_hint(self.info.resize)
+        return max(hint, self.zoom.settings.decode_side) if self.zoom is not None else hint
 
     @classmethod
     def load(cls, path: str | Path, threads: int | None = None) -> Engine:
@@ -172,15 +231,17 @@ class Engine:
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelError(f"{p}: not a loadable ONNX model ({exc})") from exc
         info = parse_metadata(session.get_modelmeta().custom_metadata_map, str(p))
+        zoom = load_zoom_stage(p, info, threads) if info.zoom is not None and info.task == "detect" else None
         log.info(
-            "loaded %s %s (%s, %d classes) from %s",
+            "loaded %s %s (%s, %d classes%s) from %s",
             info.name,
             info.version,
             info.precision,
             len(info.names),
+            f", zoom stage {zoom.path.name}" if zoom is not None else "",
             p,
         )
-        return cls(session, info, p)
+        return cls(session, info, p, zoom)
 
     def prepare(self, images: Sequence[Image.Image]) -> np.ndarray:
         """The uint8 ``[N,3,S,S]`` batch fed to the model (``data.preprocess.prepare`` per photo)."""
@@ -239,18 +300,43 @@ class Engine:
             heat, scores, cls, boxes = self.session.run(list(DETECTOR_OUTPUTS), {"image": batch})
             for i in range(len(batch)):
                 w, h = sizes[start + i]
-                cams, miss = decode_cameras(
-                    np.asarray(scores[i]),
-                    np.asarray(cls[i]),
-                    np.asarray(boxes[i]),
-                    labels=info.labels,
-                    temperature=info.temperature,
-                    threshold=info.thresholds["camera"],
-                    to_photo=functools.partial(input_to_photo, width=w, height=h, rule=info.resize),
-                )
+                to_photo = functools.partial(input_to_photo, width=w, height=h, rule=info.resize)
+                if self.zoom is not None:
+                    cams, miss = self._zoom(
+                        images[start + i], (w, h), np.asarray(scores[i]), np.asarray(boxes[i])
+                    )
+                else:
+                    cams, miss = decode_cameras(
+                        np.asarray(scores[i]),
+                        np.asarray(cls[i]),
+                        np.asarray(boxes[i]),
+                        labels=info.labels,
+                        temperature=info.temperature,
+                        threshold=info.thresholds["camera"],
+                        to_photo=to_photo,
+                    )
                 v = photo_verdict(cams, miss, info.labels, dict(info.thresholds))
                 png = heatmap_overlay(np.asarray(heat[i]), batch[i]) if heatmap else None
                 results.append(
                     Prediction(v.label, v.confidence, v.decision, v.probabilities, png, tuple(cams))
                 )
         return results
+
+    def _zoom(
+        self, image: Image.Image, size: tuple[int, int], scores: np.ndarray, boxes: np.ndarray
+    ) -> tuple[list[Camera], Camera | None]:
+        """The look-then-zoom cameras of one photo from the detector's peaks (``data/zoom.py``)."""
+        assert self.zoom is not None
+        zoom, (w, h) = self.zoom, size
+        picked = top_proposals(scores, zoom.settings)
+        photo_boxes: list[Box] = [
+            input_to_photo((float(b[0]), float(b[1]), float(b[2]), float(b[3])), w, h, self.info.resize)
+            for b in boxes[picked]
+        ]
+        crops = crop_inputs(image, photo_boxes, size, zoom.settings, zoom.info.resize.size)
+        if len(crops):
+            (logits,) = zoom.session.run(["logits"], {"image": crops})
+            probs = softmax(np.asarray(logits), zoom.info.temperature)
+        else:
+            probs = np.zeros((0, len(self.info.names)))
+        return zoom_cameras(photo_boxes, probs, self.info.labels, self.info.thresholds["camera"])

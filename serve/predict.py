@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from data.images import ImageError, sniff_format
-from data.preprocess import decode_hint
 from serve.engine import Engine, ModelError, build_result, default_model_path
 from serve.photos import DecodedPhoto, decode_photo
 
@@ -128,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.heatmap_dir is not None:
         args.heatmap_dir.mkdir(parents=True, exist_ok=True)
-    min_side, failed, seen = decode_hint(engine.info.resize), 0, 0
+    min_side, failed, seen = engine.min_side, 0, 0
     results: list[dict[str, Any]] = []
     used: set[str] = set()
     # JPEG entropy decoding dominates on phone photos and Pillow releases the GIL while decoding,

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import yaml
 
-Mode = Literal["fast", "finetune", "fewshot", "detect"]
+Mode = Literal["fast", "finetune", "fewshot", "detect", "zoom"]
 ClassBalance = Literal["loss", "sampler", "none"]
 
 
@@ -62,11 +62,25 @@ class TrainConfig:
     det_freeze_blocks: int = 2  # backbone stages kept frozen (stem and stride-2/4 stages)
     det_width: int = 64  # channels of the fused stride-8 feature map
     det_false_per_photo: float = 0.1  # the camera threshold keeps false cameras per photo at most this
+    # crop classifier of look-then-zoom (mode=zoom; see training/zoom.py and data/zoom.py)
+    zoom_detector: str | None = None  # detector checkpoint: hard negatives + calibration of the pair
+    zoom_context: float = 2.0  # crop side = context x the box's longer side (data.crops)
+    zoom_min_px: float = 24.0  # ... and at least this many photo pixels
+    zoom_backgrounds: int = 3  # random no-camera squares per training photo
+    zoom_decode_side: int = 1440  # photos are decoded with the shorter side >= this for crops
+    zoom_max_proposals: int = 10  # the detector's top-K peaks that are zoomed into
+    zoom_propose: float | None = None  # lowest detector score zoomed into; None: measured on val
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (YAML/JSON-safe) of every field."""
         return dataclasses.asdict(self)
+
+
+# mode=zoom starts from these (a file or CLI flag still wins): small crops, full fine-tuning
+ZOOM_DEFAULTS: dict[str, Any] = {
+    "image_size": 128, "epochs": 6, "lr": 1e-3, "batch_size": 48, "patience": 3, "warmup_epochs": 1,
+}  # fmt: skip
 
 
 def config_fields() -> set[str]:
@@ -88,6 +102,8 @@ def resolve_config(path: Path | None = None, **overrides: Any) -> TrainConfig:
         raise ValueError(
             f"unknown config key(s) {', '.join(unknown)}; known: {', '.join(sorted(config_fields()))}"
         )
+    if values.get("mode") == "zoom":
+        values = {**ZOOM_DEFAULTS, **values}
     if isinstance(values.get("pretrained"), str) and values["pretrained"].lower() == "none":
         values["pretrained"] = None
     config = TrainConfig(**values)
@@ -97,8 +113,14 @@ def resolve_config(path: Path | None = None, **overrides: Any) -> TrainConfig:
 
 def check_config(config: TrainConfig) -> None:
     """Raise ValueError naming the field and the accepted range for impossible settings."""
-    if config.mode not in ("fast", "finetune", "fewshot", "detect"):
-        raise ValueError(f"mode {config.mode!r}: use fast, finetune, fewshot or detect")
+    if config.mode not in ("fast", "finetune", "fewshot", "detect", "zoom"):
+        raise ValueError(f"mode {config.mode!r}: use fast, finetune, fewshot, detect or zoom")
+    if config.zoom_context < 1.0 or config.zoom_backgrounds < 0 or config.zoom_max_proposals < 1:
+        raise ValueError(
+            f"zoom_context={config.zoom_context}, zoom_backgrounds={config.zoom_backgrounds}, "
+            f"zoom_max_proposals={config.zoom_max_proposals}: use context >= 1, backgrounds >= 0, "
+            "max_proposals >= 1"
+        )
     if config.mode == "detect" and (config.image_size % 32 or config.det_crop % 32):
         raise ValueError(
             f"image_size={config.image_size}, det_crop={config.det_crop}: the detector needs multiples of 32"

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from data.detection import decode_cameras, photo_verdict
+from data.detection import Camera, decode_cameras, photo_verdict
 from data.labels import LabelSet
 from model.checkpoint import read_checkpoint, save_checkpoint
 from model.detector import CamidDetector, decode_outputs
@@ -161,26 +161,19 @@ def calibrate_detector(
         [_agnostic(fs) for fs in found], [_agnostic_truth(t) for t in truth], cfg.det_false_per_photo
     )
     camera_th = max(rec.threshold, LOW_THRESHOLD)
-    # photo verdicts at that threshold -> flag / reject thresholds as for the classifier
-    probs, pred, y = [], [], []
-    for p, t in zip(peaks, truth, strict=True):
-        cams, miss = decode_cameras(
-            p.scores, p.class_logits, p.boxes, labels=labels, temperature=temperature,
-            threshold=camera_th, to_photo=lambda b: b,
+    decoded = [
+        decode_cameras(
+            p.scores,
+            p.class_logits,
+            p.boxes,
+            labels=labels,
+            temperature=temperature,
+            threshold=camera_th,
+            to_photo=lambda b: b,
         )  # fmt: skip
-        v = photo_verdict(cams, miss, labels)
-        d = dict(v.probabilities)
-        probs.append([d[n] for n in labels.names])
-        pred.append(labels.index(v.label))
-        y.append(labels.index(_photo_truth_label(t, labels)))
-    pa, ya = np.array(probs), np.array(y)
-    thresholds = {
-        "camera": camera_th,
-        "flag": select_flag_threshold(
-            pa, ya, labels.names, labels.targets, cfg.flag_precision, np.array(pred)
-        ),
-        "reject": select_reject_threshold(pa, ya, labels.names, labels.targets, cfg.max_target_rejected),
-    }
+        for p in peaks
+    ]
+    thresholds = {"camera": camera_th, **verdict_thresholds(decoded, truth, labels, cfg)}
     figures = {
         "val_recall_at_false": rec.recall,
         "val_false_per_photo": rec.false_per_photo,
@@ -188,6 +181,30 @@ def calibrate_detector(
         "val_ap50": ap_per_class(found, truth, labels.cameras),
     }
     return temperature, thresholds, figures
+
+
+def verdict_thresholds(
+    decoded: Sequence[tuple[Sequence[Camera], Camera | None]],
+    truth: Sequence[PhotoTruth],
+    labels: LabelSet,
+    cfg: TrainConfig,
+) -> dict[str, float]:
+    """The photo ``flag`` / ``reject`` thresholds, chosen as for the classifier, from each
+    validation photo's ``(cameras, best miss)`` at the calibrated camera threshold."""
+    probs, pred, y = [], [], []
+    for (cams, miss), t in zip(decoded, truth, strict=True):
+        v = photo_verdict(cams, miss, labels)
+        d = dict(v.probabilities)
+        probs.append([d[n] for n in labels.names])
+        pred.append(labels.index(v.label))
+        y.append(labels.index(_photo_truth_label(t, labels)))
+    pa, ya = np.array(probs).reshape(-1, len(labels)), np.array(y, dtype=np.int64)
+    return {
+        "flag": select_flag_threshold(
+            pa, ya, labels.names, labels.targets, cfg.flag_precision, np.array(pred, dtype=np.int64)
+        ),
+        "reject": select_reject_threshold(pa, ya, labels.names, labels.targets, cfg.max_target_rejected),
+    }
 
 
 def _photo_truth_label(t: PhotoTruth, labels: LabelSet) -> str:

@@ -9,7 +9,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
@@ -27,7 +27,10 @@ from training.metrics import (
     decision_metrics,
     with_intervals,
 )
-from training.predictors import Predictor, load_predictor
+from training.predictors import OnnxPredictor, Predictor, load_predictor
+
+if TYPE_CHECKING:
+    from training.deteval import DetEvaluation
 
 log = logging.getLogger(__name__)
 
@@ -202,13 +205,58 @@ def evaluate(
     batch_size: int = 32,
     report: bool = True,
 ) -> Evaluation:
-    """Evaluate a checkpoint or ONNX model on one split; writes metrics.json, predictions.csv,
-    PNG figures and report.html into ``out_dir``."""
+    """Evaluate a classifier checkpoint or ONNX model on one split; writes metrics.json,
+    predictions.csv, PNG figures and report.html into ``out_dir``."""
+    predictor = load_predictor(model_path)
+    if predictor.contract.task == "detect":
+        raise ValueError(f"{model_path}: a camera detector; evaluate it with evaluate_model or deteval")
+    return _evaluate_classifier(
+        predictor, model_path, manifest_path, out_dir, split, n_boot, batch_size, report
+    )
+
+
+def evaluate_model(
+    model_path: str | Path,
+    manifest_path: str | Path,
+    out_dir: str | Path,
+    *,
+    split: str | None = "test",
+    n_boot: int = 1000,
+    batch_size: int = 32,
+    iou_min: float = 0.5,
+    false_per_photo: float = 0.1,
+    report: bool = True,
+) -> Evaluation | DetEvaluation:
+    """``camid evaluate``: a classifier as :func:`evaluate`, an exported detector (contract task
+    ``detect``) as :func:`training.deteval.evaluate_detector` (boxes, size buckets, misses)."""
+    predictor = load_predictor(model_path)
+    if isinstance(predictor, OnnxPredictor) and predictor.contract.task == "detect":
+        from training.deteval import evaluate_detector
+
+        return evaluate_detector(
+            predictor.engine, manifest_path, out_dir, split=split, iou_min=iou_min,
+            false_per_photo=false_per_photo, n_boot=n_boot, batch_size=min(batch_size, 8),  # large inputs
+            report=report,
+        )  # fmt: skip
+    return _evaluate_classifier(
+        predictor, model_path, manifest_path, out_dir, split, n_boot, batch_size, report
+    )
+
+
+def _evaluate_classifier(
+    predictor: Predictor,
+    model_path: str | Path,
+    manifest_path: str | Path,
+    out_dir: str | Path,
+    split: str | None,
+    n_boot: int,
+    batch_size: int,
+    report: bool,
+) -> Evaluation:
     from training.report import write_figures, write_report
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    predictor = load_predictor(model_path)
     manifest = read_manifest(manifest_path)
     records, split_name = select_records(manifest, split)
     outputs = predict_records(predictor, manifest, records, batch_size)

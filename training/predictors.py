@@ -33,11 +33,18 @@ class TorchPredictor:
     def __init__(self, path: Path) -> None:
         import torch
 
-        from model.checkpoint import load_checkpoint
+        from model.checkpoint import load_any_checkpoint
+        from model.factory import CamidNet
 
         self._torch = torch
         self.path = str(path)
-        self.model, meta = load_checkpoint(path)
+        model, meta = load_any_checkpoint(path)
+        if not isinstance(model, CamidNet):
+            raise ValueError(
+                f"{path}: a camera detector checkpoint; export it first with `camid export "
+                f"--checkpoint {path} --out detector.onnx` and evaluate the .onnx file (what the server runs)"
+            )
+        self.model = model
         self.contract = meta.contract
 
     def logits(self, batch: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from PIL import Image
 
 from data.decision import softmax
 from data.images import load_image
@@ -41,6 +42,16 @@ def worst_errors(ev: Evaluation, k: int = 24) -> list[int]:
     return [int(i) for i in wrong[np.argsort(-probs[wrong].max(1), kind="stable")][:k]]
 
 
+def image_data_uri(img: Image.Image, fmt: str = "JPEG") -> str:
+    """An image as a ``data:`` URI (``JPEG`` at quality 80, or ``PNG`` for crisp drawn boxes)."""
+    buf = io.BytesIO()
+    if fmt == "JPEG":
+        img.save(buf, "JPEG", quality=80)
+    else:
+        img.save(buf, fmt)
+    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
 def thumbnail_data_uri(path: Path, side: int = 160) -> str:
     """A small JPEG of the photo as a ``data:`` URI (empty string when it cannot be read)."""
     try:
@@ -48,12 +59,10 @@ def thumbnail_data_uri(path: Path, side: int = 160) -> str:
     except (OSError, ValueError):
         return ""
     img.thumbnail((side, side))
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return image_data_uri(img)
 
 
-def _fmt(entry: dict[str, Any] | None) -> str:
+def format_ci(entry: dict[str, Any] | None) -> str:
     if not entry or entry.get("value") is None:
         return "–"
     lo, hi = entry.get("ci95") or (None, None)
@@ -63,7 +72,7 @@ def _fmt(entry: dict[str, Any] | None) -> str:
 
 def _metrics_table(metrics: dict[str, Any]) -> str:
     rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>"
+        f"<tr><td>{html.escape(k)}</td><td>{html.escape(format_ci(v))}</td></tr>"
         for k, v in metrics["metrics"].items()
     )
     return f"<table><tr><th>metric</th><th>value [95% CI]</th></tr>{rows}</table>"
@@ -87,7 +96,7 @@ def _error_cards(ev: Evaluation) -> str:
     return "".join(cards) or "<p>No errors.</p>"
 
 
-CSS = (
+CSS = (  # shared with training.detreport
     "body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}"
     "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}figure{display:inline-block;"
     "width:180px;margin:6px;vertical-align:top;font-size:12px}img{max-width:170px}"
@@ -123,7 +132,7 @@ def write_report(ev: Evaluation) -> Path:
 def headline(metrics: dict[str, Any]) -> dict[str, str]:
     """``{metric: "value [lo, hi]"}`` for the metrics people look at first."""
     keys = ("accuracy", "macro_f1", "flag_precision", "auto_share", "camera_recall", "camera_specificity")
-    return {k: _fmt(metrics["metrics"].get(k)) for k in keys}
+    return {k: format_ci(metrics["metrics"].get(k)) for k in keys}
 
 
 def worst_error_rows(rows: list[dict[str, str]], k: int = 12) -> list[dict[str, str]]:

@@ -35,7 +35,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="output folder (manifest.csv + images/)")
     p.add_argument("--n", type=int, required=True, help="number of images")
     p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same set")
-    p.add_argument("--size", type=int, default=256, help="square image side in pixels (default 256)")
+    p.add_argument("--size", type=int, default=256, help="image width in pixels (default 256)")
+    p.add_argument("--height", type=int, help="image height in pixels (default: --size, a square)")
+    p.add_argument(
+        "--framing",
+        choices=["near", "far", "mixed"],
+        default="near",
+        help="near: the camera fills 2-60%% of the frame; far: a street scene where it spans "
+        "about 1-7%% of the width (use a phone-sized frame, e.g. --size 1600 --height 1200); "
+        "mixed: half and half (default near)",
+    )
     p.add_argument("--classes", nargs="+", help="classes to render (default: all in the labels file)")
     p.add_argument("--labels", type=Path, help="labels YAML (default: data/labels.yaml)")
     p.add_argument(
@@ -75,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             n=args.n,
             seed=args.seed,
             size=args.size,
+            height=args.height,
+            framing=args.framing,
             samples=args.samples,
             classes=tuple(args.classes or ()),
             workers=args.workers,

@@ -68,6 +68,8 @@ class SynthConfig:
     seed: int = 0
     size: int = 256
     samples: int = 32
+    height: int | None = None
+    framing: str = "near"
     classes: tuple[str, ...] = ()
     workers: int = 1
     chunk: int = 25
@@ -81,11 +83,14 @@ class SynthConfig:
     labels: Path | None = None
 
     def __post_init__(self) -> None:
-        if min(self.n, self.samples, self.chunk, self.workers) < 1 or self.size < 16:
+        if min(self.n, self.samples, self.chunk, self.workers) < 1 or min(self.size, self.height or 16) < 16:
             raise ValueError(
                 f"need n, samples, chunk, workers >= 1 and size >= 16 (got n={self.n}, "
-                f"samples={self.samples}, chunk={self.chunk}, workers={self.workers}, size={self.size})"
+                f"samples={self.samples}, chunk={self.chunk}, workers={self.workers}, size={self.size}, "
+                f"height={self.height})"
             )
+        if self.framing not in ("near", "far", "mixed"):
+            raise ValueError(f"framing {self.framing!r}: choose near, far or mixed")
 
 
 def code_version(catalogue: Catalogue | None = None) -> str:
@@ -157,6 +162,8 @@ def plan_set(
     catalogue: Catalogue | None = None,
     labels: LabelSet | None = None,
     labels_path: Path | None = None,
+    height: int | None = None,
+    framing: str = "near",
 ) -> list[Plan]:
     """Plans for images 0..n-1 (pure: same arguments give the same plans).
 
@@ -171,7 +178,10 @@ def plan_set(
         raise ValueError(f"unknown classes {unknown}; choose from {', '.join(known.names)}")
     cat.require(names, labels_path or "data/labels.yaml")
     schedule = class_schedule(n, names, mix or cat.mix)
-    plans = [plan_image(seed, i, c, cat, size=size, samples=samples) for i, c in enumerate(schedule)]
+    plans = [
+        plan_image(seed, i, c, cat, size=size, height=height, samples=samples, framing=framing)
+        for i, c in enumerate(schedule)
+    ]
     for plan in plans:
         plan["image"] = f"images/{plan['label']}/synth-{seed}-{plan['index']:06d}.jpg"
         plan["group"] = f"synth-{seed}-{plan['index']:06d}"
@@ -235,7 +245,7 @@ def plan_record(plan: Plan, boxes: Sequence[LabeledBox] = ()) -> Record:
         "condition": plan["condition"],
         "subject": plan["subject_kind"],
         # the share of the frame the camera (or, for no_camera, the confuser) is framed to fill
-        "subject_frac": f"{plan['view']['fill']:.4f}",
+        "subject_frac": f"{plan['view']['fill']:.6g}",
         "boxes": format_boxes(boxes),
     }
     return Record(
@@ -282,6 +292,7 @@ def render_chunk(
     blender: str,
     *,
     size: int,
+    height: int | None = None,
     samples: int,
     threads: int | None,
     on_done: Any,
@@ -295,6 +306,7 @@ def render_chunk(
         chunk,
         [r.resolve() for r in raws],
         size=size,
+        height=height,
         samples=samples,
         threads=threads,
         builders=builder_names(),
@@ -330,6 +342,7 @@ def render_missing(
     out_dir: Path,
     *,
     size: int,
+    height: int | None = None,
     samples: int,
     workers: int,
     chunk: int,
@@ -364,6 +377,7 @@ def render_missing(
                     out_dir,
                     exe,
                     size=size,
+                    height=height,
                     samples=samples,
                     threads=threads,
                     on_done=on_done,
@@ -409,6 +423,8 @@ def synthesize(out_dir: str | Path, config: SynthConfig) -> Path:
         catalogue=catalogue,
         labels=labels,
         labels_path=config.labels,
+        height=config.height,
+        framing=config.framing,
     )
     check_config(out, _recorded_config(config, catalogue))
     t0 = time.perf_counter()
@@ -416,6 +432,7 @@ def synthesize(out_dir: str | Path, config: SynthConfig) -> Path:
         plans,
         out,
         size=config.size,
+        height=config.height,
         samples=config.samples,
         workers=config.workers,
         chunk=config.chunk,
@@ -439,6 +456,8 @@ def _recorded_config(config: SynthConfig, catalogue: Catalogue) -> dict[str, Any
         "n": config.n,
         "seed": config.seed,
         "size": config.size,
+        "height": config.height or config.size,
+        "framing": config.framing,
         "samples": config.samples,
         "classes": list(config.classes),
         "mix": dict(config.mix or catalogue.mix),

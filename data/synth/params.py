@@ -283,8 +283,23 @@ def finish_mount(rng: np.random.Generator, mount: dict[str, Any], devices: list[
             d.pop("offset", None)
 
 
-def sample_view(rng: np.random.Generator, subject: dict[str, Any], mount: dict[str, Any]) -> dict[str, Any]:
-    """Where the citizen stands and how the phone frames the subject."""
+FRAMINGS: dict[str, tuple[float, float]] = {
+    # (low, high) of the share of the frame's area the subject's bounding sphere fills
+    "near": (0.02, 0.6),  # the camera framed on purpose: 14-77 % of the frame width
+    "far": (0.012**2, 0.07**2),  # across the street, no zoom: 1.2-7 % of the width
+}
+
+
+def sample_view(
+    rng: np.random.Generator, subject: dict[str, Any], mount: dict[str, Any], framing: str = "near"
+) -> dict[str, Any]:
+    """Where the citizen stands and how the phone frames the subject.
+
+    ``framing`` is ``near`` (the camera fills 2-60 % of the frame), ``far`` (a street scene in
+    which the camera spans about 1-7 % of the width) or ``mixed`` (half and half).
+    """
+    if framing not in (*FRAMINGS, "mixed"):
+        raise ValueError(f"framing {framing!r}: choose near, far or mixed")
     if mount["kind"] == "pole":
         rel = _u(rng, -110, 110) if rng.random() < 0.92 else _u(rng, 110, 250)
         az = (subject["azimuth"] + rel) % 360
@@ -293,17 +308,20 @@ def sample_view(rng: np.random.Generator, subject: dict[str, Any], mount: dict[s
     else:
         az = _u(rng, -70, 70)
     eye_h = _u(rng, 1.4, 1.8) if rng.random() < 0.88 else _u(rng, 3.0, 7.0)
-    return {
+    view = {
         "azimuth": round(az, 2),
         "dist": round(_logu(rng, 3.0, 40.0), 3),
         "eye_h": round(eye_h, 3),
-        "fill": round(_logu(rng, 0.02, 0.6), 4),
+        "fill": round(_logu(rng, *FRAMINGS["far" if framing == "far" else "near"]), 6),
         "shift_x": round(float(np.clip(rng.normal(0, 0.3), -0.6, 0.6)), 3),
         "shift_y": round(float(np.clip(rng.normal(0, 0.3), -0.6, 0.6)), 3),
         "roll": round(float(np.clip(rng.normal(0, 6), -20, 20)), 2),
         "min_lens": 24.0,
         "max_lens": 300.0,  # phones' 3x tele (77 mm) plus digital zoom
     }
+    if framing == "mixed" and rng.random() < 0.5:  # own draw after the rest: near sets stay the same
+        view["fill"] = round(_logu(rng, *FRAMINGS["far"]), 6)
+    return view
 
 
 def subject_point(mount: dict[str, Any], subject: dict[str, Any]) -> list[float]:
@@ -418,16 +436,27 @@ def sample_post(rng: np.random.Generator, condition: str) -> dict[str, Any]:
 
 
 def plan_image(
-    seed: int, index: int, label: str, catalogue: Catalogue, *, size: int = 256, samples: int = 32
+    seed: int,
+    index: int,
+    label: str,
+    catalogue: Catalogue,
+    *,
+    size: int = 256,
+    height: int | None = None,
+    samples: int = 32,
+    framing: str = "near",
 ) -> Plan:
-    """Everything needed to render and post-process image ``index`` of a seeded set."""
+    """Everything needed to render and post-process image ``index`` of a seeded set.
+
+    ``size`` is the frame's width and ``height`` its height (None: square).
+    """
     entry = catalogue.get(label)
     rng = np.random.default_rng([seed, index])
     condition = _pick(rng, CONDITIONS)
     mount = sample_mount(rng)
     devices, kind, form = sample_scene_devices(rng, entry, mount)
     finish_mount(rng, mount, devices)
-    view = sample_view(rng, devices[0], mount)
+    view = sample_view(rng, devices[0], mount, framing)
     centre = subject_point(mount, devices[0])
     light = sample_light(rng, condition, view["azimuth"])
     if condition in ("dusk", "night"):
@@ -451,5 +480,6 @@ def plan_image(
         "occluders": sample_occluders(rng, view["fill"]),
         "post": sample_post(rng, condition),
         "size": size,
+        "height": height or size,
         "samples": samples,
     }

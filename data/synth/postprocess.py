@@ -71,11 +71,13 @@ def phone_effects(img: Image.Image, post: Mapping[str, Any]) -> Image.Image:
 
 
 def composite(fg: Image.Image, background: Image.Image) -> Image.Image:
-    """Alpha-composite an RGBA render over a background cropped/resized to its size."""
+    """Alpha-composite an RGBA render over a background cropped (centred, to the render's
+    aspect) and resized to its size."""
     bg = background.convert("RGB")
-    side = min(bg.size)
-    left, top = (bg.width - side) // 2, (bg.height - side) // 2
-    bg = bg.crop((left, top, left + side, top + side)).resize(fg.size, Image.Resampling.BILINEAR)
+    scale = min(bg.width / fg.width, bg.height / fg.height)
+    w, h = round(fg.width * scale), round(fg.height * scale)
+    left, top = (bg.width - w) // 2, (bg.height - h) // 2
+    bg = bg.crop((left, top, left + w, top + h)).resize(fg.size, Image.Resampling.BILINEAR)
     out = bg.convert("RGBA")
     out.alpha_composite(fg.convert("RGBA"))
     return out.convert("RGB")

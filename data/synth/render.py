@@ -80,6 +80,7 @@ def write_job(
     raw_paths: Sequence[Path],
     *,
     size: int,
+    height: int | None = None,
     samples: int,
     threads: int | None,
     builders: Mapping[str, str],
@@ -90,7 +91,7 @@ def write_job(
     (``data.synth.devices.builder_names()``; the script itself imports nothing from camid).
     """
     job = {
-        "render": {"width": size, "height": size, "samples": samples, "threads": threads or 0},
+        "render": {"width": size, "height": height or size, "samples": samples, "threads": threads or 0},
         "builders": dict(builders),
         "images": job_images(plans, raw_paths),
     }

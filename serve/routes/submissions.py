@@ -15,7 +15,6 @@ from starlette.concurrency import run_in_threadpool
 
 from data.boxes import LabeledBox
 from data.images import ImageLimits, load_image
-from data.preprocess import decode_hint
 from serve.classify import decode_upload
 from serve.deps import (
     EngineDep,
@@ -297,7 +296,7 @@ async def review_submission(
 
 
 def _heatmap_png(engine: Engine, store: Store, submission_id: str) -> bytes:
-    img = load_image(store.photo_path(submission_id), min_side=decode_hint(engine.info.resize))
+    img = load_image(store.photo_path(submission_id), min_side=engine.min_side)
     (prediction,) = engine.classify([img], heatmap=True)
     if prediction.heatmap_png is None:
         raise ApiError(404, "no_heatmap", "this model does not output a class-activation map")

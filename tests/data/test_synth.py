@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -86,6 +87,27 @@ def test_post_processing_keeps_the_frame_size_so_boxes_stay_valid() -> None:
     background = Image.new("RGB", (120, 70), (20, 90, 160))
     assert composite(render_rgba, background).size == (48, 48)
     assert phone_effects(render_rgba.convert("RGB"), {**post, "motion_px": 3.0}).size == (48, 48)
+
+
+def test_far_framing_puts_small_cameras_in_a_phone_frame_and_leaves_near_sets_alone() -> None:
+    near = generate.plan_set(40, seed=9, size=64, samples=1)
+    assert generate.plan_set(40, seed=9, size=64, samples=1, framing="near") == near
+    far = generate.plan_set(40, seed=9, size=160, height=120, samples=1, framing="far")
+    widths = [math.sqrt(p["view"]["fill"]) for p in far]  # linear share of the frame width
+    assert all(0.012 <= w <= 0.07 for w in widths) and all(p["height"] == 120 for p in far)
+    mixed = generate.plan_set(40, seed=9, size=64, samples=1, framing="mixed")
+    n_far = sum(math.sqrt(p["view"]["fill"]) < 0.1 for p in mixed)
+    assert 10 <= n_far <= 30  # about half
+    with pytest.raises(ValueError, match="framing"):
+        SynthConfig(1, framing="zoomed")
+
+
+def test_composite_crops_the_background_to_the_render_aspect() -> None:
+    render_rgba = Image.new("RGBA", (80, 60), (0, 0, 0, 0))
+    background = Image.new("RGB", (300, 100), (20, 90, 160))
+    background.paste((250, 0, 0), (0, 0, 40, 100))  # a red strip at the far left is cropped away
+    out = composite(render_rgba, background)
+    assert out.size == (80, 60) and out.getpixel((0, 30))[0] < 100
 
 
 def test_synth_boxes_label_devices_and_drop_slivers() -> None:
@@ -230,7 +252,10 @@ def _alpha_box(png: Path) -> tuple[float, float, float, float]:
 @needs_blender
 def test_subject_box_matches_the_rendered_silhouette(tmp_path: Path) -> None:
     # devices alone on an invisible pole, transparent film: the alpha mask is the device
-    plans = generate.plan_set(3, seed=4, size=96, samples=2, classes=["huawei_ipc6625_z30", "other_camera"])
+    # a phone-shaped 4:3 frame: boxes are measured in the frame's own width and height
+    plans = generate.plan_set(
+        3, seed=4, size=96, height=72, samples=2, classes=["huawei_ipc6625_z30", "other_camera"]
+    )
     for plan, shift in zip(plans, (0.0, 0.0, 1.0), strict=True):
         plan["devices"] = plan["devices"][:1]
         plan["mount"] = {"kind": "pole", "radius": 0.001, "height": 0.01, "crossarm": 0.0, "bands": []}
@@ -239,13 +264,13 @@ def test_subject_box_matches_the_rendered_silhouette(tmp_path: Path) -> None:
         plan["view"].update(fill=0.2, shift_x=shift, shift_y=0.0)  # the third one runs off the right edge
     raws = [tmp_path / f"raw-{i}.png" for i in range(3)]
     job = write_job(
-        tmp_path / "job.json", plans, raws, size=96, samples=2, threads=2, builders=builder_names()
+        tmp_path / "job.json", plans, raws, size=96, height=72, samples=2, threads=2, builders=builder_names()
     )
     run_blender_job(job, find_blender())
     for raw in raws:
         facts = render.read_facts(raw)
         (subject,) = facts["boxes"]
-        assert subject["device"] == 0 and facts["width"] == facts["height"] == 96
+        assert subject["device"] == 0 and (facts["width"], facts["height"]) == (96, 72)
         assert iou(subject["box"], _alpha_box(raw)) > 0.8, (raw, subject, _alpha_box(raw))
     edge = render.read_facts(raws[2])["boxes"][0]
     assert edge["box"][2] == 96 and edge["visible"] < 1.0

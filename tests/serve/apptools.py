@@ -29,6 +29,7 @@ class GatedEngine:
 
     def __init__(self, engine: Any) -> None:
         self.engine, self.info, self.gate = engine, engine.info, threading.Event()
+        self.min_side = engine.min_side
 
     def classify(self, images: Any, heatmap: bool = False, **kwargs: Any) -> Any:
         self.gate.wait(10)

@@ -5,68 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
-from PIL import Image, ImageDraw
 
-from data.boxes import LabeledBox, format_boxes, iou, record_boxes
-from data.manifest import Manifest, Record, read_manifest, write_manifest
-
-SIZE = 96
-SHAPES = {"huawei_ipc6625_z30": "disc", "huawei_ipc6225_vrz_es": "bar"}
-
-
-def _photo(rng: np.random.Generator, n_cameras: int) -> tuple[Image.Image, list[LabeledBox]]:
-    arr = np.clip(rng.integers(50, 110, 3) + rng.normal(0, 10, (SIZE * 3 // 4, SIZE, 3)), 0, 255)
-    img = Image.fromarray(arr.astype(np.uint8))
-    d = ImageDraw.Draw(img)
-    boxes: list[LabeledBox] = []
-    slots = [(4, 30), (50, 76)]  # left and right half: cameras never overlap
-    for k in range(n_cameras):
-        label = ["huawei_ipc6625_z30", "huawei_ipc6225_vrz_es"][int(rng.integers(0, 2))]
-        x0 = int(rng.integers(*slots[k]))
-        y0 = int(rng.integers(6, 50))
-        s = int(rng.integers(12, 17))
-        if SHAPES[label] == "disc":
-            box = (x0, y0, x0 + s, y0 + s)
-            d.ellipse(box, fill=(235, 235, 240))
-        else:
-            box = (x0, y0, x0 + s, y0 + s // 2)
-            d.rectangle(box, fill=(240, 200, 40))
-        boxes.append(LabeledBox(label, tuple(float(v) for v in box)))  # type: ignore[arg-type]
-    return img, boxes
-
-
-def _manifest(folder: Path, n: int = 96) -> Path:
-    rng = np.random.default_rng(0)
-    records = []
-    for i in range(n):
-        n_cam = [0, 1, 2][i % 3]
-        img, boxes = _photo(rng, n_cam)
-        path = folder / f"{i:03d}.jpg"
-        img.save(path, quality=92)
-        label = boxes[0].label if boxes else "no_camera"
-        split = "train" if i < n * 2 // 3 else "val" if i < n * 5 // 6 else "test"
-        records.append(
-            Record(f"{i:03d}.jpg", label, f"g{i}", split=split, extra={"boxes": format_boxes(boxes)})
-        )
-    return write_manifest(Manifest(folder, records), folder / "manifest.csv")
-
-
-@pytest.fixture(scope="module")
-def detector_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    import torch
-
-    from training.config import resolve_config
-    from training.detect import train_detector
-
-    torch.set_num_threads(2)
-    data = _manifest(tmp_path_factory.mktemp("boxes"))
-    cfg = resolve_config(
-        None, arch="test_efficientnet", pretrained="none", mode="detect", image_size=SIZE, det_crop=64,
-        det_freeze_blocks=0, det_width=32, epochs=60, batch_size=8, lr=5e-3, patience=60, warmup_epochs=1,
-        bootstrap=50, flag_precision=0.6,
-    )  # fmt: skip
-    return data, train_detector(data, tmp_path_factory.mktemp("run"), cfg)
+from data.boxes import iou, record_boxes
+from data.manifest import read_manifest
+from tests.training.detdata import SHAPES, SIZE, draw_cameras
 
 
 def test_the_detector_finds_each_camera_with_its_own_label(detector_run) -> None:  # type: ignore[no-untyped-def]
@@ -117,9 +59,9 @@ def test_exported_detector_serves_two_boxes_with_their_own_labels(detector_run, 
     assert engine.info.task == "detect"
     # a photo with a disc on the left and a bar on the right, shown to the server at 4x size
     rng = np.random.default_rng(7)
-    img, truth = _photo(rng, 2)
+    img, truth = draw_cameras(rng, 2)
     while {b.label for b in truth} != set(SHAPES):
-        img, truth = _photo(rng, 2)
+        img, truth = draw_cameras(rng, 2)
     big = img.resize((img.width * 4, img.height * 4))
     (pred,) = engine.classify([big])
     assert len(pred.cameras) >= 2

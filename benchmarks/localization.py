@@ -1,0 +1,221 @@
+"""Localization benchmark: camera-finding approaches side by side on the same photos.
+
+    .venv/bin/python benchmarks/localization.py \
+        --model detector=runs/det.onnx --model zoom=runs/pair.onnx \
+        --renders HELDOUT/manifest.csv --real ../shared/data/real/manifest.csv --out /tmp/loc
+
+Each ``--model NAME=FILE`` is an exported ONNX model (a detector, or a detector with its zoom
+crop classifier), run exactly as the server runs it (``training.deteval.engine_finder``). Three
+data sets, each reported on its own (renders never mixed with real photos):
+
+  (i)   held-out renders at phone resolution (``camid data synth --framing far --size 1600``):
+        cameras whose box is 1-5 % of the photo width found at the model's own threshold
+        (IoU >= 0.5), and false cameras per photo without a camera;
+  (ii)  the real photos that have boxes: cameras found at IoU >= ``--real-iou`` (0.3: the given
+        boxes are approximate) and false cameras on the handheld-camera look-alikes;
+  (iii) all real photos, photo level: camera photos called a camera, no-camera photos kept
+        (handheld cameras apart).
+
+Intervals: 95 % bootstrap over groups (camera/scene). Every model's full evaluation (metrics.json,
+cameras.jsonl, report.html with the worst misses) is written under ``--out/NAME/SET``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data.boxes import record_boxes
+from data.manifest import read_manifest
+from serve.engine import Engine
+from training.deteval import DetEvaluation, PhotoEval, engine_finder, evaluate_cameras, write_outputs
+from training.metrics import bootstrap_intervals
+
+SMALL = (0.01, 0.05)  # box width as a fraction of the photo width
+
+
+def _interval(
+    values: Callable[[np.ndarray], dict[str, float]], photos: Sequence[PhotoEval], n_boot: int
+) -> dict[str, tuple[float, float]]:
+    groups = [p.record.group or str(p.path) for p in photos]
+    return bootstrap_intervals(values, len(photos), groups, n_boot, 0)
+
+
+def small_camera_figures(photos: Sequence[PhotoEval], n_boot: int) -> dict[str, Any]:
+    """Recall of 1-5 %-wide cameras and false cameras per camera-free photo, at the served threshold."""
+    found = np.zeros(len(photos))
+    total = np.zeros(len(photos))
+    false = np.zeros(len(photos))
+    free = np.array([p.camera_free for p in photos])
+    for i, p in enumerate(photos):
+        hit = set(p.matched)
+        for j, b in enumerate(p.truth):
+            if SMALL[0] <= b.width / p.width < SMALL[1]:
+                total[i] += 1
+                found[i] += j in hit
+        false[i] = sum(j < 0 for j in p.matched)
+
+    def values(idx: np.ndarray) -> dict[str, float]:
+        t, f = total[idx].sum(), free[idx]
+        return {
+            "small_recall": float(found[idx].sum() / t) if t else float("nan"),
+            "false_per_free_photo": float(false[idx][f].sum() / f.sum()) if f.any() else float("nan"),
+        }
+
+    point = values(np.arange(len(photos)))
+    ci = _interval(values, photos, n_boot)
+    return {
+        "small_found": int(found.sum()),
+        "small_total": int(total.sum()),
+        "camera_free_photos": int(free.sum()),
+        **{k: {"value": v, "ci95": list(ci[k])} for k, v in point.items()},
+    }
+
+
+def real_photo_figures(ev: DetEvaluation) -> dict[str, Any]:
+    """Photo-level camera recall and specificity, handheld-camera photos apart."""
+    cams = set(ev.labels.cameras)
+    rows = [(p.record.label in cams, p.finding.label in cams, "handheld" in p.record.path) for p in ev.photos]
+    cam = [r for r in rows if r[0]]
+    neg = [r for r in rows if not r[0]]
+    hand = [r for r in neg if r[2]]
+    return {
+        "camera_photos_found": sum(r[1] for r in cam),
+        "camera_photos": len(cam),
+        "no_camera_kept": sum(not r[1] for r in neg),
+        "no_camera_photos": len(neg),
+        "handheld_kept": sum(not r[1] for r in hand),
+        "handheld_photos": len(hand),
+    }
+
+
+def _ci(entry: dict[str, Any]) -> str:
+    v, (lo, hi) = entry["value"], entry["ci95"]
+    return f"{v:.2f} [{lo:.2f}, {hi:.2f}]" if np.isfinite(v) else "–"
+
+
+def run_model(
+    name: str, path: Path, sets: dict[str, tuple[Path, float]], out: Path, n_boot: int
+) -> dict[str, Any]:
+    engine = Engine.load(path)
+    finder = engine_finder(engine)
+    result: dict[str, Any] = {"model": str(path), "camera_threshold": engine.info.thresholds["camera"]}
+    for set_name, (manifest_path, iou_min) in sets.items():
+        manifest = read_manifest(manifest_path)
+        records = list(manifest.records)
+        if set_name == "real_boxed":
+            records = [r for r in records if record_boxes(r)]
+        t0 = time.perf_counter()
+        ev = evaluate_cameras(
+            finder, records, manifest.root, engine.info.labels, iou_min=iou_min, n_boot=n_boot
+        )
+        seconds = time.perf_counter() - t0
+        write_outputs(ev, out / name / set_name)
+        m = ev.metrics
+        entry: dict[str, Any] = {
+            "photos": len(records),
+            "seconds_per_photo": seconds / max(1, len(records)),
+            "box_recall": m["metrics"]["box_recall"],
+            "false_cameras_per_camera_free_photo": m["metrics"]["false_cameras_per_camera_free_photo"],
+            "camera_recall": m["metrics"]["camera_recall"],
+            "camera_specificity": m["metrics"]["camera_specificity"],
+            "at_threshold": m["at_threshold"],
+            "ap_per_class": m["ap_per_class"],
+            "recall_at_false": m["recall_at_false"],
+            "counts": m["counts"],
+        }
+        if set_name == "renders":
+            entry["small"] = small_camera_figures(ev.photos, n_boot)
+        else:
+            entry["photo_level"] = real_photo_figures(ev)
+        result[set_name] = entry
+    return result
+
+
+def table(results: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [
+        "| approach | (i) renders: 1-5 % cameras found | (i) false cameras / camera-free photo | "
+        "(i) AP50 any camera, by class | (ii) real boxed: cameras found (IoU ≥ 0.3) | "
+        "(ii) false cameras on look-alikes | (iii) real camera photos found | "
+        "(iii) real no-camera kept (handheld) | s / photo |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        cells = [name]
+        if "renders" in r:
+            s = r["renders"]["small"]
+            aps = ", ".join(f"{v:.2f}" for v in r["renders"]["ap_per_class"].values())
+            cells += [
+                f"{s['small_found']}/{s['small_total']} = {_ci(s['small_recall'])}",
+                f"{_ci(s['false_per_free_photo'])} ({s['camera_free_photos']} photos)",
+                aps,
+            ]
+        else:
+            cells += ["–", "–", "–"]
+        if "real_boxed" in r:
+            b = r["real_boxed"]
+            at = b["at_threshold"]
+            found = sum(v["found"] for v in at["by_bucket"].values())
+            total = sum(v["total"] for v in at["by_bucket"].values())
+            cells += [
+                f"{found}/{total}",
+                f"{at['false_cameras_on_lookalikes']} on {b['counts']['lookalikes']}",
+            ]
+        else:
+            cells += ["–", "–"]
+        if "real_all" in r:
+            p = r["real_all"]["photo_level"]
+            kept = f"{p['no_camera_kept']}/{p['no_camera_photos']}"
+            cells += [
+                f"{p['camera_photos_found']}/{p['camera_photos']}",
+                f"{kept} ({p['handheld_kept']}/{p['handheld_photos']})",
+            ]
+        else:
+            cells += ["–", "–"]
+        times = [
+            v["seconds_per_photo"] for k, v in r.items() if isinstance(v, dict) and "seconds_per_photo" in v
+        ]
+        cells.append(f"{np.mean(times):.2f}" if times else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", action="append", required=True, help="NAME=FILE.onnx (repeat)")
+    ap.add_argument("--renders", type=Path, help="held-out renders manifest (phone resolution)")
+    ap.add_argument("--real", type=Path, help="real photos manifest (../shared/data/real/manifest.csv)")
+    ap.add_argument("--real-iou", type=float, default=0.3)
+    ap.add_argument("--bootstrap", type=int, default=500)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    sets: dict[str, tuple[Path, float]] = {}
+    if args.renders:
+        sets["renders"] = (args.renders, 0.5)
+    if args.real:
+        sets["real_boxed"] = (args.real, args.real_iou)
+        sets["real_all"] = (args.real, args.real_iou)
+    if not sets:
+        ap.error("give --renders and/or --real")
+    results = {}
+    for spec in args.model:
+        name, _, file = spec.partition("=")
+        if not file:
+            ap.error(f"--model {spec!r}: use NAME=FILE.onnx")
+        results[name] = run_model(name, Path(file), sets, args.out, args.bootstrap)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "localization.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    print("\n".join(table(results)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,267 @@
+"""Detector evaluation: metrics from hand-built finders (fast) and ``camid evaluate`` on an
+exported tiny detector (reuses the session's ``detector_run``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data.boxes import LabeledBox, format_boxes, record_boxes
+from data.detection import Camera
+from data.labels import load_labels
+from data.manifest import Manifest, Record, read_manifest, write_manifest
+from tests.training.detdata import make_box_manifest
+from training.cli import evaluate_main
+from training.deteval import DetEvaluation, PhotoFinding, evaluate_cameras, summary_lines
+
+LABELS = load_labels()
+Box = tuple[float, float, float, float]
+
+
+@pytest.fixture(scope="module")
+def boxes_manifest(tmp_path_factory: pytest.TempPathFactory) -> Manifest:
+    """18 drawn photos (6 without a camera, 6 with one, 6 with two), groups of two photos."""
+    path = make_box_manifest(tmp_path_factory.mktemp("deteval"), n=18, seed=3)
+    m = read_manifest(path)
+    return m.with_records(dataclasses.replace(r, group=f"g{i // 2}") for i, r in enumerate(m.records))
+
+
+def _camera(box: Box, label: str, confidence: float) -> Camera:
+    return Camera(box, label, confidence, ((label, confidence), (LABELS.negative, 1.0 - confidence)))
+
+
+def _finder(
+    manifest: Manifest, cameras_of: Callable[[Record], list[Camera]]
+) -> Callable[[Sequence[Path]], list[PhotoFinding]]:
+    """A finder that looks the photo up in the manifest and returns ``cameras_of(record)``."""
+    by_path = {manifest.resolve(r): r for r in manifest.records}
+
+    def find(paths: Sequence[Path]) -> list[PhotoFinding]:
+        out = []
+        for p in paths:
+            cams = cameras_of(by_path[p])
+            best = max(cams, key=lambda c: c.confidence, default=None)
+            label = best.label if best else LABELS.negative
+            decision = "flag" if best and label in LABELS.targets else "reject"
+            out.append(PhotoFinding(tuple(cams), label, best.confidence if best else 0.9, decision))
+        return out
+
+    return find
+
+
+def _truth_cameras(r: Record, confidence: float = 0.95) -> list[Camera]:
+    return [_camera(b.box, b.label, confidence) for b in record_boxes(r) if b.label in LABELS.cameras]
+
+
+def _evaluate(manifest: Manifest, finder: Callable[[Record], list[Camera]], **kw: object) -> DetEvaluation:
+    return evaluate_cameras(
+        _finder(manifest, finder), manifest.records, manifest.root, LABELS, n_boot=40, **kw
+    )  # type: ignore[arg-type]
+
+
+def test_a_perfect_finder_gets_ap_1_and_recall_1(boxes_manifest: Manifest) -> None:
+    ev = _evaluate(boxes_manifest, _truth_cameras)
+    m = ev.metrics
+    assert m["counts"]["photos"] == 18 and m["counts"]["cameras"] == 18
+    assert m["counts"]["camera_free_photos"] == 6 and m["counts"]["unboxed_camera_photos"] == 0
+    present = [c for c, n in m["counts"]["cameras_per_class"].items() if n]
+    assert present and all(m["ap_per_class"][c] == pytest.approx(1.0) for c in present)
+    assert np.isnan(m["ap_per_class"]["other_camera"])  # no true box: undefined, null in JSON
+    assert m["ap_any_camera"] == pytest.approx(1.0)
+    for where in ("camera_free_photos", "all_photos"):
+        r = m["recall_at_false"][where]
+        assert r["recall"] == 1.0 and r["found"] == r["total"] == 18 and r["false_per_photo"] == 0
+    at = m["at_threshold"]
+    assert at["false_cameras"] == 0
+    assert sum(b["found"] for b in at["by_bucket"].values()) == 18
+    assert sum(b["total"] for b in at["by_bucket"].values()) == 18
+    for k in ("box_recall", "box_recall_right_label", "camera_recall", "camera_specificity", "accuracy"):
+        assert m["metrics"][k]["value"] == 1.0, k
+    assert m["metrics"]["false_cameras_per_camera_free_photo"]["value"] == 0.0
+    assert m["bootstrap"]["unit"] == "group" and m["bootstrap"]["n_units"] == 9
+    assert all(not p.missed for p in ev.photos)
+
+
+def test_shifted_boxes_find_nothing_and_count_as_false_cameras(boxes_manifest: Manifest) -> None:
+    def shifted(r: Record) -> list[Camera]:
+        cams = _truth_cameras(r)
+        return [dataclasses.replace(c, box=(c.box[0] + 40, c.box[1], c.box[2] + 40, c.box[3])) for c in cams]
+
+    m = _evaluate(boxes_manifest, shifted).metrics
+    assert m["ap_any_camera"] == 0.0 and m["recall_at_false"]["all_photos"]["recall"] == 0.0
+    assert m["at_threshold"]["false_cameras"] == 18
+    assert m["metrics"]["box_recall"]["value"] == 0.0
+    assert m["metrics"]["false_cameras_per_photo"]["value"] == pytest.approx(1.0)  # 18 false / 18 photos
+    # none of them on a camera-free photo; the photo verdicts are still right
+    assert m["metrics"]["false_cameras_per_camera_free_photo"]["value"] == 0.0
+    assert m["metrics"]["camera_recall"]["value"] == 1.0
+
+
+def test_false_cameras_on_camera_free_photos_set_the_recall_threshold(boxes_manifest: Manifest) -> None:
+    def with_ghosts(r: Record) -> list[Camera]:
+        ghost = [_camera((60.0, 40.0, 75.0, 55.0), "huawei_ipc6625_z30", 0.5)]
+        return _truth_cameras(r, 0.9) + (ghost if r.label == LABELS.negative else [])
+
+    m = _evaluate(boxes_manifest, with_ghosts, false_per_photo=0.1).metrics
+    free = m["recall_at_false"]["camera_free_photos"]
+    assert free["recall"] == 1.0 and free["false_per_photo"] == 0.0 and free["threshold"] > 0.5
+    assert m["metrics"]["false_cameras_per_camera_free_photo"]["value"] == 1.0  # what users get
+    assert m["metrics"]["camera_specificity"]["value"] == 0.0
+    lo, hi = m["metrics"]["camera_recall"]["ci95"]
+    assert lo <= 1.0 <= hi
+
+
+def test_a_camera_on_a_lookalike_is_false_and_the_lookalike_counts_nothing_else(tmp_path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (200, 100), (90, 90, 90)).save(tmp_path / "light.jpg")
+    light = LabeledBox(LABELS.negative, (100.0, 10.0, 120.0, 30.0), "street_light")
+    rec = Record("light.jpg", LABELS.negative, "g0", extra={"boxes": format_boxes([light])})
+    manifest = Manifest(tmp_path, [rec])
+    ev = _evaluate(manifest, lambda r: [_camera(light.box, "huawei_ipc6625_z30", 0.8)])
+    m = ev.metrics
+    assert m["counts"]["cameras"] == 0 and m["counts"]["lookalikes"] == 1
+    assert m["counts"]["camera_free_photos"] == 1
+    assert m["at_threshold"]["false_cameras"] == 1 and m["at_threshold"]["false_cameras_on_lookalikes"] == 1
+    assert m["at_threshold"]["by_bucket"]["5-15%"]["false_cameras"] == 1  # 20 px of 200
+    assert all(b["total"] == 0 for b in m["at_threshold"]["by_bucket"].values())
+
+
+def test_camera_photos_without_boxes_count_only_at_photo_level(
+    boxes_manifest: Manifest, caplog: pytest.LogCaptureFixture
+) -> None:
+    unboxed = boxes_manifest.with_records(
+        dataclasses.replace(r, extra={"boxes": ""}) for r in boxes_manifest.records
+    )
+    with caplog.at_level(logging.WARNING, logger="training.deteval"):
+        ev = _evaluate(unboxed, lambda r: _truth_cameras(boxes_manifest.records[int(r.path[:3])]))
+    assert "no photo has camera boxes" in caplog.text
+    m = ev.metrics
+    assert m["counts"]["unboxed_camera_photos"] == 12 and len(m["unboxed_photos"]) == 12
+    assert m["counts"]["cameras"] == 0 and m["at_threshold"]["false_cameras"] == 0
+    assert np.isnan(m["ap_any_camera"]) and np.isnan(m["metrics"]["box_recall"]["value"])
+    assert m["metrics"]["camera_recall"]["value"] == 1.0
+    assert m["metrics"]["camera_specificity"]["value"] == 1.0
+    json.dumps(m)  # still serialisable (NaN -> null when written)
+    assert any("camera_recall" in line for line in summary_lines(m))
+
+
+def test_unknown_box_labels_are_refused(boxes_manifest: Manifest) -> None:
+    bad = LabeledBox("dahua_xyz", (1.0, 1.0, 10.0, 10.0))
+    r = dataclasses.replace(boxes_manifest.records[0], extra={"boxes": format_boxes([bad])})
+    with pytest.raises(ValueError, match="dahua_xyz"):
+        _evaluate(boxes_manifest.with_records([r]), lambda r: [])
+
+
+# --- end to end on an exported tiny detector -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def detector_onnx(detector_run, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
+    from model.export import export_onnx
+
+    data, result = detector_run
+    out = tmp_path_factory.mktemp("det_onnx") / "detector.onnx"
+    export_onnx(result.checkpoint, out)
+    return data, out
+
+
+def test_engine_finder_serves_exactly_what_the_engine_serves(detector_onnx: tuple[Path, Path]) -> None:
+    from serve.engine import Engine
+    from serve.photos import decode_photo
+    from training.deteval import engine_finder
+
+    data, onnx = detector_onnx
+    manifest = read_manifest(data)
+    paths = [manifest.resolve(r) for r in manifest.records if r.split == "test"]
+    engine = Engine.load(onnx)
+    # a lower camera threshold than calibrated, so that this tiny model serves some cameras
+    engine.info = dataclasses.replace(engine.info, thresholds={**engine.info.thresholds, "camera": 0.3})
+    found = engine_finder(engine, batch_size=4)(paths)
+    photos = [decode_photo(p.read_bytes(), min_side=engine.min_side) for p in paths]
+    preds = engine.classify([p.image for p in photos], sizes=[(p.width, p.height) for p in photos])
+    assert sum(len(f.cameras) for f in found) > 0
+    for f, p, photo in zip(found, preds, photos, strict=True):
+        assert (f.cameras, f.label, f.confidence, f.decision) == (
+            p.cameras,
+            p.label,
+            p.confidence,
+            p.decision,
+        )
+        assert f.size == (photo.width, photo.height)
+        assert f.candidates is not None and set(f.cameras) <= set(f.candidates)
+
+
+def test_camid_evaluate_on_an_exported_detector(
+    detector_onnx: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, onnx = detector_onnx
+    m = read_manifest(data)
+    # the test photos plus one camera nobody drew: a sure miss, so the report has a miss to show
+    blank = next(r for r in m.records if r.split == "test" and r.label == LABELS.negative)
+    ghost = LabeledBox("huawei_ipc6625_z30", (40.0, 20.0, 56.0, 36.0))
+    hard = dataclasses.replace(
+        blank, label=ghost.label, group="ghost", extra={"boxes": format_boxes([ghost])}
+    )
+    data = write_manifest(m.with_records([*m.records, hard]), tmp_path / "with_ghost.csv")
+    out = tmp_path / "eval"
+    argv = ["--model", str(onnx), "--data", str(data), "--split", "test", "--out", str(out)]
+    assert evaluate_main([*argv, "--bootstrap", "30", "--iou", "0.5", "--false-per-photo", "0.1"]) == 0
+    printed = capsys.readouterr().out
+    assert "recall@0.1FP/free" in printed and "AP50 huawei_ipc6625_z30" in printed
+    assert "camera_recall" in printed and "report:" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    test = [r for r in read_manifest(data).records if r.split == "test"]
+    assert metrics["task"] == "detect" and metrics["counts"]["photos"] == len(test) == 17
+    assert metrics["counts"]["cameras"] == sum(len(record_boxes(r)) for r in test)
+    assert metrics["model"]["kind"] == "onnx" and metrics["data"]["split"] == "test"
+    assert 0 < metrics["settings"]["camera_threshold"] <= 1
+    assert set(metrics["ap_per_class"]) == set(LABELS.cameras)
+    for k in ("camera_recall", "camera_specificity", "flag_precision", "flag_recall", "accuracy"):
+        assert len(metrics["metrics"][k]["ci95"]) == 2
+    lines = [json.loads(line) for line in (out / "cameras.jsonl").read_text().splitlines()]
+    assert len(lines) == len(test)
+    assert {"path", "label", "truth", "cameras", "verdict"} <= set(lines[0])
+    assert sum(len(x["truth"]) for x in lines) == metrics["counts"]["cameras"]
+    missed = sum(t["found"] is False for x in lines for t in x["truth"])
+    page = (out / "report.html").read_text()
+    assert "<script" not in page and "http" not in page.split("<body>")[1]  # self-contained
+    assert "By camera size" in page and "AP per class" in page and "Missed cameras" in page
+    assert missed >= 1 and any(t["found"] is False for t in lines[-1]["truth"])  # the ghost
+    assert page.count('<img src="data:image/png;base64,') >= min(missed, 8)
+    assert "missed huawei_ipc6625_z30" in page
+
+
+def test_camid_evaluate_bad_inputs_exit_2_naming_the_problem(
+    detector_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    data, result = detector_run
+    missing = tmp_path / "nope.onnx"
+    assert evaluate_main(["--model", str(missing), "--data", str(data), "--out", str(tmp_path / "e")]) == 2
+    assert str(missing) in capsys.readouterr().err
+    assert (
+        evaluate_main(["--model", str(result.checkpoint), "--data", str(data), "--out", str(tmp_path)]) == 2
+    )
+    assert "camid export" in capsys.readouterr().err
+
+
+def test_detector_unboxed_manifest_still_gets_photo_metrics(
+    detector_onnx: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data, onnx = detector_onnx
+    m = read_manifest(data)
+    records = [dataclasses.replace(r, extra={"boxes": ""}) for r in m.records if r.split == "test"]
+    path = write_manifest(Manifest(m.root, records), m.root / "unboxed.csv")
+    with caplog.at_level(logging.WARNING):
+        rc = evaluate_main(
+            ["--model", str(onnx), "--data", str(path), "--out", str(tmp_path), "--bootstrap", "20"]
+        )
+    assert rc == 0 and "no photo has camera boxes" in caplog.text
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["ap_any_camera"] is None and metrics["metrics"]["camera_recall"]["value"] is not None

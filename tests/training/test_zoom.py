@@ -1,0 +1,248 @@
+"""Look-then-zoom: crops around boxes, the crop classifier's run, the exported pair in the engine."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import ImageDraw
+
+from data.boxes import LabeledBox, format_boxes, iou, record_boxes
+from data.contract import ModelContract
+from data.crops import crop_square
+from data.labels import load_labels
+from data.manifest import Manifest, Record, read_manifest, write_manifest
+from data.zoom import ZoomSettings, companion_path
+from tests.training.detdata import SIZE, draw_cameras
+
+ZOOM_OVERRIDES: dict[str, Any] = {
+    "arch": "test_efficientnet", "pretrained": "none", "mode": "zoom", "image_size": 48, "epochs": 8,
+    "batch_size": 32, "lr": 3e-3, "patience": 8, "zoom_backgrounds": 2, "zoom_max_proposals": 4,
+    "zoom_min_px": 16, "bootstrap": 50, "flag_precision": 0.6,
+}  # fmt: skip
+COLOURS = {"huawei_ipc6625_z30": (235, 235, 240), "huawei_ipc6225_vrz_es": (240, 200, 40)}
+
+
+def _lookalike_manifest(folder: Path, n: int = 6) -> Path:
+    """Photos with 1-2 cameras and a grey "street light" look-alike box (no_camera)."""
+    rng = np.random.default_rng(3)
+    records = []
+    for i in range(n):
+        img, boxes = draw_cameras(rng, 1 + i % 2)
+        ImageDraw.Draw(img).rectangle((40, 60, 56, 68), fill=(150, 150, 150))
+        boxes.append(LabeledBox("no_camera", (40.0, 60.0, 56.0, 68.0), "street_light"))
+        img.save(folder / f"{i}.jpg", quality=95)
+        records.append(
+            Record(f"{i}.jpg", boxes[0].label, f"g{i}", split="train" if i < 4 else "val",
+                   extra={"boxes": format_boxes(boxes)})
+        )  # fmt: skip
+    return write_manifest(Manifest(folder, records), folder / "manifest.csv")
+
+
+def _config(**overrides: Any) -> Any:
+    from training.config import resolve_config
+
+    return resolve_config(None, **{**ZOOM_OVERRIDES, **overrides})
+
+
+def test_crops_are_centred_on_each_box_with_its_label(tmp_path: Path) -> None:
+    from training.zoom import collect_crops
+
+    manifest = read_manifest(_lookalike_manifest(tmp_path))
+    labels = load_labels()
+    crops = collect_crops(manifest, manifest.records, labels, _config(), detector=None, train=False)
+    boxes = [b for r in manifest.records for b in record_boxes(r)]
+    assert len(crops.arrays) == len(boxes) == len(crops.targets)
+    for arr, target, box in zip(crops.arrays, crops.targets, boxes, strict=True):
+        assert arr.shape == (3, 48, 48) and arr.dtype == np.uint8
+        assert labels.names[target] == box.label  # cameras keep their class, the look-alike is no_camera
+        # the box centre, where crop_square put it (moved inside the photo near its edge)
+        x0, y0, x1, y1 = crop_square(box.box, SIZE, SIZE * 3 // 4, min_px=16)
+        u = round(((box.box[0] + box.box[2]) / 2 - x0) / (x1 - x0) * 48)
+        v = round(((box.box[1] + box.box[3]) / 2 - y0) / (y1 - y0) * 48)
+        centre = arr[:, v - 2 : v + 2, u - 2 : u + 2].reshape(3, -1).mean(axis=1)
+        expected = COLOURS.get(box.label, (150, 150, 150))
+        assert np.abs(centre - expected).max() < 30, (box, centre)
+
+
+def test_background_squares_hold_no_camera_centre() -> None:
+    from training.zoom import background_specs
+
+    labels = load_labels()
+    rng = np.random.default_rng(0)
+    settings = ZoomSettings(min_px=16)
+    for _ in range(20):
+        _, boxes = draw_cameras(rng, 2)
+        specs = background_specs(boxes, SIZE, SIZE * 3 // 4, 3, rng, settings, labels)
+        assert specs and all(s.label == "no_camera" and s.source == "background" for s in specs)
+        for s in specs:
+            x0, y0, x1, y1 = crop_square(s.box, SIZE, SIZE * 3 // 4, context=settings.context, min_px=16)
+            assert x1 - x0 >= 16 - 1e-6
+            for b in boxes:
+                cx, cy = (b.box[0] + b.box[2]) / 2, (b.box[1] + b.box[3]) / 2
+                assert not (x0 <= cx <= x1 and y0 <= cy <= y1)
+
+
+def test_training_patches_give_jittered_uint8_crops(tmp_path: Path) -> None:
+    from training.zoom import PatchDataset, collect_crops
+
+    manifest = read_manifest(_lookalike_manifest(tmp_path))
+    cfg = _config(zoom_backgrounds=2)
+    crops = collect_crops(manifest, manifest.records, load_labels(), cfg, detector=None, train=True)
+    n_boxes = sum(len(record_boxes(r)) for r in manifest.records)
+    assert len(crops.patches) == len(crops.targets) == n_boxes + 2 * len(manifest.records)
+    ds = PatchDataset(crops.patches, crops.targets, 48, seed=0)
+    x, y = ds[0]
+    assert tuple(x.shape) == (3, 48, 48) and str(x.dtype) == "torch.uint8" and y == crops.targets[0]
+    assert not np.array_equal(ds[0][0].numpy(), ds[0][0].numpy())  # jitter and augmentation vary
+
+
+def test_contract_round_trips_crop_and_zoom() -> None:
+    base = ModelContract(labels=load_labels(), architecture="x")
+    assert "camid.crop" not in base.to_metadata_props()
+    assert ModelContract.from_metadata_props(base.to_metadata_props()).crop is None
+    c = base.with_updates(crop={"context": 2.0, "min_px": 24.0}, zoom={"file": "a.zoom.onnx", "sha256": "0"})
+    back = ModelContract.from_metadata_props(c.to_metadata_props())
+    assert back == c and back.is_crop_classifier
+
+
+@pytest.fixture(scope="module")
+def zoom_run(detector_run, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    import torch
+
+    from training.zoom import train_zoom
+
+    torch.set_num_threads(2)
+    data, det = detector_run
+    cfg = _config(zoom_detector=str(det.checkpoint))
+    return data, det, train_zoom(data, tmp_path_factory.mktemp("zoom"), cfg)
+
+
+@pytest.fixture(scope="module")
+def pair(zoom_run, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    from model.cli import export_main
+
+    _, det, zoom = zoom_run
+    out = tmp_path_factory.mktemp("pair") / "pair.onnx"
+    assert (
+        export_main(["--checkpoint", str(det.checkpoint), "--zoom", str(zoom.checkpoint), "--out", str(out)])
+        == 0
+    )
+    return out
+
+
+def test_the_zoom_run_saves_a_calibrated_crop_classifier(zoom_run) -> None:  # type: ignore[no-untyped-def]
+    from model.checkpoint import load_checkpoint
+
+    _, _, zoom = zoom_run
+    _, meta = load_checkpoint(zoom.checkpoint)  # a plain classifier checkpoint
+    c = meta.contract
+    assert c.task == "classify" and c.crop is not None and c.crop["calibrated_with_detector"]
+    assert {"camera", "flag", "reject"} <= set(c.thresholds) and c.temperature > 0
+    assert 0 <= c.crop["propose"] < 1 and c.crop["max_proposals"] == 4
+    pair_figures = c.metrics["val_pair"]
+    assert pair_figures["val_false_per_photo"] <= 0.1 + 1e-9
+    assert set(pair_figures["propose_sweep"]) == {"0.02", "0.05", "0.1", "0.2", "0.3"}
+
+
+def test_the_exported_pair_finds_cameras_with_the_zoom_labels(zoom_run, pair: Path) -> None:  # type: ignore[no-untyped-def]
+    from data.images import load_image
+    from serve.engine import Engine
+
+    data, _, zoom = zoom_run
+    engine = Engine.load(pair)
+    assert engine.zoom is not None and engine.zoom.path == companion_path(pair)
+    assert engine.info.zoom is not None and engine.info.thresholds["camera"] == zoom.thresholds["camera"]
+    assert engine.min_side == max(SIZE, engine.zoom.settings.decode_side)
+    manifest = read_manifest(data)
+    test = [r for r in manifest.records if r.split == "test"]
+    preds = engine.classify([load_image(manifest.resolve(r), min_side=engine.min_side) for r in test])
+    hits = total = 0
+    for r, pred in zip(test, preds, strict=True):
+        truth = record_boxes(r)
+        total += len(truth)
+        hits += sum(any(iou(c.box, t.box) >= 0.3 and c.label == t.label for c in pred.cameras) for t in truth)
+        if not truth:
+            assert pred.label == "no_camera" or pred.cameras
+    assert hits / total >= 0.5, f"the pair found {hits}/{total} cameras with the right label"
+
+
+def _forced_pair(zoom_run, pair: Path, folder: Path, label: str) -> Path:  # type: ignore[no-untyped-def]
+    """The detector of ``pair`` with a crop classifier that always answers ``label``."""
+    import onnx
+    import torch
+
+    from model.checkpoint import load_checkpoint
+    from model.export import export_onnx, set_metadata, zoom_contract
+    from serve.engine import Engine
+
+    _, _, zoom = zoom_run
+    model, meta = load_checkpoint(zoom.checkpoint)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.fill_(-10.0)
+        model.classifier.bias[meta.contract.labels.index(label)] = 10.0
+    out = folder / f"{label}.onnx"
+    export_onnx((model, meta), companion_path(out), n_random=2)
+    proto = onnx.load(pair)
+    set_metadata(
+        proto, zoom_contract(Engine.load(pair).info, meta.contract, companion_path(out)).to_metadata_props()
+    )
+    onnx.save(proto, out)
+    return out
+
+
+def _two_camera_photo() -> tuple[Any, list[LabeledBox]]:
+    rng = np.random.default_rng(7)
+    img, truth = draw_cameras(rng, 2)
+    return img.resize((img.width * 4, img.height * 4)), [t.scaled(4, 4) for t in truth]
+
+
+def test_labels_and_rejections_come_from_the_crop_classifier(zoom_run, pair: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from data.zoom import top_proposals
+    from serve.engine import Engine
+
+    img, _ = _two_camera_photo()
+    rejecting = Engine.load(_forced_pair(zoom_run, pair, tmp_path, "no_camera"))
+    batch = rejecting.prepare([img])
+    scores = rejecting.session.run(["scores"], {"image": batch})[0][0]
+    assert rejecting.zoom is not None and top_proposals(
+        scores, rejecting.zoom.settings
+    )  # the detector proposes
+    (pred,) = rejecting.classify([img])
+    assert pred.cameras == () and pred.label == "no_camera" and pred.decision == "reject"
+    other = Engine.load(_forced_pair(zoom_run, pair, tmp_path, "other_camera"))
+    (pred,) = other.classify([img])
+    assert pred.cameras and all(
+        c.label == "other_camera" for c in pred.cameras
+    )  # the detector knows no such class
+    assert len(pred.cameras) == len(top_proposals(scores, rejecting.zoom.settings))
+    assert all(abs(sum(p for _, p in c.probabilities) - 1) < 1e-6 for c in pred.cameras)
+
+
+def test_a_missing_or_changed_companion_is_a_clear_model_error(pair: Path, tmp_path: Path) -> None:
+    from serve.engine import Engine, ModelError
+
+    lonely = tmp_path / "lonely.onnx"
+    shutil.copy(pair, lonely)
+    with pytest.raises(ModelError, match=r"crop classifier .*pair\.zoom\.onnx is missing"):
+        Engine.load(lonely)
+    shutil.copy(companion_path(pair), tmp_path / companion_path(pair).name)
+    with (tmp_path / companion_path(pair).name).open("ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ModelError, match="sha256 differs"):
+        Engine.load(lonely)
+
+
+def test_export_refuses_a_whole_photo_classifier_as_zoom(zoom_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from model.checkpoint import load_checkpoint
+    from model.export import ExportError, export_pair
+
+    _, det, zoom = zoom_run
+    model, meta = load_checkpoint(zoom.checkpoint)
+    plain = (model, type(meta)(meta.contract.with_updates(crop=None)))
+    with pytest.raises(ExportError, match="not a crop classifier"):
+        export_pair(det.checkpoint, plain, tmp_path / "x.onnx")

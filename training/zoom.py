@@ -1,0 +1,487 @@
+"""``camid train --mode zoom``: the crop classifier of look-then-zoom (``data/zoom.py``).
+
+Training data are square crops (``data.crops``) around every labelled box of the training photos
+(a camera box gives its camera class, a look-alike the no-camera class), ``zoom_backgrounds``
+random no-camera squares per photo (sized like camera crops, holding no camera box's centre) and,
+with ``--detector``, the detector's own proposals: those matching a camera box at IoU >= 0.3 as
+that camera (framed as the detector frames it), the others as hard negatives. Each photo is
+decoded once, as the server decodes it (shorter side >= ``zoom_decode_side``); a training crop is
+kept as a JPEG patch ``PAD`` times its side so that scale and shift jitter stay inside it.
+
+Every layer of a :class:`~model.factory.CamidNet` trains through ``training.loop.fit`` (progress,
+``last.pt`` after every epoch, ``--resume``). The temperature is fitted on the validation crops;
+with ``--detector`` the pair is then run on the validation photos exactly as the server runs it
+and its thresholds are chosen there (:func:`calibrate_pair`). The checkpoint is a classifier
+checkpoint whose contract has ``crop`` (the geometry and proposal settings), so ``camid export
+--checkpoint DETECTOR --zoom ZOOM`` can pair them.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import albumentations as A
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from data.boxes import LabeledBox, iou, record_boxes
+from data.crops import crop_square, cut_crop
+from data.decision import softmax
+from data.dedup import sha256_file
+from data.images import load_image, probe_image
+from data.labels import LabelSet
+from data.manifest import Manifest, Record
+from data.preprocess import decode_hint, input_to_photo, prepare
+from data.zoom import ZoomSettings, camera_probability, crop_inputs, top_proposals, zoom_cameras
+from model.checkpoint import load_any_checkpoint, read_checkpoint, save_checkpoint
+from model.detector import CamidDetector
+from model.factory import CamidNet, create_model
+from training.calibration import calibrate
+from training.config import TrainConfig
+from training.contract import create_contract
+from training.dataset import class_weights
+from training.detect import LOW_THRESHOLD, verdict_thresholds
+from training.detection import usable_records
+from training.detmetrics import Found, PhotoTruth, recall_at_false
+from training.distributed import barrier
+from training.loop import FitState, fit, fit_config, predict_logits
+from training.metrics import classification_metrics
+from training.plots import plot_curves
+from training.runinfo import remove_log_file, seed_everything, write_json
+from training.train import CHECKPOINT, LAST, RunContext, provenance, run_context, start_run
+
+log = logging.getLogger(__name__)
+
+Box = tuple[float, float, float, float]
+PAD = 1.7  # a training patch is this many crop sides: room for scale <= 1.33 and shift <= 0.15
+SCALE_JITTER = (0.75, 1.33)
+SHIFT_JITTER = 0.15  # in crop sides
+MATCH_IOU = 0.3  # a proposal at this IoU with a camera box is that camera
+PROPOSE_CANDIDATES = (0.02, 0.05, 0.1, 0.2, 0.3)
+RECALL_SLACK = 0.01  # the highest propose threshold within this much of the best recall wins
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """One crop of a photo: ``crop_square(box)`` with the run's context, its label and origin."""
+
+    box: Box  # photo pixels
+    label: str
+    source: str  # "box" | "background" | "proposal"
+
+
+@dataclass
+class ValPhoto:
+    """A validation photo's truth and the detector's proposals with their crop rows."""
+
+    truth: PhotoTruth
+    boxes: list[Box]
+    det_scores: np.ndarray
+    rows: np.ndarray  # indices of the proposals' crops in the validation crop set
+
+
+@dataclass
+class CropSet:
+    """Training patches (JPEG bytes) or exact validation crops (uint8), labels and counts."""
+
+    patches: list[bytes] = field(default_factory=list)
+    arrays: list[np.ndarray] = field(default_factory=list)
+    targets: list[int] = field(default_factory=list)
+    photos: list[ValPhoto] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ZoomResult:
+    """A finished crop-classifier run."""
+
+    run_dir: Path
+    checkpoint: Path
+    model: CamidNet
+    thresholds: dict[str, float]
+    val_metrics: dict[str, Any]
+
+
+def zoom_settings(cfg: TrainConfig, propose: float | None = None) -> ZoomSettings:
+    """The geometry and proposal settings of a run (``propose``: the measured threshold)."""
+    value = propose if propose is not None else cfg.zoom_propose
+    return ZoomSettings(
+        context=cfg.zoom_context,
+        min_px=cfg.zoom_min_px,
+        propose=0.05 if value is None else value,
+        max_proposals=cfg.zoom_max_proposals,
+        decode_side=cfg.zoom_decode_side,
+    )
+
+
+def box_specs(boxes: Sequence[LabeledBox], labels: LabelSet) -> list[CropSpec]:
+    """A crop around every labelled box: camera classes keep their label, look-alikes are negatives."""
+    cams = set(labels.cameras)
+    return [CropSpec(b.box, b.label if b.label in cams else labels.negative, "box") for b in boxes]
+
+
+def background_specs(
+    boxes: Sequence[LabeledBox],
+    width: int,
+    height: int,
+    n: int,
+    rng: np.random.Generator,
+    settings: ZoomSettings,
+    labels: LabelSet,
+) -> list[CropSpec]:
+    """``n`` random no-camera squares of the photo, sized like its camera crops (or, without
+    boxes, like crops of cameras 1-8% of the photo width), none holding a camera box's centre."""
+    cams = [b for b in boxes if b.label in labels.cameras]
+    centres = [((b.box[0] + b.box[2]) / 2, (b.box[1] + b.box[3]) / 2) for b in cams]
+    sides = [max(settings.min_px, settings.context * max(b.width, b.height)) for b in boxes]
+    out: list[CropSpec] = []
+    for _ in range(n):
+        for _try in range(20):
+            if sides:
+                side = float(rng.choice(sides)) * float(rng.uniform(0.7, 1.4))
+            else:
+                side = settings.context * width * float(rng.uniform(0.01, 0.08))
+            side = min(max(side, settings.min_px), float(min(width, height)))
+            x0 = float(rng.uniform(0, max(0.0, width - side)))
+            y0 = float(rng.uniform(0, max(0.0, height - side)))
+            if any(x0 <= cx <= x0 + side and y0 <= cy <= y0 + side for cx, cy in centres):
+                continue
+            out.append(
+                CropSpec(
+                    _box_of_square((x0, y0, x0 + side, y0 + side), settings), labels.negative, "background"
+                )
+            )
+            break
+    return out
+
+
+def _box_of_square(square: Box, settings: ZoomSettings) -> Box:
+    """The box whose ``crop_square`` is ``square`` (the centred box of side ``side / context``)."""
+    cx, cy = (square[0] + square[2]) / 2, (square[1] + square[3]) / 2
+    half = (square[2] - square[0]) / settings.context / 2
+    return (cx - half, cy - half, cx + half, cy + half)
+
+
+def proposal_specs(proposals: Sequence[Box], boxes: Sequence[LabeledBox], labels: LabelSet) -> list[CropSpec]:
+    """The detector's proposals: the camera a proposal overlaps at IoU >= 0.3, else a hard negative."""
+    cams = [b for b in boxes if b.label in labels.cameras]
+    out = []
+    for p in proposals:
+        best = max(cams, key=lambda b: iou(p, b.box), default=None)
+        hit = best is not None and iou(p, best.box) >= MATCH_IOU
+        out.append(CropSpec(p, best.label if hit and best is not None else labels.negative, "proposal"))
+    return out
+
+
+class _Detector:
+    """A detector checkpoint run as the server runs its ONNX export (photo -> proposals)."""
+
+    def __init__(self, path: Path) -> None:
+        model, meta = load_any_checkpoint(path)
+        if not isinstance(model, CamidDetector):
+            raise ValueError(f"--detector {path}: not a detector checkpoint (`camid train --mode detect`)")
+        self.model, self.contract, self.sha256 = model.eval(), meta.contract, sha256_file(path)
+
+    @torch.no_grad()
+    def proposals(
+        self, image: Image.Image, size: tuple[int, int], settings: ZoomSettings
+    ) -> tuple[list[Box], np.ndarray]:
+        """Boxes (photo pixels) and scores of the top peaks scoring at least ``settings.propose``."""
+        x = torch.from_numpy(prepare(image, self.contract.resize)[None])
+        _, scores, _, boxes = self.model(x)
+        s, b = scores[0].numpy(), boxes[0].numpy()
+        picked = top_proposals(s, settings)
+        rule, (w, h) = self.contract.resize, size
+        photo = [
+            input_to_photo((float(v[0]), float(v[1]), float(v[2]), float(v[3])), w, h, rule)
+            for v in b[picked]
+        ]
+        return photo, s[picked]
+
+
+def _patch(
+    image: Image.Image, spec: CropSpec, size: tuple[int, int], settings: ZoomSettings, side: int
+) -> bytes:
+    """The JPEG patch ``PAD`` crop sides wide around ``spec``'s crop square, ``side`` pixels."""
+    w, h = size
+    x0, y0, x1, y1 = crop_square(spec.box, w, h, context=settings.context, min_px=settings.min_px)
+    cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * PAD / 2
+    img = cut_crop(image, (cx - half, cy - half, cx + half, cy + half), side, image.width / w)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=95)
+    return buf.getvalue()
+
+
+def collect_crops(
+    manifest: Manifest,
+    records: Sequence[Record],
+    labels: LabelSet,
+    cfg: TrainConfig,
+    *,
+    detector: _Detector | None,
+    train: bool,
+) -> CropSet:
+    """Decode each photo once (as the server does) and cut its crops: JPEG patches for training,
+    exact crops (the server's ``crop_inputs``) and the detector's proposals for validation."""
+    settings = zoom_settings(cfg)
+    propose_floor = settings if train else ZoomSettings(**{**settings.to_json(), "propose": LOW_THRESHOLD})
+    hint = max(cfg.zoom_decode_side, decode_hint(detector.contract.resize) if detector else 0)
+    rng = np.random.default_rng(cfg.seed + (0 if train else 1))
+    out, size = CropSet(), cfg.image_size
+    for r in records:
+        path = manifest.resolve(r)
+        info, image = probe_image(path), load_image(path, min_side=hint)
+        wh = (info.width, info.height)
+        boxes = record_boxes(r)
+        specs = box_specs(boxes, labels)
+        if train:
+            specs += background_specs(boxes, *wh, cfg.zoom_backgrounds, rng, settings, labels)
+        found, scores = detector.proposals(image, wh, propose_floor) if detector else ([], np.zeros(0))
+        n_before = len(out.targets) + len(specs)
+        specs += proposal_specs(found, boxes, labels)
+        for s in specs:
+            out.counts[f"{s.source}:{s.label}"] = out.counts.get(f"{s.source}:{s.label}", 0) + 1
+            out.targets.append(labels.index(s.label))
+        if train:
+            out.patches += [_patch(image, s, wh, settings, round(size * PAD)) for s in specs]
+            continue
+        out.arrays += list(crop_inputs(image, [s.box for s in specs], wh, settings, size))
+        truth = tuple((b.box, b.label) for b in boxes if b.label in labels.cameras)
+        rows = np.arange(n_before, n_before + len(found))
+        out.photos.append(ValPhoto(PhotoTruth(truth, float(info.width)), list(found), scores, rows))
+    return out
+
+
+def crop_augmentation(seed: int) -> A.Compose:
+    """Colour, blur, downscale-upscale (a camera 16 px wide in the photo is a blurry crop) and
+    JPEG artefacts; flips. Scale and shift jitter come before, from the patch (:class:`PatchDataset`)."""
+    return A.Compose(
+        [
+            A.HorizontalFlip(p=0.5),
+            A.RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=0.3, p=0.7),
+            A.HueSaturationValue(hue_shift_limit=8, sat_shift_limit=25, val_shift_limit=15, p=0.4),
+            A.OneOf([A.MotionBlur(blur_limit=(3, 5)), A.GaussianBlur(sigma_limit=(0.3, 1.2))], p=0.3),
+            A.Downscale(scale_range=(0.15, 0.6), interpolation_pair={"downscale": 3, "upscale": 1}, p=0.4),
+            A.GaussNoise(std_range=(0.01, 0.04), p=0.3),
+            A.ImageCompression(quality_range=(40, 95), p=0.5),
+        ],
+        seed=seed,
+    )
+
+
+class PatchDataset(Dataset[tuple[torch.Tensor, int]]):
+    """Training crops: a jittered square (scale 0.75-1.33, shift +-0.15 side) of each patch,
+    resized to ``size`` and augmented; ``(uint8 [3,size,size], class index)``."""
+
+    def __init__(self, patches: Sequence[bytes], targets: Sequence[int], size: int, seed: int = 0) -> None:
+        self.patches, self.targets, self.size = list(patches), list(targets), size
+        self.rng = np.random.default_rng(seed)
+        self.aug = crop_augmentation(seed)
+
+    def __len__(self) -> int:
+        return len(self.patches)
+
+    def jittered(self, i: int) -> Image.Image:
+        patch = Image.open(io.BytesIO(self.patches[i])).convert("RGB")
+        base = patch.width / PAD
+        lo, hi = (math.log(v) for v in SCALE_JITTER)
+        side = base * math.exp(float(self.rng.uniform(lo, hi)))
+        dx, dy = (float(v) * base for v in self.rng.uniform(-SHIFT_JITTER, SHIFT_JITTER, 2))
+        cx, cy = patch.width / 2 + dx, patch.height / 2 + dy
+        box = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+        return patch.resize((self.size, self.size), Image.Resampling.BILINEAR, box=box)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        arr = self.aug(image=np.asarray(self.jittered(i)))["image"]
+        return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))), self.targets[i]
+
+
+def _truth_agnostic(t: PhotoTruth) -> PhotoTruth:
+    return PhotoTruth(tuple((b, "camera") for b, _ in t.boxes), t.width)
+
+
+def _pair_found(photos: Sequence[ValPhoto], p_camera: np.ndarray, propose: float) -> list[list[Found]]:
+    return [
+        [
+            Found(b, "camera", float(p_camera[r]))
+            for b, s, r in zip(p.boxes, p.det_scores, p.rows, strict=True)
+            if s >= propose
+        ]
+        for p in photos
+    ]
+
+
+def calibrate_pair(
+    photos: Sequence[ValPhoto], probs: np.ndarray, labels: LabelSet, cfg: TrainConfig
+) -> tuple[float, dict[str, float], dict[str, Any]]:
+    """The propose threshold, the pair's camera threshold (<= ``det_false_per_photo`` false cameras
+    per validation photo, recall maximised) and photo flag / reject thresholds, with the figures.
+
+    ``propose``: ``cfg.zoom_propose`` if set, else the highest of ``PROPOSE_CANDIDATES`` whose
+    recall is within ``RECALL_SLACK`` of the best (fewer crops per photo for the same recall)."""
+    p_camera = camera_probability(probs, labels) if len(probs) else np.zeros(0)
+    truth = [_truth_agnostic(p.truth) for p in photos]
+    candidates = (cfg.zoom_propose,) if cfg.zoom_propose is not None else PROPOSE_CANDIDATES
+    sweep = {
+        c: recall_at_false(_pair_found(photos, p_camera, c), truth, cfg.det_false_per_photo)
+        for c in candidates
+    }
+    best = max(r.recall for r in sweep.values() if not math.isnan(r.recall)) if photos else float("nan")
+    propose = max((c for c, r in sweep.items() if not r.recall < best - RECALL_SLACK), default=candidates[0])
+    rec = sweep[propose]
+    camera_th = max(rec.threshold, LOW_THRESHOLD)
+    decoded = []
+    for p in photos:
+        keep = [k for k, s in enumerate(p.det_scores) if s >= propose]
+        decoded.append(zoom_cameras([p.boxes[k] for k in keep], probs[p.rows[keep]], labels, camera_th))
+    det_alone = [
+        [Found(b, "camera", float(s)) for b, s in zip(p.boxes, p.det_scores, strict=True)] for p in photos
+    ]
+    det_rec = recall_at_false(det_alone, truth, cfg.det_false_per_photo)
+    figures = {
+        "val_recall_at_false": rec.recall,
+        "val_false_per_photo": rec.false_per_photo,
+        "val_recall_by_size": {k: list(v) for k, v in rec.by_bucket.items()},
+        "val_detector_recall_at_false": det_rec.recall,
+        "val_detector_recall_by_size": {k: list(v) for k, v in det_rec.by_bucket.items()},
+        "propose_sweep": {str(c): r.recall for c, r in sweep.items()},
+        "mean_proposals_per_photo": float(np.mean([sum(s >= propose for s in p.det_scores) for p in photos])),
+    }
+    return (
+        propose,
+        {"camera": camera_th, **verdict_thresholds(decoded, [p.truth for p in photos], labels, cfg)},
+        figures,
+    )
+
+
+def _loaders(train: CropSet, val: CropSet, cfg: TrainConfig) -> tuple[DataLoader[Any], DataLoader[Any]]:
+    ds = PatchDataset(train.patches, train.targets, cfg.image_size, seed=cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    train_loader = DataLoader(
+        ds, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.num_workers, generator=gen,
+        drop_last=len(ds) > cfg.batch_size,
+    )  # fmt: skip
+    x = (
+        torch.from_numpy(np.stack(val.arrays))
+        if val.arrays
+        else torch.zeros(0, 3, cfg.image_size, cfg.image_size, dtype=torch.uint8)
+    )
+    val_ds = TensorDataset(x, torch.tensor(val.targets, dtype=torch.long))
+    return train_loader, DataLoader(val_ds, batch_size=cfg.batch_size)
+
+
+def _resume(ctx: RunContext, model: CamidNet) -> FitState | None:
+    path = ctx.run_dir / LAST
+    if not ctx.resume or not path.is_file():
+        return None
+    obj = read_checkpoint(path)
+    if obj["extra"].get("stage") != "zoom":
+        return None
+    model.load_state_dict(obj["state_dict"])
+    state = FitState.from_dict(obj["extra"]["fit_state"])
+    log.info("resuming the crop classifier at epoch %d from %s", state.epoch, path)
+    return state
+
+
+def _collect(ctx: RunContext, detector: _Detector | None) -> tuple[CropSet, CropSet]:
+    train_records = usable_records(ctx.splits.train, ctx.labels)
+    val_records = usable_records(ctx.splits.val, ctx.labels)
+    if not train_records or not val_records:
+        raise ValueError("the crop classifier needs photos with boxes (a `boxes` column) in train and val")
+    start = time.perf_counter()
+    train = collect_crops(ctx.manifest, train_records, ctx.labels, ctx.config, detector=detector, train=True)
+    val = collect_crops(ctx.manifest, val_records, ctx.labels, ctx.config, detector=detector, train=False)
+    ctx.seconds["crops"] = time.perf_counter() - start
+    log.info(
+        "crops: %d training (%s), %d validation (%s)",
+        len(train.targets),
+        train.counts,
+        len(val.targets),
+        val.counts,
+    )
+    return train, val
+
+
+def train_zoom(
+    manifest_path: str | Path, out_dir: str | Path, config: TrainConfig, *, resume: bool = False
+) -> ZoomResult:
+    """Train the crop classifier, calibrate it (with the pair when ``config.zoom_detector`` is
+    set) and save ``checkpoint.pt`` (a classifier checkpoint whose contract has ``crop``)."""
+    manifest_path, run_dir = Path(manifest_path), Path(out_dir)
+    seed_everything(config.seed)
+    ctx = run_context(manifest_path, run_dir, config, resume)
+    manifest_path, handler = start_run(ctx, manifest_path)
+    barrier(ctx.dist)
+    try:
+        detector = _Detector(Path(config.zoom_detector)) if config.zoom_detector else None
+        if detector is not None and detector.contract.names != ctx.labels.names:
+            raise ValueError(
+                f"--detector: its classes {list(detector.contract.names)} differ from the labels file's"
+            )
+        train, val = _collect(ctx, detector)
+        start = time.perf_counter()
+        model = create_model(config.arch, len(ctx.labels), config.pretrained)
+        train_loader, val_loader = _loaders(train, val, config)
+
+        def save_last(state: FitState, net: nn.Module) -> None:
+            assert isinstance(net, CamidNet)
+            contract = create_contract(ctx.config, ctx.labels, ctx.rule, net)
+            save_checkpoint(ctx.run_dir / LAST, net, contract, config=config.to_dict(),
+                            extra={"stage": "zoom", "fit_state": state.to_dict()})  # fmt: skip
+
+        model.to(ctx.device)
+        state = fit(
+            model, train_loader, val_loader, fit_config(config), device=ctx.device, dist_info=ctx.dist,
+            class_weight=class_weights(train.targets, len(ctx.labels)), state=_resume(ctx, model),
+            on_epoch_end=save_last, desc="zoom",
+        )  # fmt: skip
+        ctx.histories["zoom"] = state.history
+        ctx.seconds["train"] = time.perf_counter() - start
+        return _finish(ctx, model, val, detector, manifest_path)
+    finally:
+        if handler is not None:
+            remove_log_file(handler)
+
+
+def _finish(
+    ctx: RunContext, model: CamidNet, val: CropSet, detector: _Detector | None, manifest_path: Path
+) -> ZoomResult:
+    cfg, labels = ctx.config, ctx.labels
+    logits, y = predict_logits(
+        model,
+        DataLoader(
+            TensorDataset(torch.from_numpy(np.stack(val.arrays)), torch.tensor(val.targets)),
+            batch_size=cfg.batch_size,
+        ),
+        ctx.device,
+    )
+    cal = calibrate(logits, y, labels.names, labels.targets, cfg.flag_precision, cfg.max_target_rejected)
+    probs = softmax(logits, cal.temperature)
+    metrics: dict[str, Any] = {"val_crops": classification_metrics(y, probs.argmax(1), labels.names)}
+    thresholds = {"camera": 0.5, **cal.thresholds}
+    propose = cfg.zoom_propose
+    if detector is not None:
+        propose, thresholds, metrics["val_pair"] = calibrate_pair(val.photos, probs, labels, cfg)
+    crop = {
+        **zoom_settings(cfg, propose).to_json(),
+        "calibrated_with_detector": detector.sha256 if detector else None,
+    }
+    log.info("crop classifier: validation %s; thresholds %s; crop %s", metrics, thresholds, crop)
+    contract = create_contract(
+        cfg, labels, ctx.rule, model, trained_on=provenance(ctx, manifest_path)
+    ).with_updates(temperature=cal.temperature, thresholds=thresholds, metrics=metrics, crop=crop)
+    ckpt = save_checkpoint(ctx.run_dir / CHECKPOINT, model.cpu(), contract, config=cfg.to_dict())
+    plot_curves(ctx.histories, ctx.run_dir / "curves.png")
+    summary = {"val": metrics, "temperature": cal.temperature, "thresholds": thresholds, "crop": crop}
+    write_json(ctx.run_dir / "metrics.json", {**summary, "seconds": ctx.seconds, "histories": ctx.histories})
+    return ZoomResult(ctx.run_dir, ckpt, model, thresholds, metrics)
