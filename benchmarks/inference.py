@@ -24,17 +24,18 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
+from detect_pipelines import DetectPipelines  # noqa: E402  (benchmarks/ is on sys.path when run)
 from PIL import Image
 from torchvision import transforms
 
+from data.contract import ModelContract
 from data.images import load_image
+from data.labels import load_labels
 from data.preprocess import ResizeRule, decode_hint, prepare
-from model.checkpoint import CheckpointMeta, load_checkpoint
+from model.checkpoint import load_checkpoint
 from model.export import manifest_inputs, quantize_int8, random_inputs, to_onnx
 from model.factory import CamidNet, create_model
 from serve.engine import session_options
-
-LABELS = ("huawei_ipc6625_z30", "huawei_ipc6225_vrz_es", "other_camera", "no_camera")
 
 
 def phone_photo(path: Path, size: tuple[int, int], seed: int, quality: int = 92) -> Path:
@@ -64,7 +65,7 @@ def timed(fn: Callable[[], object], repeats: int) -> list[float]:
 
 
 class Pipelines:
-    def __init__(self, model: CamidNet, meta: CheckpointMeta, fp32: bytes, int8: bytes, threads: int) -> None:
+    def __init__(self, model: CamidNet, meta: ModelContract, fp32: bytes, int8: bytes, threads: int) -> None:
         self.model, self.rule, self.threads = model.eval(), meta.resize, threads
         size = meta.resize.size
         self.tv = transforms.Compose([
@@ -106,7 +107,7 @@ class Pipelines:
         return self.camid_decode, self.camid_prep, lambda xs: self.camid_model(name, np.stack(xs))
 
 
-def measure(p: Pipelines, name: str, photos: list[Path], repeats: int) -> dict[str, float]:
+def measure(p: Pipelines | DetectPipelines, name: str, photos: list[Path], repeats: int) -> dict[str, float]:
     decode, prep, run = p.stages(name)
     warm = prep(decode(photos[0]))
     for _ in range(2):  # first calls allocate / pick kernels
@@ -129,7 +130,7 @@ def measure(p: Pipelines, name: str, photos: list[Path], repeats: int) -> dict[s
     batch = (photos * 8)[:8]
     # camid decodes a batch's photos in parallel threads, as `camid predict` does; the naive
     # pipeline is the single loop a user would write.
-    workers = 1 if name == "naive" else p.threads
+    workers = 1 if name.startswith("naive") else threads_of(p)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         t = time.perf_counter()
         for _ in range(repeats):
@@ -146,12 +147,21 @@ def measure(p: Pipelines, name: str, photos: list[Path], repeats: int) -> dict[s
     }
 
 
-def build(args: argparse.Namespace, folder: Path) -> tuple[CamidNet, CheckpointMeta, bytes, bytes]:
+def threads_of(p: Pipelines | DetectPipelines) -> int:
+    return p.threads if isinstance(p, Pipelines) else THREADS[0]
+
+
+THREADS = [2]
+
+
+def build(args: argparse.Namespace, folder: Path) -> tuple[CamidNet, ModelContract, bytes, bytes]:
     if args.checkpoint:
-        model, meta = load_checkpoint(args.checkpoint)
+        model, checkpoint = load_checkpoint(args.checkpoint)
+        meta = checkpoint.contract
     else:
-        model = create_model(args.arch, num_classes=len(LABELS), pretrained=None).eval()
-        meta = CheckpointMeta(args.arch, LABELS, ResizeRule(args.size))
+        labels = load_labels()
+        model = create_model(args.arch, num_classes=len(labels.names), pretrained=None).eval()
+        meta = ModelContract(labels=labels, architecture=args.arch, resize=ResizeRule(args.size))
     fp32 = to_onnx(model, meta.resize.size)
     calib = (
         manifest_inputs(args.calibration, meta, limit=32)
@@ -173,11 +183,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--threads", type=int, default=None, help="torch and ORT threads (default: physical cores)"
     )
+    ap.add_argument("--detector", type=Path, help="exported camera detector .onnx (a zoom pair too)")
+    ap.add_argument("--detector-checkpoint", type=Path, help="its detector checkpoint (naive pipeline)")
+    ap.add_argument("--zoom-checkpoint", type=Path, help="its crop classifier checkpoint (naive pipeline)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     from serve.engine import physical_cores
 
     threads = args.threads or physical_cores()
+    THREADS[0] = threads
+    if args.detector and not args.detector_checkpoint:
+        ap.error("--detector needs --detector-checkpoint (and --zoom-checkpoint for a zoom pair)")
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -189,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         model, meta, fp32, int8 = build(args, folder)
         pipes = Pipelines(model, meta, fp32, int8, threads)
         print(
-            f"{meta.arch} @ {meta.resize.size}px, {threads} threads, torch {torch.__version__}, "
+            f"{meta.architecture} @ {meta.resize.size}px, {threads} threads, torch {torch.__version__}, "
             f"onnxruntime {ort.__version__}; 12-MP JPEGs average {mb:.1f} MB; "
             f"model files fp32 {len(fp32) / 1e6:.1f} MB, int8 {len(int8) / 1e6:.1f} MB"
         )
@@ -205,6 +221,15 @@ def main(argv: list[str] | None = None) -> int:
                     f"{set_name:<8} {name:<11} {r['p50']:8.1f} {r['p95']:8.1f} {r['decode']:8.1f} "
                     f"{r['prep']:7.1f} {r['model']:7.1f} {r['tput8']:9.1f}"
                 )
+        if args.detector:
+            det = DetectPipelines(args.detector, args.detector_checkpoint, args.zoom_checkpoint)
+            print(f"camera pipeline: {det.describe()}")
+            for name in ("naive-detect", "camid-detect"):
+                r = res["12MP", name] = measure(det, name, sets["12MP"], args.repeats)
+                print(
+                    f"{'12MP':<8} {name:<12} {r['p50']:7.1f} {r['p95']:8.1f} {r['decode']:8.1f} "
+                    f"{r['prep']:7.1f} {r['model']:7.1f} {r['tput8']:9.1f}"
+                )
     big = {k[1]: v for k, v in res.items() if k[0] == "12MP"}
     speedup = big["camid-fp32"]["tput8"] / big["naive"]["tput8"]
     latency_gain = big["naive"]["p50"] / big["camid-fp32"]["p50"]
@@ -217,6 +242,18 @@ def main(argv: list[str] | None = None) -> int:
         f"model / draft decode: {100 * big['camid-fp32']['model'] / big['camid-fp32']['decode']:.0f}%"
     )
     print(f"int8 vs fp32 model-only: {int8_gain:.2f}x (target >= 1.5x)")
+    if args.detector:
+        cost = big["camid-detect"]["p50"] / big["camid-fp32"]["p50"]
+        vs_naive = big["camid-detect"]["tput8"] / big["naive-detect"]["tput8"]
+        vs_naive_p50 = big["naive-detect"]["p50"] / big["camid-detect"]["p50"]
+        print(
+            f"camid-detect vs camid-fp32 (today's predict) on 12 MP, p50 per photo: {cost:.2f}x "
+            "(target <= 2.5x)"
+        )
+        print(
+            f"camid-detect vs naive-detect on 12 MP, throughput at batch 8: {vs_naive:.1f}x (target >= 3x); "
+            f"single-photo latency: {vs_naive_p50:.1f}x"
+        )
     return 0
 
 

@@ -265,3 +265,39 @@ def test_detector_unboxed_manifest_still_gets_photo_metrics(
     assert rc == 0 and "no photo has camera boxes" in caplog.text
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["ap_any_camera"] is None and metrics["metrics"]["camera_recall"]["value"] is not None
+
+
+def _benchmark_module(name: str):  # type: ignore[no-untyped-def]
+    import importlib.util
+    import sys
+
+    folder = Path(__file__).resolve().parents[2] / "benchmarks"
+    sys.path.insert(0, str(folder))
+    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_localization_benchmark_reports_small_cameras_from_the_same_evaluation(
+    detector_onnx: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    data, onnx = detector_onnx
+    loc = _benchmark_module("localization")
+    out = tmp_path / "loc"
+    argv = ["--model", f"tiny={onnx}", "--renders", str(data), "--small", "0.1", "0.2", "--out", str(out)]
+    assert loc.main([*argv, "--bootstrap", "20"]) == 0
+    table = capsys.readouterr().out
+    result = json.loads((out / "localization.json").read_text())["tiny"]["renders"]
+    manifest = read_manifest(data)
+    small = 0
+    for r in manifest.records:
+        with Image.open(manifest.resolve(r)) as im:
+            width = im.width
+        small += sum(0.1 <= b.width / width < 0.2 for b in record_boxes(r) if b.label != "no_camera")
+    assert small > 0 and result["small"]["small_total"] == small
+    assert f"| tiny | {result['small']['small_found']}/{small} = " in table
+    assert (out / "tiny" / "renders" / "report.html").is_file()
