@@ -162,6 +162,14 @@ class ZoomStage:
     path: Path
 
 
+def open_session(path: Path, threads: int | None = None, hint: str = "") -> ort.InferenceSession:
+    """An onnxruntime CPU session of ``path``; :class:`ModelError` (ending with ``hint``) if it fails."""
+    try:
+        return ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ModelError(f"{path}: not a loadable ONNX model ({exc}){hint}") from exc
+
+
 def load_zoom_stage(detector: Path, info: ModelContract, threads: int | None = None) -> ZoomStage:
     """The companion crop classifier named in a detector's ``zoom`` contract, checked by sha256."""
     assert info.zoom is not None
@@ -175,12 +183,7 @@ def load_zoom_stage(detector: Path, info: ModelContract, threads: int | None = N
         raise ModelError(
             f"{path}: not the crop classifier {detector} was exported with (sha256 differs); {fix}"
         )
-    try:
-        session = ort.InferenceSession(
-            str(path), session_options(threads), providers=["CPUExecutionProvider"]
-        )
-    except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise ModelError(f"{path}: not a loadable ONNX model ({exc}); {fix}") from exc
+    session = open_session(path, threads, f"; {fix}")
     crop = parse_metadata(session.get_modelmeta().custom_metadata_map, str(path))
     if crop.task != "classify" or not crop.is_crop_classifier or crop.names != info.names:
         raise ModelError(f"{path}: not a crop classifier with the classes of {detector}; {fix}")
@@ -224,12 +227,7 @@ class Engine:
         p = Path(path)
         if not p.is_file():
             raise ModelError(f"model file not found: {p}; export one with `camid export` or pass --model")
-        try:
-            session = ort.InferenceSession(
-                str(p), session_options(threads), providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"{p}: not a loadable ONNX model ({exc})") from exc
+        session = open_session(p, threads)
         info = parse_metadata(session.get_modelmeta().custom_metadata_map, str(p))
         zoom = load_zoom_stage(p, info, threads) if info.zoom is not None and info.task == "detect" else None
         log.info(
