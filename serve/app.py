@@ -19,14 +19,15 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from serve.classify import InferencePool
 from serve.engine import Engine
 from serve.errors import install_error_handlers
 from serve.observability import BodyLimitMiddleware, Metrics, RequestLogMiddleware
-from serve.routes import classify, exports, moderators, page, submissions, system
+from serve.routes import classify, deletions, docs, exports, moderators, page, submissions, system
 from serve.settings import Settings
-from serve.store import open_store
+from serve.store import describe_store, open_store, write_server_marker
 
 __all__ = ["app_from_env", "create_app", "main"]
 
@@ -44,6 +45,7 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         engine = await asyncio.to_thread(Engine.load, settings.model_path, threads=settings.ort_threads)
         log.info("model %s %s loaded from %s", engine.info.name, engine.info.version, settings.model_path)
         store = await asyncio.to_thread(open_store, settings, engine.info.labels)
+        await asyncio.to_thread(write_server_marker, store)  # `camid moderators` checks it
         pool = InferencePool(
             threads=settings.inference_threads,
             queue_size=settings.queue_size,
@@ -77,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=_version(),
         summary="Identify Huawei 'Safe City' surveillance cameras in citizens' photos",
         lifespan=_lifespan(settings),
+        docs_url=None,  # served from local files by serve.routes.docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = None
@@ -84,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.pool = None
     install_error_handlers(app)
-    for routes in (system, classify, submissions, exports, moderators, page):
+    for routes in (system, classify, submissions, deletions, exports, moderators, page, docs):
         app.include_router(routes.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     if settings.cors_origins:
@@ -94,7 +98,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["*"],
         )
-    app.add_middleware(RequestLogMiddleware, metrics=app.state.metrics)  # outermost: sees every request
+    app.add_middleware(RequestLogMiddleware, metrics=app.state.metrics)
+    if settings.forwarded_allow_ips:  # outermost: everything inside sees the real client address
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     return app
 
 
@@ -113,6 +119,15 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, help="port (CAMID_PORT, default 8000)")
     parser.add_argument("--workers", type=int, help="worker processes (CAMID_WORKERS, default 1)")
     parser.add_argument("--model", help="ONNX model (CAMID_MODEL_PATH, default: the release model)")
+    parser.add_argument("--data-dir", help="photos and the SQLite database (CAMID_DATA_DIR, default ./var)")
+    parser.add_argument(
+        "--forwarded-allow-ips",
+        "--trusted-proxy",
+        dest="forwarded_allow_ips",
+        metavar="IPS",
+        help="reverse proxies whose X-Forwarded-For gives the client address (rate limits, logs): "
+        "comma-separated IPs or CIDRs, '*' for any (CAMID_FORWARDED_ALLOW_IPS; default: none)",
+    )
     return parser.parse_args(argv)
 
 
@@ -127,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         ("PORT", args.port),
         ("WORKERS", args.workers),
         ("MODEL_PATH", args.model),
+        ("DATA_DIR", args.data_dir),
+        ("FORWARDED_ALLOW_IPS", args.forwarded_allow_ips),
     ):
         if value is not None:
             os.environ[f"CAMID_{name}"] = str(value)
@@ -134,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     if not settings.model_path.is_file():
         sys.stderr.write(f"camid serve: no model at {settings.model_path}; pass --model PATH or export one\n")
         return 2
+    sys.stderr.write(f"camid serve: {describe_store(settings)}\n")
+    if settings.forwarded_allow_ips:
+        sys.stderr.write(
+            f"camid serve: client addresses from X-Forwarded-For of {settings.forwarded_allow_ips}\n"
+        )
     uvicorn.run(
         "serve.app:app_from_env",
         factory=True,
@@ -141,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
-        proxy_headers=False,
+        proxy_headers=False,  # the app applies X-Forwarded-* itself, from trusted proxies only
         access_log=False,  # camid.access logs one structured line per request instead
     )
     return 0

@@ -6,8 +6,11 @@
   ``group`` joins photos taken within 50 m of each other (named after a ~50 m grid cell), so photos
   of one camera stay in one split; photos without a location keep the group of the submission they
   repeat, or their own; ``boxes`` are the verified boxes in pixels of the exported photo.
-- cameras: verified photos of TARGET classes with a location, clustered per label within 25 m,
-  as GeoJSON points (public map) or CSV (the initiative's spreadsheet); no photos, no notes.
+- cameras: verified photos of TARGET classes with a location, one point per camera id the store
+  gave them (:meth:`serve.store.Store.review`: per label within 25 m), as GeoJSON points (public
+  map) or CSV (the initiative's spreadsheet); no photos, no notes; the location rounded
+  (``public_location_decimals``, 4: ~10 m) and dates without the time of day, so the export does
+  not pinpoint where and when someone stood.
 
 Every photo that leaves through here is the privacy-blurred copy (:mod:`serve.privacy`).
 """
@@ -19,7 +22,7 @@ import io
 import logging
 import math
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,12 +38,12 @@ from data.manifest import Manifest, Record, write_manifest
 from serve.privacy import blur_sensitive
 from serve.store import Store, Submission
 from serve.store.photos import MAX_SIDE, save_jpeg
-from serve.store.store import distance_m, stored_boxes
+from serve.store.store import CAMERA_RADIUS_M, distance_m, stored_boxes
 
 log = logging.getLogger(__name__)
 
 GRID_M = 50.0
-CAMERA_RADIUS_M = 25.0
+PUBLIC_LOCATION_DECIMALS = 4  # ~11 m north-south, ~8 m east-west in Belgrade
 LICENSE = "contributed to #hiljadekamera (moderated camid submission)"
 CAMERA_CSV_COLUMNS = (
     "id",
@@ -216,11 +219,50 @@ def export_training(store: Store, out_dir: Path) -> Path:
 def write_training_zip(store: Store, fileobj: Any) -> int:
     """Write a zip of ``manifest.csv`` + ``photos/`` (blurred) to ``fileobj``; returns the photo count."""
     records = verified_records(store)
-    with zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_STORED) as zf:
+    for chunk in training_zip_chunks(store, records):
+        fileobj.write(chunk)
+    return len(records)
+
+
+class _Sink(io.RawIOBase):
+    """A write-only stream that hands out what was written since the last :meth:`take`."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._pos = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self._parts.append(chunk)
+        self._pos += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:  # no seek(): zipfile then writes a streamable archive
+        return self._pos
+
+    def take(self) -> bytes:
+        out, self._parts = b"".join(self._parts), []
+        return out
+
+
+def training_zip_chunks(store: Store, records: Sequence[Record]) -> Iterator[bytes]:
+    """The training zip as it is built: the manifest first, then one chunk per blurred photo.
+
+    Each photo is blurred (or taken from the ``public/`` cache) just before it is sent, so a
+    download starts at once and its progress is the number of photos received out of
+    ``len(records)``; nothing is held in memory or on disk beyond the current photo.
+    """
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as zf:
         zf.writestr("manifest.csv", training_csv(records))
+        yield sink.take()
         for r in records:
             zf.write(public_photo(store, _photo_rel(r)), r.path)
-    return len(records)
+            yield sink.take()
+    yield sink.take()  # the central directory
 
 
 @dataclass
@@ -247,54 +289,60 @@ class Camera:
 
 
 def cluster_cameras(subs: Sequence[Submission], labels: LabelSet) -> list[Camera]:
-    """Verified target photos with a location, merged per label when within 25 m of a camera."""
-    cameras: list[Camera] = []
+    """Verified target photos with a location, one camera per ``camera_id`` the store gave them.
+
+    A photo without one (none is given without a location) is merged per label into the first
+    camera within 25 m, or starts ``cam-<its id>``.
+    """
+    by_id: dict[str, Camera] = {}
     for sub in sorted(subs, key=lambda s: (s.created_at, s.id)):
         label = sub.final_label
         if label is None or label not in labels or not labels.is_target(label):
             continue
         if sub.lat is None or sub.lon is None:
             continue
-        near = [
-            c
-            for c in cameras
-            if c.label == label and distance_m(c.lat, c.lon, sub.lat, sub.lon) <= CAMERA_RADIUS_M
-        ]
-        if near:
-            near[0].add(sub)
-            continue
-        camera = Camera(f"cam-{sub.id}", label, sub.lat, sub.lon, sub.created_at, sub.created_at)
+        cam_id = sub.camera_id or _nearest_camera(by_id.values(), label, sub.lat, sub.lon) or f"cam-{sub.id}"
+        camera = by_id.get(cam_id)
+        if camera is None:
+            camera = by_id[cam_id] = Camera(cam_id, label, sub.lat, sub.lon, sub.created_at, sub.created_at)
         camera.add(sub)
-        cameras.append(camera)
-    return cameras
+    return list(by_id.values())
 
 
-def _iso(t: datetime) -> str:
-    return t.isoformat(timespec="seconds").replace("+00:00", "Z")
+def _nearest_camera(cameras: Iterable[Camera], label: str, lat: float, lon: float) -> str | None:
+    for c in cameras:
+        if c.label == label and distance_m(c.lat, c.lon, lat, lon) <= CAMERA_RADIUS_M:
+            return c.id
+    return None
 
 
-def camera_properties(c: Camera, labels: LabelSet) -> dict[str, Any]:
-    """The public facts of one camera (no photos, notes or submitters)."""
+def camera_properties(
+    c: Camera, labels: LabelSet, decimals: int = PUBLIC_LOCATION_DECIMALS
+) -> dict[str, Any]:
+    """The public facts of one camera (no photos, notes or submitters): its location rounded to
+    ``decimals`` and the UTC dates (no time of day) it was first and last photographed."""
     info = labels.get(c.label)
     return {
         "id": c.id,
-        "lat": round(c.lat, 6),
-        "lon": round(c.lon, 6),
+        "lat": round(c.lat, decimals),
+        "lon": round(c.lon, decimals),
         "model": info.display_name,
         "label": c.label,
         "form_factor": info.form_factor,
-        "first_seen": _iso(c.first_seen),
-        "last_seen": _iso(c.last_seen),
+        "first_seen": c.first_seen.date().isoformat(),
+        "last_seen": c.last_seen.date().isoformat(),
         "photo_count": len(c.photos),
         "source": "camid moderated submissions",
     }
 
 
-def cameras_geojson(cameras: Sequence[Camera], labels: LabelSet) -> dict[str, Any]:
+def cameras_geojson(
+    cameras: Sequence[Camera], labels: LabelSet, decimals: int = PUBLIC_LOCATION_DECIMALS
+) -> dict[str, Any]:
     """A GeoJSON FeatureCollection of Point features (``[lon, lat]``), one per camera."""
     features = []
     for c in cameras:
-        props = camera_properties(c, labels)
+        props = camera_properties(c, labels, decimals)
         features.append(
             {
                 "type": "Feature",
@@ -306,11 +354,11 @@ def cameras_geojson(cameras: Sequence[Camera], labels: LabelSet) -> dict[str, An
     return {"type": "FeatureCollection", "features": features}
 
 
-def cameras_csv(cameras: Sequence[Camera], labels: LabelSet) -> str:
+def cameras_csv(cameras: Sequence[Camera], labels: LabelSet, decimals: int = PUBLIC_LOCATION_DECIMALS) -> str:
     """The cameras in :data:`CAMERA_CSV_COLUMNS` order (see docs/moderation.md)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CAMERA_CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for c in cameras:
-        writer.writerow(camera_properties(c, labels))
+        writer.writerow(camera_properties(c, labels, decimals))
     return buf.getvalue()

@@ -51,6 +51,19 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str | None = Field(default=None, description="default: sqlite:///<data_dir>/camid.sqlite3")
     submissions_per_minute: int = Field(default=10, ge=1, description="per-client submission rate limit")
+    rejected_retention_days: int | None = Field(
+        default=90,
+        ge=0,
+        description="`camid submissions purge` deletes those rejected longer ago (None: never)",
+    )
+    public_location_decimals: int = Field(
+        default=4, ge=0, le=6, description="decimals of the public camera exports' lat/lon (4: ~10 m)"
+    )
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="proxies trusted to send X-Forwarded-For/-Proto: comma-separated IPs or CIDRs, '*' "
+        "for any (None: the client address is the TCP peer's)",
+    )
     log_level: LogLevel = "info"
 
     @model_validator(mode="after")

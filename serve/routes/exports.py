@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+from collections.abc import Iterator
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse, JSONResponse, Response
-from starlette.background import BackgroundTask
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from serve import exports
-from serve.deps import ModeratorDep, StoreDep
+from serve.deps import ModeratorDep, SettingsDep, StoreDep
 from serve.errors import ApiError
 from serve.privacy import PrivacyError
 from serve.schemas import CameraMap, body_response, error_responses
@@ -51,28 +49,42 @@ async def export_training_csv(store: StoreDep, moderator: ModeratorDep) -> Respo
     )
 
 
-def _zip_to_tempfile(store: Store) -> str:
-    with tempfile.NamedTemporaryFile(prefix="camid-export-", suffix=".zip", delete=False) as fh:
-        exports.write_training_zip(store, fh)
-        return fh.name
+def _started_zip(store: Store) -> tuple[int, list[bytes], Iterator[bytes]]:
+    """The photo count, the zip's first chunks (manifest and first photo) and the rest, lazily.
+
+    Blurring the first photo before answering turns a missing detector into a 503 instead of a
+    200 whose body breaks off.
+    """
+    records = exports.verified_records(store)
+    chunks = exports.training_zip_chunks(store, records)
+    head = [next(chunks), next(chunks)]  # the manifest, then the first photo (or the zip's end)
+    return len(records), head, chunks
+
+
+def _stream(head: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield from head
+    yield from rest
 
 
 @router.get(
     "/v1/export/training.zip",
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     responses={
-        200: body_response("application/zip", "manifest.csv and photos/ (blurred)"),
+        200: body_response("application/zip", "manifest.csv and photos/ (blurred), streamed"),
         **MODERATOR_ERRORS,
     },
 )
 async def export_training_zip(store: StoreDep, moderator: ModeratorDep) -> Response:
-    """``manifest.csv`` + ``photos/`` (faces and plates blurred), ready for ``camid train --data``."""
+    """``manifest.csv`` + ``photos/`` (faces and plates blurred), ready for ``camid train --data``.
+
+    Streamed as it is built: the download starts at once, ``X-Camid-Photo-Count`` says how many
+    photos follow the manifest (the progress is the number received)."""
     try:
-        path = await run_in_threadpool(_zip_to_tempfile, store)
+        count, head, rest = await run_in_threadpool(_started_zip, store)
     except PrivacyError as exc:
         raise _privacy_failure(exc) from exc
-    cleanup = BackgroundTask(Path(path).unlink, missing_ok=True)
-    return FileResponse(path, media_type="application/zip", filename="camid-training.zip", background=cleanup)
+    headers = {**NO_STORE, **_attachment("camid-training.zip"), "X-Camid-Photo-Count": str(count)}
+    return StreamingResponse(_stream(head, rest), media_type="application/zip", headers=headers)
 
 
 @router.get(
@@ -82,11 +94,13 @@ async def export_training_zip(store: StoreDep, moderator: ModeratorDep) -> Respo
     response_description="the camera map",
     responses=error_responses(503, spelled_out=True),  # errors are application/json, not GeoJSON
 )
-async def export_cameras_geojson(store: StoreDep, response: Response) -> CameraMap:
-    """Public: verified target cameras as GeoJSON points (model, first/last seen, photo count)."""
+async def export_cameras_geojson(store: StoreDep, settings: SettingsDep, response: Response) -> CameraMap:
+    """Public: verified target cameras as GeoJSON points (model, first/last seen dates, photo count),
+    located to ``CAMID_PUBLIC_LOCATION_DECIMALS`` (default 4: ~10 m)."""
     cameras = exports.cluster_cameras(await run_in_threadpool(store.verified), store.labels)
     response.headers.update({**PUBLIC, "Access-Control-Allow-Origin": "*"})
-    return CameraMap.model_validate(exports.cameras_geojson(cameras, store.labels))
+    decimals = settings.public_location_decimals
+    return CameraMap.model_validate(exports.cameras_geojson(cameras, store.labels, decimals))
 
 
 @router.get(
@@ -94,11 +108,11 @@ async def export_cameras_geojson(store: StoreDep, response: Response) -> CameraM
     response_class=Response,
     responses={200: body_response("text/csv", "the cameras, one row each"), **error_responses(503)},
 )
-async def export_cameras_csv(store: StoreDep) -> Response:
+async def export_cameras_csv(store: StoreDep, settings: SettingsDep) -> Response:
     """Public: the same cameras in the initiative's spreadsheet columns (docs/moderation.md)."""
     cameras = exports.cluster_cameras(await run_in_threadpool(store.verified), store.labels)
     return Response(
-        exports.cameras_csv(cameras, store.labels),
+        exports.cameras_csv(cameras, store.labels, settings.public_location_decimals),
         media_type="text/csv; charset=utf-8",
         headers={**PUBLIC, **_attachment("cameras.csv")},
     )

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.x typed ORM models of the moderation store: submissions, reviews, moderators.
+"""SQLAlchemy 2.x typed ORM models of the moderation store: submissions, reviews, moderators, deletions.
 
 The schema itself is created by the Alembic migrations in ``serve/migrations``; these classes
 must match them (``tests/serve/test_store.py`` checks that the two agree).
@@ -9,7 +9,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -96,6 +107,9 @@ class Submission(Base):
     boxes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     revision: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the public camera this verified photo shows, ``cam-<id of the first submission of it>``; it
+    # stays with the other photos of the camera when that first one is rejected or deleted
+    camera_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
 
     reviews: Mapped[list[Review]] = relationship(
         back_populates="submission", order_by="Review.revision", lazy="selectin"
@@ -122,3 +136,18 @@ class Review(Base):
 
     submission: Mapped[Submission] = relationship(back_populates="reviews")
     moderator: Mapped[Moderator] = relationship(lazy="joined")
+
+
+class Deletion(Base):
+    """The audit row of one deleted submission: who, when, why; never the photo or its metadata."""
+
+    __tablename__ = "deletions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[str] = mapped_column(String(32), index=True)  # no foreign key: the row is gone
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_by: Mapped[str] = mapped_column(String(128))  # a moderator's name, "cli:<user>" or "retention"
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # the submission's status when it was deleted
+    photo_removed: Mapped[bool] = mapped_column(Boolean)  # False: another submission sent the same bytes

@@ -12,24 +12,25 @@ import hashlib
 import hmac
 import logging
 import math
+import os
 import secrets
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from PIL import Image
-from sqlalchemy import CursorResult, Engine, case, create_engine, event, func, select, update
+from sqlalchemy import CursorResult, Engine, case, create_engine, delete, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from data.boxes import LabeledBox
 from data.dedup import hamming
 from data.labels import LabelSet
-from serve.store.models import Moderator, Review, Submission, utcnow
+from serve.store.models import Deletion, Moderator, Review, Submission, utcnow
 from serve.store.photos import PhotoStore
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ STATUSES: tuple[str, ...] = ("pending", "verified", "rejected")
 MIN_BOX_PX = 1.0  # a box narrower or lower than a pixel of the original photo marks nothing
 NEAR_PHASH_BITS = 6
 NEAR_METRES = 50.0
+CAMERA_RADIUS_M = 25.0  # a verified photo within this of a camera (same label) shows that camera
+MAX_REASON = 2000
 _M_PER_DEG_LAT = 111_320.0
 
 
@@ -89,6 +92,11 @@ class ModeratorInfo:
         return self.revoked_at is None
 
 
+def new_token() -> str:
+    """A fresh moderator token: ``camid_`` and 32 random bytes."""
+    return "camid_" + secrets.token_urlsafe(32)
+
+
 def hash_token(token: str) -> str:
     """sha256 hex of a bearer token (tokens are 32 random bytes, so no salt or KDF is needed)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
@@ -115,6 +123,7 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left in free pages
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -126,13 +135,24 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def _private_sqlite_file(path: Path) -> None:
+    """Create the SQLite file (and its folder) readable by the owner only; tighten existing ones.
+
+    SQLite gives its ``-wal`` and ``-shm`` files the database file's permissions.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.is_file() and file.stat().st_mode & 0o077:
+            file.chmod(0o600)
+
+
 def create_db_engine(url: str) -> Engine:
     """An engine for ``url``: SQLite tuned for concurrent writers, anything else as is."""
     if url.startswith("sqlite"):
         if ":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite:"):
             raise ValueError("an in-memory SQLite database cannot be shared; give a file path")
-        path = url.split("///", 1)[-1]
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _private_sqlite_file(Path(url.split("///", 1)[-1]))
         return _sqlite_engine(url)
     return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=24)
 
@@ -144,6 +164,7 @@ class Store:
         """``labels``: the loaded model's classes (from its contract), the ones reviews may use;
         ``None`` for tools that never review (the moderator-token command)."""
         self.engine = engine
+        self.data_dir = data_dir
         self.photos = PhotoStore(data_dir)
         self._labels = labels
         self._read = sessionmaker(engine, expire_on_commit=False)
@@ -397,6 +418,7 @@ class Store:
     ) -> dict[str, Any]:
         final = self._final_label(sub, verdict, label)
         seen = sub.revision
+        camera_id = self._camera_id(s, sub, final, seen + 1)
         done: CursorResult[Any] = s.execute(  # type: ignore[assignment]
             update(Submission)
             .where(Submission.id == sub.id, Submission.revision == seen)
@@ -405,6 +427,7 @@ class Store:
                 status="rejected" if verdict == "reject" else "verified",
                 final_label=final,
                 boxes=boxes,
+                camera_id=camera_id,
                 updated_at=utcnow(),
             )
             .execution_options(synchronize_session=False)
@@ -429,6 +452,43 @@ class Store:
         s.expire(sub)
         return submission_json(sub, sub.reviews)
 
+    def _camera_id(self, s: Session, sub: Submission, label: str | None, revision: int) -> str | None:
+        """The public camera a verified photo shows: the one it showed (same label), else the nearest
+        camera of that label whose photos' centroid lies within 25 m, else a new ``cam-<id>``.
+
+        Ids live on the photos, so a camera keeps its id when its first photo is rejected or deleted.
+        """
+        if label is None or sub.lat is None or sub.lon is None:
+            return None
+        if sub.camera_id is not None and sub.final_label == label:
+            return sub.camera_id
+        dlat = 2 * CAMERA_RADIUS_M / _M_PER_DEG_LAT
+        dlon = dlat / max(math.cos(math.radians(sub.lat)), 1e-6)
+        rows = s.execute(
+            select(Submission.camera_id, Submission.lat, Submission.lon).where(
+                Submission.status == "verified",
+                Submission.final_label == label,
+                Submission.camera_id.is_not(None),
+                Submission.id != sub.id,
+                Submission.lat.between(sub.lat - dlat, sub.lat + dlat),
+                Submission.lon.between(sub.lon - dlon, sub.lon + dlon),
+            )
+        ).all()
+        points: dict[str, list[tuple[float, float]]] = {}
+        for row in rows:
+            points.setdefault(str(row.camera_id), []).append((float(row.lat), float(row.lon)))
+        best: tuple[float, str] | None = None
+        for cam_id, pts in points.items():
+            lat, lon = sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)
+            d = distance_m(lat, lon, sub.lat, sub.lon)
+            if d <= CAMERA_RADIUS_M and (best is None or d < best[0]):
+                best = (d, cam_id)
+        if best is not None:
+            return best[1]
+        new_id = f"cam-{sub.id}"
+        taken = s.scalar(select(func.count()).where(Submission.camera_id == new_id, Submission.id != sub.id))
+        return f"{new_id}-{revision}" if taken else new_id
+
     def review_counts(self) -> dict[str, int]:
         """How many submissions are in each status (for the page and /metrics)."""
         with self.session() as s:
@@ -448,19 +508,139 @@ class Store:
                 ).all()
             )
 
+    # -- erasure ----------------------------------------------------------------------------------
+
+    def delete_submission(self, submission_id: str, *, by: str, reason: str) -> dict[str, Any]:
+        """Delete a submission, its reviews, its photo and every copy made of it; keep an audit row.
+
+        The audit row (:func:`deletion_json`) holds who, when, why, the id, the photo's sha256 and
+        the status it had, never the photo, its location or notes. The photo file and its derivatives
+        are removed after the commit unless another submission sent the same bytes (then
+        ``photo_removed`` is false and that submission keeps it). Submissions that repeated this
+        one now point at the oldest of them. NotFoundError for an unknown id.
+        """
+        reason = reason.strip()
+        if not reason or len(reason) > MAX_REASON:
+            raise ValueError(f"give the reason for deleting, 1-{MAX_REASON} characters")
+        with self.session(write=True) as s:
+            sub = s.get(Submission, submission_id)
+            if sub is None:
+                raise NotFoundError(f"no submission {submission_id!r}")
+            rel = sub.photo
+            shared = s.scalar(select(func.count()).where(Submission.photo == rel, Submission.id != sub.id))
+            self._repoint_duplicates(s, sub)
+            row = Deletion(
+                submission_id=sub.id,
+                sha256=sub.sha256,
+                deleted_at=utcnow(),
+                deleted_by=by[:128],
+                reason=reason,
+                status=sub.status,
+                photo_removed=not shared,
+            )
+            s.add(row)
+            s.execute(delete(Review).where(Review.submission_id == sub.id))
+            s.expunge(sub)
+            s.execute(delete(Submission).where(Submission.id == submission_id))
+            s.flush()
+            view = deletion_json(row)
+        if not shared:  # after the commit: a crash in between leaves an orphan the next start sweeps
+            self.photos.remove(rel)
+        self._checkpoint()
+        log.info("deleted submission %s (by %s)", submission_id, by)
+        return view
+
+    @staticmethod
+    def _repoint_duplicates(s: Session, sub: Submission) -> None:
+        """Make the oldest submission that repeated ``sub`` the one the others repeat."""
+        dups = s.scalars(
+            select(Submission).where(Submission.duplicate_of == sub.id).order_by(Submission.created_at)
+        ).all()
+        if not dups:
+            return
+        root = dups[0]
+        root.duplicate_of = sub.duplicate_of
+        for other in dups[1:]:
+            other.duplicate_of = root.id
+        s.flush()
+
+    def _checkpoint(self) -> None:
+        """On SQLite, copy the WAL into the database file now, so deleted rows leave it (best effort)."""
+        if not self.is_sqlite:
+            return
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception:  # noqa: BLE001 - the automatic checkpoint does it later
+            log.warning("store: WAL checkpoint after a deletion failed; SQLite does it later", exc_info=True)
+
+    def purge_rejected(self, older_than: timedelta, *, by: str = "retention") -> list[dict[str, Any]]:
+        """Delete every submission rejected more than ``older_than`` ago; returns their audit rows."""
+        if older_than < timedelta(0):
+            raise ValueError("the retention period cannot be negative")
+        ids = self.rejected_before(utcnow() - older_than)
+        days = older_than / timedelta(days=1)
+        reason = f"retention: rejected more than {days:g} days ago"
+        done = []
+        for sid in ids:
+            try:
+                done.append(self.delete_submission(sid, by=by, reason=reason))
+            except NotFoundError:  # deleted by someone else meanwhile
+                continue
+        return done
+
+    def rejected_before(self, cutoff: datetime) -> list[str]:
+        """Ids of the submissions whose rejection (latest review) is older than ``cutoff``."""
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(Submission.id)
+                    .where(Submission.status == "rejected", Submission.updated_at < cutoff)
+                    .order_by(Submission.updated_at)
+                ).all()
+            )
+
+    def deletions(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest deletions' audit rows, newest first."""
+        with self.session() as s:
+            rows = s.scalars(
+                select(Deletion).order_by(Deletion.deleted_at.desc(), Deletion.id.desc()).limit(limit)
+            )
+            return [deletion_json(r) for r in rows]
+
     # -- moderators -------------------------------------------------------------------------------
 
     def add_moderator(self, name: str) -> str:
-        """Create a moderator and return their token (shown once; only its hash is stored)."""
+        """Create a moderator, or reissue a revoked one, and return their token (shown once; only its
+        hash is stored). ValueError when an active moderator has that name."""
         name = name.strip()
         if not name or len(name) > 64:
             raise ValueError("a moderator name must be 1-64 characters")
-        token = "camid_" + secrets.token_urlsafe(32)
+        token = new_token()
         try:
             with self.session(write=True) as s:
-                s.add(Moderator(name=name, token_hash=hash_token(token), created_at=utcnow()))
+                mod = s.scalar(select(Moderator).where(Moderator.name == name))
+                if mod is not None and mod.revoked_at is None:
+                    raise ValueError(
+                        f"a moderator named {name!r} exists already; pick another name, or give them "
+                        f"a new token with `camid moderators rotate {name}`"
+                    )
+                if mod is not None:  # revoked: the same person back, their reviews keep the name
+                    mod.token_hash, mod.revoked_at = hash_token(token), None
+                else:
+                    s.add(Moderator(name=name, token_hash=hash_token(token), created_at=utcnow()))
         except IntegrityError:
             raise ValueError(f"a moderator named {name!r} exists already; pick another name") from None
+        return token
+
+    def rotate_moderator(self, name: str) -> str:
+        """Give a moderator (active or revoked) a new token; the old one stops working at once."""
+        token = new_token()
+        with self.session(write=True) as s:
+            mod = s.scalar(select(Moderator).where(Moderator.name == name))
+            if mod is None:
+                raise NotFoundError(f"no moderator named {name!r}; see `camid moderators list`")
+            mod.token_hash, mod.revoked_at = hash_token(token), None
         return token
 
     def moderators(self) -> list[ModeratorInfo]:
@@ -503,6 +683,19 @@ def _ordering(order: Order) -> list[Any]:
         return [Submission.created_at.desc(), Submission.id.desc()]
     review_first = case((Submission.decision == "review", 0), else_=1)
     return [review_first, Submission.confidence, Submission.created_at, Submission.id]
+
+
+def deletion_json(d: Deletion) -> dict[str, Any]:
+    """A deletion's audit row as the API and CLI show it."""
+    return {
+        "submission_id": d.submission_id,
+        "sha256": d.sha256,
+        "deleted_at": _iso(d.deleted_at),
+        "deleted_by": d.deleted_by,
+        "reason": d.reason,
+        "status": d.status,
+        "photo_removed": d.photo_removed,
+    }
 
 
 def _moderator_info(m: Moderator) -> ModeratorInfo:
