@@ -4,14 +4,17 @@ Every photo enters camid through :func:`load_image`, which
 
 - sniffs the format from the bytes (never from the file name) and refuses anything that is not
   JPEG, PNG, WebP, HEIC/HEIF, BMP, GIF or TIFF (``code="unsupported"``);
-- checks the byte count (``"too_large"``) before reading and the pixel count from the header
-  (``"too_many_pixels"``) before decoding, so a decompression bomb is never decoded;
+- checks the byte count (``"too_large"``) before reading, and from the header, before decoding,
+  the pixel count (``"too_many_pixels"``) and the decoded size, width x height x bands x bytes
+  per sample (``"decoded_too_large"``), so neither a decompression bomb nor a small 16-bit or
+  float file that decodes to gigabytes is ever decoded;
 - decodes fully inside ``try`` so truncated or corrupt files raise ``ImageError("corrupt")``
   instead of coming back half grey;
 - decodes large JPEGs at a reduced scale (``draft``) when the caller only needs ``min_side``
   pixels on the shorter side;
 - applies the EXIF orientation, takes the first frame and converts every mode to 8-bit RGB
-  (transparency composited on white, 16-bit and float images scaled, not clipped).
+  (transparency composited on white, 16-bit and float images scaled, not clipped, in strips of
+  rows so the conversion needs little more memory than the decoded picture).
 
 Only Pillow, pillow-heif (imported lazily, for HEIC) and numpy are used.
 """
@@ -22,19 +25,21 @@ import functools
 import io
 import logging
 import math
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, ImageMode, ImageOps, UnidentifiedImageError
 
 __all__ = [
     "SUPPORTED_FORMATS",
     "ImageError",
     "ImageInfo",
     "ImageLimits",
+    "decoded_bytes",
     "load_image",
     "probe_image",
     "read_gps",
@@ -43,7 +48,16 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ErrorCode = Literal["empty", "unsupported", "corrupt", "too_large", "too_many_pixels"]
+ErrorCode = Literal[
+    "empty",
+    "unsupported",
+    "corrupt",
+    "too_large",
+    "too_many_pixels",
+    "decoded_too_large",
+    "too_small",
+    "blank",
+]
 Source = str | Path | bytes
 
 SUPPORTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "HEIF", "BMP", "GIF", "TIFF")
@@ -52,6 +66,9 @@ _SUPPORTED_TEXT = "JPEG, PNG, WebP, HEIC/HEIF, BMP, GIF, TIFF"
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
 _HEIF_GENERIC_BRANDS = frozenset({b"mif1", b"msf1", b"mif2"})
 _WHITE = (255, 255, 255)
+# Python object reprs in Pillow's messages ("cannot identify image file <_io.BytesIO object at 0x…>").
+_REPR = re.compile(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>")
+_SCALE_STRIP_PIXELS = 1 << 16  # pixels converted at a time from 16-bit/float to 8-bit
 # Exceptions Pillow and its plugins raise on malformed data.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError)
 
@@ -66,10 +83,12 @@ class ImageError(ValueError):
 
 @dataclass(frozen=True)
 class ImageLimits:
-    """Upper bounds checked before decoding: file size in bytes and width x height in pixels."""
+    """Upper bounds checked before decoding: file size in bytes, width x height in pixels, and the
+    decoded picture's size in bytes (width x height x bands x bytes per sample of its mode)."""
 
     max_bytes: int = 25_000_000
     max_pixels: int = 50_000_000
+    max_decoded_bytes: int = 160_000_000
 
 
 @dataclass(frozen=True)
@@ -179,7 +198,7 @@ def _open(data: bytes, name: str, limits: ImageLimits) -> tuple[Image.Image, str
         ) from exc
     except (UnidentifiedImageError, *_DECODE_ERRORS) as exc:
         raise ImageError(
-            "corrupt", f"{name}: {fmt} file is corrupt or unreadable ({exc}); re-export the photo"
+            "corrupt", f"{name}: {fmt} file is corrupt or unreadable{_reason(exc)}; re-export the photo"
         ) from exc
     width, height = img.size
     if width <= 0 or height <= 0:
@@ -191,7 +210,39 @@ def _open(data: bytes, name: str, limits: ImageLimits) -> tuple[Image.Image, str
             f"{name}: {width}x{height} = {width * height:,} pixels is over the limit of "
             f"{limits.max_pixels:,}; downscale the photo first",
         )
+    _check_decoded_size(img, name, limits)
     return img, fmt
+
+
+def _reason(exc: BaseException) -> str:
+    """`` (what the decoder said)`` without Python object reprs, or nothing when it said nothing."""
+    text = _REPR.sub("", str(exc)).strip()
+    return f" ({text})" if text else ""
+
+
+def decoded_bytes(img: Image.Image) -> int:
+    """Bytes the decoded picture takes: width x height x bands x bytes per sample of its mode."""
+    width, height = img.size
+    mode = ImageMode.getmode(img.mode)
+    sample = int(mode.typestr[-1]) if mode.typestr[-1].isdigit() else 1
+    return width * height * len(mode.bands) * sample
+
+
+def _check_decoded_size(img: Image.Image, name: str, limits: ImageLimits) -> None:
+    """Refuse, from the header, a picture whose decoded size is over ``limits.max_decoded_bytes``."""
+    size = decoded_bytes(img)
+    if size > limits.max_decoded_bytes:
+        (width, height), mode = img.size, img.mode
+        img.close()
+        raise ImageError(
+            "decoded_too_large",
+            f"{name}: {width}x{height} pixels in mode {mode} would take {size / 1e6:,.0f} MB to "
+            f"decode, over the limit of {limits.max_decoded_bytes / 1e6:,.0f} MB; "
+            "send an 8-bit JPEG or downscale the photo",
+        )
+
+
+_UNLIMITED = ImageLimits(max_pixels=10**12, max_decoded_bytes=10**15)  # for reading headers only
 
 
 def load_image(
@@ -221,7 +272,7 @@ def load_image(
         raise ImageError("too_many_pixels", f"{name}: {exc}") from exc
     except _DECODE_ERRORS as exc:
         raise ImageError(
-            "corrupt", f"{name}: {fmt} file is truncated or corrupt ({exc}); re-export the photo"
+            "corrupt", f"{name}: {fmt} file is truncated or corrupt{_reason(exc)}; re-export the photo"
         ) from exc
 
 
@@ -250,26 +301,54 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def _strips(values: np.ndarray) -> range:
+    """Start rows of strips of about ``_SCALE_STRIP_PIXELS`` pixels each."""
+    rows = max(1, _SCALE_STRIP_PIXELS // max(values.shape[1], 1))
+    return range(0, values.shape[0], rows)
+
+
+def _finite_range(values: np.ndarray) -> tuple[float, float]:
+    """(min, max) of the finite values, strip by strip; (0, 0) when there are none."""
+    if values.dtype.kind in "iu":
+        return (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    bottom, top, step = math.inf, -math.inf, _strips(values).step
+    for y in _strips(values):
+        strip = values[y : y + step]
+        finite = strip[np.isfinite(strip)]
+        if finite.size:
+            bottom, top = min(bottom, float(finite.min())), max(top, float(finite.max()))
+    return (bottom, top) if bottom <= top else (0.0, 0.0)
+
+
 def _scale_to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
-    """Scale a 16-bit, 32-bit integer or float single-channel image to 0..255 (not clip)."""
-    arr = values.astype(np.float64)
-    finite = arr[np.isfinite(arr)]
-    top = float(finite.max()) if finite.size else 0.0
-    bottom = float(finite.min()) if finite.size else 0.0
+    """Scale a 16-bit, 32-bit integer or float single-channel image to 0..255 (not clip).
+
+    Converted in strips of rows, so the float working copies stay small whatever the picture's size.
+    """
+    bottom, top = _finite_range(values)
     if mode.startswith("I;16") or (mode == "I" and bottom >= 0 and 255 < top <= 65535):
-        arr = arr / 257.0  # 65535 -> 255 exactly
+        offset, factor = 0.0, 1 / 257.0  # 65535 -> 255 exactly
     elif mode == "F" and bottom >= 0 and top <= 1.0:
-        arr = arr * 255.0  # float images in 0..1
+        offset, factor = 0.0, 255.0  # float images in 0..1
     elif bottom < 0 or top > 255:
-        arr = (arr - bottom) * (255.0 / max(top - bottom, 1e-12))
-    arr = np.nan_to_num(arr, nan=0.0, posinf=255.0, neginf=0.0)
-    return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+        offset, factor = bottom, 255.0 / max(top - bottom, 1e-12)
+    else:
+        offset, factor = 0.0, 1.0
+    out = np.empty(values.shape, np.uint8)
+    step = _strips(values).step
+    for y in _strips(values):
+        arr = values[y : y + step].astype(np.float64)
+        arr -= offset
+        arr *= factor
+        np.nan_to_num(arr, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
+        out[y : y + step] = np.clip(np.rint(arr, out=arr), 0, 255, out=arr)
+    return out
 
 
 def probe_image(
     source: Source,
     *,
-    limits: ImageLimits = ImageLimits(max_pixels=10**12),  # noqa: B008 - probing reports, does not refuse
+    limits: ImageLimits = _UNLIMITED,  # probing reports, does not refuse
 ) -> ImageInfo:
     """Read only the header: upright width and height, format and EXIF orientation."""
     name = _name(source)
@@ -297,8 +376,8 @@ def read_gps(source: Source) -> tuple[float, float] | None:
     Raises :class:`ImageError` only when the file itself is not a readable image.
     """
     name = _name(source)
-    data = _read_bytes(source, ImageLimits(max_pixels=10**12))
-    img, _ = _open(data, name, ImageLimits(max_pixels=10**12))
+    data = _read_bytes(source, _UNLIMITED)
+    img, _ = _open(data, name, _UNLIMITED)
     with img:
         try:
             gps = dict(img.getexif().get_ifd(ExifTags.IFD.GPSInfo))

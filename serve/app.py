@@ -28,6 +28,7 @@ from serve.observability import BodyLimitMiddleware, Metrics, RequestLogMiddlewa
 from serve.routes import classify, deletions, docs, exports, moderators, page, submissions, system
 from serve.settings import Settings
 from serve.store import describe_store, open_store, write_server_marker
+from serve.uploads import UploadGate
 
 __all__ = ["app_from_env", "create_app", "main"]
 
@@ -87,6 +88,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = None
     app.state.metrics = Metrics()
     app.state.pool = None
+    app.state.uploads = UploadGate(
+        per_client=settings.uploads_per_client,
+        max_buffered_bytes=max(settings.upload_buffer_bytes, settings.max_request_bytes),
+        retry_after_s=settings.retry_after_s,
+    )
     install_error_handlers(app)
     for routes in (system, classify, submissions, deletions, exports, moderators, page, docs):
         app.include_router(routes.router)

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from data.images import ImageError, ImageInfo, ImageLimits, probe_image, sniff_format
 from serve.engine import Engine, build_result
 from serve.errors import ApiError
-from serve.photos import DecodedPhoto, decode_photo
+from serve.photos import DecodedPhoto, check_size, decode_photo, reason
 
 __all__ = [
     "DecodedPhoto",
@@ -35,14 +35,22 @@ __all__ = [
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_STATUS_BY_CODE = {"empty": 400, "corrupt": 400, "unsupported": 415, "too_large": 413, "too_many_pixels": 413}
+_STATUS_BY_CODE = {
+    "empty": 400,
+    "corrupt": 400,
+    "unsupported": 415,
+    "too_large": 413,
+    "too_many_pixels": 413,
+    "decoded_too_large": 413,
+    "too_small": 422,
+    "blank": 422,
+}
 _SUPPORTED = "JPEG, PNG, WebP, HEIC/HEIF, BMP, GIF, TIFF"
 
 
 def image_error(index: int, exc: ImageError) -> ApiError:
     """The HTTP error for a photo that could not be used, naming its position, never its file name."""
-    message = str(exc).removeprefix("<bytes>: ").removeprefix("<bytes>")
-    return ApiError(_STATUS_BY_CODE.get(exc.code, 400), exc.code, f"image[{index}]: {message}")
+    return ApiError(_STATUS_BY_CODE.get(exc.code, 400), exc.code, f"image[{index}]: {reason(exc)}")
 
 
 @contextmanager
@@ -60,7 +68,8 @@ def _decoding(index: int) -> Iterator[None]:
 
 
 def check_upload(data: bytes, *, index: int, limits: ImageLimits) -> ImageInfo:
-    """Refuse an upload from its bytes and header alone (empty, over-size, unsupported, pixel bomb).
+    """Refuse an upload from its bytes and header alone (empty, over-size, unsupported, pixel or
+    decoded-size bomb, too small to show a camera).
 
     The format is sniffed from the bytes (the declared type and file name are ignored).
     """
@@ -73,7 +82,9 @@ def check_upload(data: bytes, *, index: int, limits: ImageLimits) -> ImageInfo:
             415, "unsupported", f"image[{index}]: not a photo camid reads; supported: {_SUPPORTED}"
         )
     with _decoding(index):
-        return probe_image(data, limits=limits)
+        info = probe_image(data, limits=limits)
+        check_size(info)
+        return info
 
 
 def decode_upload(
@@ -141,10 +152,12 @@ class Ticket:
 class InferencePool:
     """A few worker threads plus a bounded wait list; refuses work with 503 when both are full.
 
-    ``pending`` counts requests admitted and not finished: reading their upload, waiting for a
-    thread or running. Admitting *before* the upload is read bounds the memory held by uploads to
-    ``capacity`` requests. A job that outlives ``timeout_s`` is answered with 503 ``timeout`` but
-    keeps its place until the thread really finishes, so slow photos cannot grow the backlog.
+    ``pending`` counts requests admitted and not finished: waiting for a thread or running.
+    Requests are admitted *after* their upload has been read (:mod:`serve.uploads` bounds slow and
+    large uploads), so a slow sender holds no place; :meth:`check_room` refuses a request at once,
+    before its upload is read, when the pool is already full. A job that outlives ``timeout_s`` is
+    answered with 503 ``timeout`` but keeps its place until the thread really finishes, so slow
+    photos cannot grow the backlog.
     """
 
     def __init__(
@@ -159,9 +172,8 @@ class InferencePool:
     def release(self, _: object = None) -> None:
         self.pending -= 1
 
-    @asynccontextmanager
-    async def admit(self) -> AsyncIterator[Ticket]:
-        """Reserve a place (503 ``overloaded`` + ``Retry-After`` when full) for one request's job."""
+    def check_room(self) -> None:
+        """503 ``overloaded`` + ``Retry-After`` when every place is taken (nothing is reserved)."""
         if self.pending >= self.capacity:
             raise ApiError(
                 503,
@@ -169,6 +181,11 @@ class InferencePool:
                 f"the server is busy ({self.pending} requests in progress); retry in {self.retry_after} s",
                 headers={"Retry-After": self.retry_after},
             )
+
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[Ticket]:
+        """Reserve a place (503 ``overloaded`` + ``Retry-After`` when full) for one request's job."""
+        self.check_room()
         self.pending += 1
         ticket = Ticket(self)
         try:

@@ -18,7 +18,7 @@ from serve.errors import ApiError
 from serve.observability import Metrics
 from serve.settings import Settings
 from serve.store import ModeratorInfo, Store
-from serve.uploads import UploadLimits
+from serve.uploads import UploadGate, UploadLimits
 
 __all__ = [
     "EngineDep",
@@ -28,6 +28,7 @@ __all__ = [
     "PoolDep",
     "SettingsDep",
     "StoreDep",
+    "UploadGateDep",
     "UploadLimitsDep",
     "current_moderator",
     "get_engine",
@@ -83,7 +84,11 @@ def get_metrics(request: Request) -> Metrics:
 def get_image_limits(request: Request) -> ImageLimits:
     """Byte and pixel limits for one photo, from the settings."""
     settings = get_settings(request)
-    return ImageLimits(max_bytes=settings.max_bytes, max_pixels=settings.max_pixels)
+    return ImageLimits(
+        max_bytes=settings.max_bytes,
+        max_pixels=settings.max_pixels,
+        max_decoded_bytes=settings.max_decoded_bytes,
+    )
 
 
 def get_upload_limits(request: Request) -> UploadLimits:
@@ -94,7 +99,15 @@ def get_upload_limits(request: Request) -> UploadLimits:
         max_files=s.max_files_per_request,
         max_request_bytes=s.max_request_bytes,
         timeout_s=s.upload_timeout_s,
+        min_rate=s.upload_min_rate,
+        grace_s=s.upload_grace_s,
     )
+
+
+def get_upload_gate(request: Request) -> UploadGate:
+    """The app's bounds on uploads in progress (per client) and on the bytes they hold."""
+    gate: UploadGate = request.app.state.uploads
+    return gate
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -103,5 +116,6 @@ PoolDep = Annotated[InferencePool, Depends(get_pool)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 ImageLimitsDep = Annotated[ImageLimits, Depends(get_image_limits)]
 UploadLimitsDep = Annotated[UploadLimits, Depends(get_upload_limits)]
+UploadGateDep = Annotated[UploadGate, Depends(get_upload_gate)]
 StoreDep = Annotated[Store, Depends(get_store)]
 ModeratorDep = Annotated[ModeratorInfo, Depends(current_moderator)]

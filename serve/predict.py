@@ -1,7 +1,8 @@
 """``camid predict PATH...``: classify photos from the command line (no torch needed).
 
 Prints one ARCHITECTURE.md result per photo (``--json``: one JSON line each, with ``"path"``
-added) or an aligned table. Unreadable photos are reported on stderr and skipped.
+added) or an aligned table. Unreadable, too small and blank photos are reported on stderr, one
+line naming the file and the problem, and skipped.
 Exit status: 0 all photos classified, 1 some failed, 2 usage or model error.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 
 from data.images import ImageError, sniff_format
 from serve.engine import Engine, ModelError, build_result, default_model_path
-from serve.photos import DecodedPhoto, decode_photo
+from serve.photos import DecodedPhoto, decode_photo, reason
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,12 @@ def _try_read(path: Path, min_side: int) -> Photo | Exception:
         return read_photo(path, min_side)
     except (ImageError, OSError) as exc:
         return exc
+
+
+def _os_problem(exc: Exception) -> str:
+    """``No such file or directory`` rather than ``[Errno 2] No such file or directory: 'a.jpg'``."""
+    text = exc.strerror if isinstance(exc, OSError) else None
+    return text or str(exc)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -141,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                 photos.append(photo)
             else:
                 failed += 1
-                print(f"{path}: {photo}", file=sys.stderr)
+                problem = reason(photo) if isinstance(photo, ImageError) else _os_problem(photo)
+                print(f"{path}: {problem}", file=sys.stderr)
         if not photos:
             continue
         predictions = engine.classify(

@@ -1,7 +1,8 @@
 """A per-client token bucket, in process: ``rate`` requests per minute with bursts of ``burst``.
 
-One instance per app (``app.state``), so each replica limits on its own; put a shared limiter in
-the reverse proxy when several replicas serve the public.
+One limiter per limited route and app (``app.state.rate_limiters``), so each replica limits on
+its own; put a shared limiter in the reverse proxy when several replicas serve the public.
+:func:`enforce_rate` is what the routes call (``/v1/classify``, ``/v1/submissions``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from serve.errors import ApiError
+
+__all__ = ["RateLimiter", "client_address", "enforce_rate"]
 
 
 @dataclass
@@ -70,3 +77,30 @@ class RateLimiter:
             oldest = sorted(self._buckets, key=lambda k: self._buckets[k].stamp)
             for key in oldest[: len(oldest) // 2]:
                 del self._buckets[key]
+
+
+def client_address(request: Request) -> str:
+    """The key that per-client limits use: the client's IP address as the server sees it."""
+    return request.client.host if request.client else "unknown"
+
+
+def enforce_rate(request: Request, name: str, per_minute: int, what: str) -> None:
+    """429 ``rate_limited`` with Retry-After when this client sent more than ``per_minute`` ``what``.
+
+    ``name`` picks the limiter (one per route, created on first use in ``app.state``).
+    """
+    state = request.app.state
+    limiters: dict[str, RateLimiter] | None = getattr(state, "rate_limiters", None)
+    if limiters is None:
+        limiters = state.rate_limiters = {}
+    limiter = limiters.get(name)
+    if limiter is None:
+        limiter = limiters[name] = RateLimiter(per_minute)
+    wait = limiter.retry_after(client_address(request))
+    if wait is not None:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many {what} from your address (at most {per_minute} a minute); retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )

@@ -35,12 +35,30 @@ class Settings(BaseSettings):
     max_bytes: int = Field(default=25_000_000, ge=1, description="largest accepted photo, in bytes")
     max_pixels: int = Field(default=50_000_000, ge=1, description="largest accepted photo, width x height")
     max_files_per_request: int = Field(default=16, ge=1)
+    max_decoded_bytes: int = Field(
+        default=160_000_000,
+        ge=1,
+        description="largest decoded photo, width x height x bands x bytes per sample, read from the "
+        "header before decoding (160 MB: a 50-MP 8-bit RGB photo; a 16-bit or float image needs more)",
+    )
 
     inference_threads: int = Field(default=1, ge=1, le=8, description="threads running decode + inference")
     queue_size: int = Field(default=8, ge=0, description="requests allowed to wait for an inference thread")
     request_timeout_s: float = Field(default=30.0, gt=0, description="classification time limit per request")
     upload_timeout_s: float = Field(
         default=120.0, gt=0, description="time allowed to receive one request's upload"
+    )
+    upload_min_rate: int = Field(
+        default=4_096, ge=0, description="slowest upload accepted, bytes/s averaged from its start (0: off)"
+    )
+    upload_grace_s: float = Field(default=10.0, gt=0, description="seconds before upload_min_rate applies")
+    uploads_per_client: int = Field(
+        default=4, ge=1, description="uploads in progress at once from one client address"
+    )
+    upload_buffer_bytes: int = Field(
+        default=1_000_000_000,
+        ge=1,
+        description="bytes of uploads held in memory by all requests together (at least one whole request)",
     )
     retry_after_s: int = Field(default=2, ge=1, description="Retry-After sent with 503 when overloaded")
     ort_threads: int | None = Field(
@@ -51,6 +69,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str | None = Field(default=None, description="default: sqlite:///<data_dir>/camid.sqlite3")
     submissions_per_minute: int = Field(default=10, ge=1, description="per-client submission rate limit")
+    classify_per_minute: int = Field(default=60, ge=1, description="per-client /v1/classify rate limit")
     rejected_retention_days: int | None = Field(
         default=90,
         ge=0,

@@ -23,11 +23,12 @@ from serve.deps import (
     PoolDep,
     SettingsDep,
     StoreDep,
+    UploadGateDep,
     UploadLimitsDep,
 )
 from serve.engine import Engine, build_result
 from serve.errors import ApiError, error_body
-from serve.ratelimit import RateLimiter
+from serve.ratelimit import client_address, enforce_rate
 from serve.schemas import (
     MAX_REVIEW_BOXES,
     ReviewBox,
@@ -80,18 +81,7 @@ class ReviewRequest(BaseModel):
 
 def _rate_limit(request: Request, settings: SettingsDep) -> None:
     """429 with Retry-After when this client IP sent too many submissions this minute."""
-    limiter: RateLimiter | None = getattr(request.app.state, "submission_limiter", None)
-    if limiter is None:
-        limiter = request.app.state.submission_limiter = RateLimiter(settings.submissions_per_minute)
-    client = request.client.host if request.client else "unknown"
-    wait = limiter.retry_after(client)
-    if wait is not None:
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"too many submissions from your address; retry in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
+    enforce_rate(request, "submissions", settings.submissions_per_minute, "submissions")
 
 
 def _coordinate(fields: dict[str, str], name: str, limit: float) -> float | None:
@@ -117,7 +107,9 @@ def _form_location(fields: dict[str, str]) -> tuple[float, float] | None:
 def _text_field(fields: dict[str, str], name: str, limit: int) -> str:
     value = fields.get(name, "").strip()
     if len(value) > limit:
-        raise ApiError(422, "field_too_long", f"{name}: at most {limit} characters")
+        raise ApiError(
+            422, "field_too_long", f"{name} is too long ({len(value):,} characters); at most {limit:,}"
+        )
     return value
 
 
@@ -176,14 +168,18 @@ async def submit(
     pool: PoolDep,
     image_limits: ImageLimitsDep,
     upload_limits: UploadLimitsDep,
+    uploads: UploadGateDep,
 ) -> SubmissionCreated:
     """Classify one photo and keep it for moderation (metadata stripped; EXIF GPS used if no lat/lon)."""
-    async with pool.admit() as ticket:  # before reading: bounds the uploads held in memory
-        form = await read_multipart(request, limits=upload_limits)
-        uploads = form.files_in("image")
-        if len(uploads) != 1:
-            raise ApiError(422, "missing_field", "send exactly one photo in multipart field 'image'")
-        return await ticket.run(classify_and_store, engine, store, uploads[0], form.fields, image_limits)
+    pool.check_room()  # a full queue refuses at once, before the upload is read
+    # One photo: a second one is refused at its headers; a note's 2,000 characters fit 4 bytes each.
+    limits = upload_limits.for_one_file(max_field_bytes=4 * MAX_NOTE)
+    with uploads.enter(client_address(request)) as allowance:
+        form = await read_multipart(request, limits=limits, allowance=allowance)
+        photos = form.files_in("image")
+        if not photos:
+            raise ApiError(422, "missing_field", "no photo sent; send one photo in multipart field 'image'")
+        return await pool.run(classify_and_store, engine, store, photos[0], form.fields, image_limits)
 
 
 @router.get(

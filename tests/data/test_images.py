@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import io
 import struct
+import tracemalloc
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, ImageFile
 
 from data.images import (
     ImageError,
     ImageLimits,
+    decoded_bytes,
     load_image,
     probe_image,
     read_gps,
@@ -188,6 +191,65 @@ def test_32_bit_and_float_modes() -> None:
     assert np.asarray(load_image(encode(ints, "TIFF")))[0, :, 0].tolist() == [0, 255]
     floats = Image.fromarray(np.array([[0.0, 0.5, 1.0]], dtype=np.float32))
     assert np.asarray(load_image(encode(floats, "TIFF")))[0, :, 0].tolist() == [0, 128, 255]
+
+
+def gray16_png(width: int, height: int) -> bytes:
+    """A 16-bit grayscale PNG (a few kB however large: rows of one value compress to nothing)."""
+    return encode(Image.fromarray(np.full((height, width), 40_000, np.uint16)), "PNG")
+
+
+def float_tiff(width: int, height: int) -> bytes:
+    """A 32-bit float TIFF, deflate-compressed (small however large)."""
+    zeros = Image.fromarray(np.zeros((height, width), np.float32))
+    return encode(zeros, "TIFF", compression="tiff_adobe_deflate")
+
+
+@pytest.mark.parametrize(
+    ("data", "mode", "needed"),
+    [
+        (lambda: gray16_png(3000, 2000), "I;16", 3000 * 2000 * 2),
+        (lambda: float_tiff(2000, 1500), "F", 2000 * 1500 * 4),
+        (lambda: encode(Image.new("RGBA", (2000, 1500)), "PNG"), "RGBA", 2000 * 1500 * 4),
+    ],
+    ids=["png_16bit", "tiff_float", "png_rgba"],
+)
+def test_decoded_size_is_refused_from_the_header(
+    data: Any, mode: str, needed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photo = data()
+    assert len(photo) < 400_000  # small files: only the decoded size gives them away
+    with Image.open(io.BytesIO(photo)) as img:
+        assert img.mode == mode and decoded_bytes(img) == needed
+
+    def no_decoding(self: Any) -> Any:
+        raise AssertionError("decoded although over the budget")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    with pytest.raises(ImageError) as err:
+        load_image(photo, limits=ImageLimits(max_decoded_bytes=needed - 1))
+    assert err.value.code == "decoded_too_large"
+    assert mode in str(err.value) and "MB" in str(err.value)
+
+
+def test_16_bit_conversion_works_in_bounded_memory() -> None:
+    """numpy's working memory for a 16-bit picture stays near its decoded size (was 5x: float64 copies)."""
+    photo = gray16_png(2000, 1500)
+    decoded = 2000 * 1500 * 2
+    tracemalloc.start()
+    try:
+        img = load_image(photo)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert img.size == (2000, 1500) and img.getpixel((0, 0)) == (156, 156, 156)
+    assert peak < 2.5 * decoded, f"peak {peak / 1e6:.0f} MB for a {decoded / 1e6:.0f} MB picture"
+
+
+def test_unreadable_files_name_no_python_objects() -> None:
+    with pytest.raises(ImageError) as err:
+        load_image(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    assert err.value.code == "corrupt"
+    assert " at 0x" not in str(err.value) and "BytesIO" not in str(err.value)
 
 
 @pytest.mark.parametrize("mode", ["1", "L", "LA", "RGBA"])

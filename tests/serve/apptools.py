@@ -11,7 +11,11 @@ from serve.settings import Settings
 
 
 def settings_for(model: Path, data_dir: Path, **overrides: Any) -> Settings:
-    """Settings for a test app: the given model, a private data dir, no .env file, no env leakage."""
+    """Settings for a test app: the given model, a private data dir, no .env file, no env leakage.
+
+    ``/v1/classify`` is not rate-limited unless ``classify_per_minute`` is given.
+    """
+    overrides.setdefault("classify_per_minute", 100_000)
     return Settings(_env_file=None, model_path=model, data_dir=data_dir, **overrides)  # type: ignore[call-arg]
 
 

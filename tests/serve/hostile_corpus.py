@@ -61,9 +61,12 @@ def png_chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
 
 
-def png_bomb(width: int = 40_000, height: int = 40_000) -> bytes:
-    """A few hundred bytes whose IHDR claims ``width`` x ``height`` (valid CRCs); never allocated."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+def png_bomb(width: int = 40_000, height: int = 40_000, depth: int = 8, colour: int = 2) -> bytes:
+    """A few hundred bytes whose IHDR claims ``width`` x ``height`` (valid CRCs); never allocated.
+
+    ``depth`` bits per sample and ``colour`` type (2: RGB, 6: RGBA, 0: grey) as in the PNG spec.
+    """
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 1024)
     return (
         b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
@@ -87,24 +90,33 @@ def header_only_jpeg() -> bytes:
 
 
 def animated_gif() -> bytes:
-    frames = [photo((40, 30), seed=i).convert("P") for i in range(3)]
+    frames = [photo((48, 36), seed=i).convert("P") for i in range(3)]
     return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
 
 
 def palette_png_with_transparency() -> bytes:
-    img = photo((40, 30)).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    img = photo((48, 36)).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
     return encode(img, "PNG", transparency=0)
 
 
 def png16() -> bytes:
-    arr = (np.linspace(0, 65535, 48 * 32).reshape(32, 48)).astype(np.uint16)
+    """A 16-bit grayscale PNG of a photo-like picture."""
+    arr = np.asarray(photo((48, 32)).convert("L"), dtype=np.uint16) * 257
     return encode(Image.fromarray(arr), "PNG")
+
+
+def gradient(size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A smooth colour gradient: large brightness differences, no detail at all."""
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    rgb = np.stack([xx * 255 / w, yy * 255 / h, np.full_like(xx, 128.0)], -1)
+    return Image.fromarray(rgb.astype(np.uint8))
 
 
 def polyglot_jpeg_html() -> bytes:
     """A valid JPEG with an HTML document in a comment and after the end-of-image marker."""
     html = b"<html><script>alert(document.cookie)</script></html>"
-    return encode(photo((40, 30)), "JPEG", comment=html) + html
+    return encode(photo((48, 36)), "JPEG", comment=html) + html
 
 
 def _zip() -> bytes:
@@ -142,8 +154,13 @@ def corpus() -> list[Case]:
         Case("cmyk_jpeg", encode(photo().convert("CMYK"), "JPEG"), 200),
         Case("png_16bit", png16(), 200, None, "deep.png", "image/png"),
         Case("palette_transparency_png", palette_png_with_transparency(), 200, None, "p.png", "image/png"),
-        Case("one_pixel", encode(photo((1, 1)), "PNG"), 200, None, "1.png", "image/png"),
-        Case("4000x3", encode(photo((4000, 3)), "PNG"), 200, None, "strip.png", "image/png"),
+        Case("one_pixel", encode(photo((1, 1)), "PNG"), 422, "too_small", "1.png", "image/png"),
+        Case("4000x3", encode(photo((4000, 3)), "PNG"), 422, "too_small", "strip.png", "image/png"),
+        Case("black", encode(Image.new("RGB", (640, 480)), "JPEG"), 422, "blank"),
+        Case("white_png", encode(Image.new("L", (300, 200), 255), "PNG"), 422, "blank", "w.png", "image/png"),
+        Case("gradient", encode(gradient(), "JPEG", quality=85), 422, "blank"),
+        # 49 MP (under the pixel limit), 16-bit RGBA: 196 MB decoded, over the 160 MB budget.
+        Case("png16_rgba_7000", png_bomb(7000, 7000, 16, 6), 413, "decoded_too_large", "d.png", "image/png"),
         Case("exif_rotated_gps", encode(photo((80, 40)), "JPEG", exif=gps_exif(orientation=6)), 200),
         Case("progressive_jpeg", jpeg(progressive=True), 200),
         Case("polyglot_jpeg_html", polyglot_jpeg_html(), 200),

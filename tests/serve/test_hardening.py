@@ -18,7 +18,7 @@ from serve.app import create_app
 from serve.errors import ApiError
 from serve.uploads import UploadLimits, read_multipart
 from tests.serve.apptools import GatedEngine, files, settings_for, wait_for
-from tests.serve.hostile_corpus import Case, corpus, encode, jpeg, photo
+from tests.serve.hostile_corpus import Case, corpus, encode, gradient, jpeg, photo
 
 CORPUS = corpus()
 MULTIPART_B = {"content-type": "multipart/form-data; boundary=b"}
@@ -55,6 +55,7 @@ def test_hostile_upload(client: TestClient, case: Case) -> None:
         assert "image[0]" in body["error"]["message"]
     else:
         assert len(body["results"]) == 1
+    assert " at 0x" not in r.text and "BytesIO" not in r.text and "<bytes>" not in r.text
     stem = case.filename.rsplit(".", 1)[0]
     for text in (r.text, str(dict(r.headers))):
         assert case.filename not in text and "passwd" not in text and "<script>" not in text
@@ -269,3 +270,112 @@ def test_body_without_closing_boundary_is_400(client: TestClient) -> None:
     body = b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n' + jpeg()
     r = client.post("/v1/classify", content=body, headers=MULTIPART_B)
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_multipart"
+
+
+def gray16_png(size: tuple[int, int]) -> bytes:
+    """A photo-like 16-bit grayscale PNG."""
+    grey = np.asarray(photo(size).convert("L"), dtype=np.uint16) * 257
+    return encode(Image_from(grey), "PNG")
+
+
+def float_tiff(size: tuple[int, int]) -> bytes:
+    """A photo-like 32-bit float TIFF (values 0..1), deflate-compressed."""
+    grey = np.asarray(photo(size).convert("L"), dtype=np.float32) / 255
+    return encode(Image_from(grey), "TIFF", compression="tiff_adobe_deflate")
+
+
+@pytest.mark.parametrize(
+    ("data", "needed_mb"),
+    [(gray16_png((2500, 2000)), 10), (float_tiff((2000, 1500)), 12)],
+    ids=["png16", "tiff_f"],
+)
+def test_deep_photos_are_held_to_the_decoded_size_budget(
+    model_path: Path, tmp_path: Path, data: bytes, needed_mb: int
+) -> None:
+    with make_client(model_path, tmp_path, max_decoded_bytes=8_000_000) as c:
+        refused = c.post("/v1/classify", files=files(data))
+        stored = c.post("/v1/submissions", files=files(data))
+    for r in (refused, stored):
+        assert r.status_code == 413, r.text
+        assert r.json()["error"]["code"] == "decoded_too_large"
+        assert f"{needed_mb} MB" in r.json()["error"]["message"] and "8 MB" in r.json()["error"]["message"]
+    with make_client(model_path, tmp_path / "big", max_decoded_bytes=needed_mb * 1_000_000 + 1) as c:
+        assert c.post("/v1/classify", files=files(data)).status_code == 200  # within the budget: handled
+
+
+@pytest.mark.parametrize(
+    ("image", "code"),
+    [
+        (encode(Image_from(np.zeros((480, 640, 3), np.uint8)), "JPEG"), "blank"),
+        (encode(gradient((1024, 768)), "JPEG", quality=85), "blank"),
+        (encode(photo((1, 1)), "PNG"), "too_small"),
+    ],
+    ids=["black", "gradient", "one_pixel"],
+)
+def test_blank_and_tiny_photos_never_reach_the_model(
+    model_path: Path, tmp_path: Path, image: bytes, code: str
+) -> None:
+    with make_client(model_path, tmp_path) as c:
+        app: Any = c.app
+        app.state.engine = BrokenEngine(app.state.engine)  # any call of the model would be a 500
+        answers = [c.post("/v1/classify", files=files(image)), c.post("/v1/submissions", files=files(image))]
+        assert app.state.store.list_submissions()[1] == 0
+    for r in answers:
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == code and r.json()["error"]["message"].startswith("image[0]: ")
+        assert "send a photo" in r.json()["error"]["message"]
+
+
+def test_a_second_photo_in_a_submission_is_refused_before_its_body_arrives(
+    model_path: Path, tmp_path: Path
+) -> None:
+    part = b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n'
+    chunks = [part + jpeg() + b"\r\n" + part] + [b"\xff" * 1_000_000] * 20
+    sent: list[int] = []
+    answer: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if len(sent) == len(chunks):
+            return {"type": "http.request", "body": b"", "more_body": False}
+        sent.append(1)
+        return {"type": "http.request", "body": chunks[len(sent) - 1], "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        answer.append(message)
+
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "POST",
+        "path": "/v1/submissions",
+        "raw_path": b"/v1/submissions",
+        "query_string": b"",
+        "headers": [(b"content-type", MULTIPART_B["content-type"].encode())],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+        "scheme": "http",
+        "root_path": "",
+    }
+    with make_client(model_path, tmp_path) as c:
+        asyncio.run(c.app(scope, receive, send))  # type: ignore[arg-type]
+    assert answer[0]["status"] == 413
+    assert b"too_many_files" in answer[1]["body"] and b"exactly one photo" in answer[1]["body"]
+    assert len(sent) == 1  # none of the second photo's 20 MB was received
+
+
+def test_too_long_notes_are_called_too_long(client: TestClient) -> None:
+    for note, limit in (("n" * 2_500, "2,000"), ("n" * 20_000, "8,000")):
+        r = client.post("/v1/submissions", files=files(jpeg()), data={"note": note})
+        error = r.json()["error"]
+        assert r.status_code == 422 and error["code"] == "field_too_long", r.text
+        assert "note" in error["message"] and "too long" in error["message"] and limit in error["message"]
+        assert "photo" not in error["message"]
+
+
+def test_classify_is_rate_limited_per_client(model_path: Path, tmp_path: Path) -> None:
+    with make_client(model_path, tmp_path, classify_per_minute=2) as c:
+        codes = [c.post("/v1/classify", files=files(jpeg())).status_code for _ in range(3)]
+        limited = c.post("/v1/classify", files=files(jpeg()))
+    assert codes == [200, 200, 429]
+    assert limited.json()["error"]["code"] == "rate_limited" and int(limited.headers["Retry-After"]) >= 1
+    assert "2 a minute" in limited.json()["error"]["message"]

@@ -71,3 +71,18 @@ def test_model_errors_exit_2(
     assert main([str(photo)]) == 2
     assert "no release model" in capsys.readouterr().err
     assert main([]) == 2
+
+
+def test_blank_tiny_and_missing_photos_get_one_clear_line_each(
+    tiny_model: TinyModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Image.new("RGB", (640, 480)).save(tmp_path / "black.jpg")
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(tmp_path / "dot.png")
+    paths = [tmp_path / "black.jpg", tmp_path / "dot.png", tmp_path / "missing.jpg"]
+    code = main([*map(str, paths), "--model", str(tiny_model.onnx), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    lines = dict(line.split(": ", 1) for line in err.splitlines())
+    assert lines[str(paths[0])].startswith("the photo is one flat colour (blank)")
+    assert lines[str(paths[1])].startswith("1x1 pixels is too small to show a camera")
+    assert lines[str(paths[2])] == "No such file or directory"
