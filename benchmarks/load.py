@@ -3,9 +3,18 @@
 Starts uvicorn (``serve.app:app_from_env``) in a subprocess on 127.0.0.1 with a free port, sends
 12-MP phone-like JPEGs (~4 MB each) to ``POST /v1/classify`` from 1, 4 and 16 concurrent clients,
 and prints p50/p99 latency, requests/s and errors per level, plus the server's RSS before and after
-all requests (a growing RSS means a leak). Loopback only; nothing leaves the machine.
+all requests (a growing RSS means a leak). Loopback only; nothing leaves the machine. Each client
+connects from its own loopback address (127.0.0.10, .11, ...), as citizens do from their own
+addresses, so per-client limits apply to each; the classify rate limit is lifted for the run.
+
+With ``--attack N`` it runs the attack scenario instead: ``--attack-clients`` normal clients
+send ``--requests`` photos, first alone, then while N connections from ``--attack-addresses``
+other loopback addresses (127.0.0.2, ...) upload photos one byte a second and reconnect whenever
+they are cut off; it prints the normal clients' p50/p99 and errors in both phases and what the
+slow connections got back.
 
     nice .venv/bin/python benchmarks/load.py [--model M.onnx] [--requests 5000] [--levels 1,4,16]
+    nice .venv/bin/python benchmarks/load.py --attack 24 [--attack-clients 4] [--requests 400]
 
 Without ``--model`` the release model is used; ``--random-model`` exports a random-init
 efficientnet_lite0 at 224 px first (needs the train extra; torch runs only in this exporter, never
@@ -115,6 +124,7 @@ class Server:
             "CAMID_QUEUE_SIZE": str(self.queue_size),
             "CAMID_LOG_LEVEL": "warning",
             "CAMID_WORKERS": str(self.workers),
+            "CAMID_CLASSIFY_PER_MINUTE": "1000000",
         }
         cmd = [sys.executable, "-m", "serve.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         self.proc = subprocess.Popen(cmd, env=env, cwd=REPO)
@@ -146,11 +156,13 @@ class Level:
 
 
 def run_level(url: str, bodies: list[tuple[bytes, str]], clients: int, requests: int) -> Level:
-    """``requests`` POSTs from ``clients`` threads, each with its own keep-alive connection."""
+    """``requests`` POSTs from ``clients`` threads, each with its own keep-alive connection and
+    loopback address (127.0.0.10 + i)."""
     level, lock, counter = Level(clients), threading.Lock(), iter(range(requests))
 
-    def client() -> None:
-        with httpx.Client(base_url=url, timeout=120) as http:
+    def client(n: int) -> None:
+        transport = httpx.HTTPTransport(local_address=f"127.0.0.{10 + n % 240}")
+        with httpx.Client(base_url=url, timeout=120, transport=transport) as http:
             while True:
                 with lock:
                     i = next(counter, None)
@@ -170,7 +182,7 @@ def run_level(url: str, bodies: list[tuple[bytes, str]], clients: int, requests:
                     else:
                         level.errors[outcome] = level.errors.get(outcome, 0) + 1
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     start = time.perf_counter()
     for t in threads:
         t.start()
@@ -204,6 +216,113 @@ def report(levels: list[Level], rss: tuple[float, float], photo_mb: float, total
     return "\n".join(rows)
 
 
+@dataclass
+class Attack:
+    """Slow uploads: ``connections`` sockets from ``addresses`` loopback addresses, one byte a second."""
+
+    port: int
+    connections: int
+    addresses: int
+    answers: dict[int, int] = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _connection(self, address: str) -> None:
+        """Upload a 4 MB photo at 1 byte/s until the server answers; reconnect a second later."""
+        head = (
+            f"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 4000000\r\n\r\n"
+            '--b\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n\xff\xd8'
+        ).encode("latin-1")
+        while not self.stop.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), 5, (address, 0)) as s:
+                    s.sendall(head)
+                    s.settimeout(1.0)
+                    status = self._drip(s)
+            except OSError:
+                status = 0  # connection refused or reset
+            with self._lock:
+                self.answers[status] = self.answers.get(status, 0) + 1
+            self.stop.wait(1.0)
+
+    def _drip(self, s: socket.socket) -> int:
+        while not self.stop.is_set():
+            try:
+                answer = s.recv(4096)
+            except TimeoutError:
+                s.sendall(b"\x00")
+                continue
+            return int(answer.split(b" ", 2)[1]) if answer else 0
+        return -1  # still uploading when the scenario ended
+
+    def __enter__(self) -> Attack:
+        for i in range(self.connections):
+            address = f"127.0.0.{2 + i % self.addresses}"
+            self.threads.append(threading.Thread(target=self._connection, args=(address,), daemon=True))
+            self.threads[-1].start()
+        time.sleep(3.0)  # every connection has sent its headers and is dripping
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(10)
+
+
+def attack_report(calm: Level, attacked: Level, attack: Attack, photo_mb: float) -> str:
+    names = {-1: "still uploading at the end", 0: "closed", 408: "408 too slow", 429: "429 too many uploads"}
+    answers = ", ".join(f"{names.get(k, str(k))}: {v}" for k, v in sorted(attack.answers.items()))
+    rows = [
+        f"photos: 12 MP JPEG, {photo_mb:.1f} MB mean; "
+        f"{calm.clients} normal clients, each from its own address",
+        f"attack: {attack.connections} connections from {attack.addresses} addresses sending 1 byte/s, "
+        "reconnecting 1 s after each answer",
+        f"{'scenario':<16} {'requests':>8} {'ok':>6} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7}",
+    ]
+    for name, lv in (("normal only", calm), ("normal + attack", attacked)):
+        n_err = sum(lv.errors.values())
+        rows.append(
+            f"{name:<16} {len(lv.latencies) + n_err:>8} {len(lv.latencies):>6} {n_err:>7} "
+            f"{percentile(lv.latencies, 50) * 1000:>8.0f} {percentile(lv.latencies, 99) * 1000:>8.0f} "
+            f"{(len(lv.latencies) + n_err) / lv.seconds:>7.2f}" + (f"  {lv.errors}" if lv.errors else "")
+        )
+    p99 = percentile(attacked.latencies, 99) / percentile(calm.latencies, 99)
+    rows.append(f"p99 under attack / p99 alone: {p99:.2f}x; slow connections got: {answers}")
+    return "\n".join(rows)
+
+
+def _merge(into: Level, part: Level) -> None:
+    into.latencies += part.latencies
+    into.seconds += part.seconds
+    for k, v in part.errors.items():
+        into.errors[k] = into.errors.get(k, 0) + v
+
+
+def run_attack(args: argparse.Namespace, model: Path, tmp: str, bodies: list[tuple[bytes, str]]) -> None:
+    """The attack scenario, on the server's default queue (1 inference thread + 8 waiting); prints a table.
+
+    The phases alternate (alone, attacked, alone, attacked, ...; ``--rounds`` of each) so that
+    other load on a shared machine weighs on both alike.
+    """
+    clients, rounds = args.attack_clients, max(1, args.rounds)
+    per_round = max(clients, args.requests // rounds)
+    calm, attacked = Level(clients), Level(clients)
+    totals = Attack(0, args.attack, args.attack_addresses)
+    with Server(model, Path(tmp) / "var", workers=args.workers, queue_size=8) as server:
+        run_level(server.url, bodies, clients, max(args.warmup, clients))
+        for r in range(rounds):
+            print(f"round {r + 1}/{rounds}: {per_round} requests alone, then during the attack", flush=True)
+            _merge(calm, run_level(server.url, bodies, clients, per_round))
+            with Attack(server.port, args.attack, args.attack_addresses) as attack:
+                _merge(attacked, run_level(server.url, bodies, clients, per_round))
+            for k, v in attack.answers.items():
+                totals.answers[k] = totals.answers.get(k, 0) + v
+    mean_mb = statistics.mean(len(b) for b, _ in bodies) / 1e6
+    print(attack_report(calm, attacked, totals, mean_mb))
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, help="ONNX model (default: the release model)")
@@ -220,6 +339,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "peak working set of concurrent uploads and any growth after it is a leak",
     )
     p.add_argument("--save-model", type=Path, help="with --random-model: keep the exported file here")
+    p.add_argument("--attack", type=int, default=0, help="run the attack scenario: this many slow uploads")
+    p.add_argument("--attack-clients", type=int, default=4, help="normal clients in the attack scenario")
+    p.add_argument("--attack-addresses", type=int, default=3, help="loopback addresses the attack comes from")
+    p.add_argument("--rounds", type=int, default=3, help="attack scenario: alternations of the two phases")
     return p.parse_args(argv)
 
 
@@ -240,6 +363,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generating {args.photos} photos of 12 MP ...", flush=True)
         photos = [phone_jpeg(seed) for seed in range(args.photos)]
         bodies = [multipart(p) for p in photos]
+        if args.attack:
+            run_attack(args, Path(model), tmp, bodies)
+            return 0
         with Server(
             Path(model), Path(tmp) / "var", workers=args.workers, queue_size=max(levels) * 2
         ) as server:

@@ -192,10 +192,7 @@ def _open(data: bytes, name: str, limits: ImageLimits) -> tuple[Image.Image, str
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=[fmt])
     except Image.DecompressionBombError as exc:
-        raise ImageError(
-            "too_many_pixels",
-            f"{name}: refused as a decompression bomb ({exc}); limit is {limits.max_pixels:,} pixels",
-        ) from exc
+        raise _bomb(name, exc, limits) from exc
     except (UnidentifiedImageError, *_DECODE_ERRORS) as exc:
         raise ImageError(
             "corrupt", f"{name}: {fmt} file is corrupt or unreadable{_reason(exc)}; re-export the photo"
@@ -212,6 +209,19 @@ def _open(data: bytes, name: str, limits: ImageLimits) -> tuple[Image.Image, str
         )
     _check_decoded_size(img, name, limits)
     return img, fmt
+
+
+def _bomb(name: str, exc: Image.DecompressionBombError, limits: ImageLimits) -> ImageError:
+    """``too_many_pixels`` for a picture Pillow's own guard refused, in our words and with one limit."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    pixels = f"{int(found.group(1)):,} pixels" if found else "its pixel count"
+    limit = limits.max_pixels
+    if Image.MAX_IMAGE_PIXELS:  # Pillow refuses at twice its warning limit, whatever ours is
+        limit = min(limit, 2 * Image.MAX_IMAGE_PIXELS)
+    return ImageError(
+        "too_many_pixels",
+        f"{name}: {pixels} is over the limit of {limit:,} (a decompression bomb?); downscale the photo first",
+    )
 
 
 def _reason(exc: BaseException) -> str:
@@ -269,7 +279,7 @@ def load_image(
         img = _upright(img, name)
         return _to_rgb(img)
     except Image.DecompressionBombError as exc:
-        raise ImageError("too_many_pixels", f"{name}: {exc}") from exc
+        raise _bomb(name, exc, limits) from exc
     except _DECODE_ERRORS as exc:
         raise ImageError(
             "corrupt", f"{name}: {fmt} file is truncated or corrupt{_reason(exc)}; re-export the photo"
