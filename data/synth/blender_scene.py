@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from typing import Any
@@ -102,7 +103,13 @@ def add_texture(nt: Any, bsdf: Any, kind: str, s: P) -> None:
     noise = nt.nodes.new("ShaderNodeTexNoise")
     noise.inputs["Scale"].default_value = s.get("noise_scale", 6.0)
     noise.inputs["Detail"].default_value = 2.0
-    nt.links.new(coord.outputs["Object"], noise.inputs["Vector"])
+    if s.get("streaks"):  # rain runs down: the pattern stretched along the vertical
+        stretch = nt.nodes.new("ShaderNodeMapping")
+        stretch.inputs["Scale"].default_value = (1.0, 1.0, s["streaks"])
+        nt.links.new(coord.outputs["Object"], stretch.inputs["Vector"])
+        nt.links.new(stretch.outputs["Vector"], noise.inputs["Vector"])
+    else:
+        nt.links.new(coord.outputs["Object"], noise.inputs["Vector"])
     if kind == "leaves":
         leaves_texture(nt, bsdf, coord, noise, s)
     else:
@@ -207,6 +214,12 @@ def grime_texture(nt: Any, bsdf: Any, noise: Any, s: P) -> None:
     ramp.color_ramp.elements[1].position = 0.85
     ramp.color_ramp.elements[1].color = (*s.get("dirt", (0.45, 0.43, 0.40)), 1.0)
     nt.links.new(ramp.outputs["Color"], bsdf.inputs["Base Color"])
+    # dirt and wear are rougher than clean plastic or paint
+    rough = nt.nodes.new("ShaderNodeMapRange")
+    rough.inputs["To Min"].default_value = s.get("rough", 0.4) * 0.8
+    rough.inputs["To Max"].default_value = min(1.0, s.get("rough", 0.4) * 1.6 + 0.1)
+    nt.links.new(noise.outputs["Fac"], rough.inputs["Value"])
+    nt.links.new(rough.outputs["Result"], bsdf.inputs["Roughness"])
 
 
 def add_mesh(kind: str, loc: tuple, scale: tuple = (1, 1, 1), rot: tuple = (0, 0, 0), **kw: Any) -> Any:
@@ -726,6 +739,141 @@ def junction_box(m: Mats, d: P) -> Any:
     return root
 
 
+BODY_MATS = {"black": "cam_black", "grey": "grey", "white": "white"}
+
+
+def handheld_camera(m: Mats, d: P) -> Any:
+    """A photographer's camera (mirrorless/DSLR, compact or camcorder), lens along +X, its
+    base at the origin (a tripod's head)."""
+    root = empty("handheld_camera")
+    body = empty("handheld_body")
+    body.parent = root
+    mat, black, glass = m.get(BODY_MATS[d.get("mat", "black")]), m.get("cam_black"), m.get("lens")
+    style, w, h = d.get("style", "dslr"), d.get("width", 0.13), d.get("h", 0.09)
+    dep = d.get("depth", 0.07) * (0.6 if style == "compact" else 1.0)
+    if style == "camcorder":
+        w = w * 0.6
+    part("cube", (0, 0, h / 2 + 0.01), (dep / 2, w / 2, h / 2), mat, body, bevel=min(0.012, h / 6))
+    if style == "dslr":  # grip, viewfinder hump, shutter button
+        part(
+            "cube",
+            (dep * 0.1, -w / 2 + 0.012, h / 2 + 0.008),
+            (dep * 0.42, 0.02, h * 0.47),
+            black,
+            body,
+            bevel=0.008,
+        )
+        part("cube", (-0.005, 0, h + 0.018), (dep * 0.32, w * 0.16, 0.016), mat, body, bevel=0.006)
+        part("cyl", (dep * 0.2, -w / 2 + 0.015, h + 0.016), (0.006, 0.006, 0.004), black, body)
+    if style == "camcorder":  # flip-out screen and hand strap
+        part(
+            "cube",
+            (-dep * 0.05, w / 2 + 0.035, h * 0.55),
+            (dep * 0.22, 0.004, h * 0.38),
+            black,
+            body,
+            rot=(0, 0, math.radians(-70)),
+            bevel=0.003,
+        )
+        tube((-dep * 0.35, -w / 2 - 0.01, h * 0.5), (dep * 0.3, -w / 2 - 0.01, h * 0.5), 0.008, black, body)
+    r, ln = d.get("lens_r", 0.035), d.get("lens_len", 0.08)
+    x0 = dep / 2 if style != "camcorder" else dep / 2 - 0.01
+    lz = h / 2 + 0.01 if style != "compact" else h * 0.45
+    part(
+        "cyl",
+        (x0 + ln / 2, 0, lz),
+        (r, r, ln / 2 + 0.002),
+        black,
+        body,
+        rot=(0, math.radians(90), 0),
+        vertices=32,
+    )
+    part(
+        "torus",
+        (x0 + ln * 0.6, 0, lz),
+        (1, 1, 1),
+        m.get("grey"),
+        body,
+        rot=(0, math.radians(90), 0),
+        major_radius=r * 1.01,
+        minor_radius=0.0025,
+    )
+    part(
+        "cyl",
+        (x0 + ln + 0.002, 0, lz),
+        (r * 0.82, r * 0.82, 0.002),
+        glass,
+        body,
+        rot=(0, math.radians(90), 0),
+        vertices=32,
+    )
+    body.rotation_euler = Euler((0, math.radians(-d.get("pitch", 0)), math.radians(d.get("yaw", 0))), "XYZ")
+    return root
+
+
+def phone(m: Mats, d: P) -> Any:
+    """A smartphone in a tripod clamp, camera lenses on the +X face, screen on the other."""
+    root = empty("phone")
+    body = empty("phone_body")
+    body.parent = root
+    w, h = d.get("w", 0.072), d.get("h", 0.15)
+    if d.get("landscape"):
+        w, h = h, w
+    part(
+        "cube",
+        (0, 0, h / 2 + 0.02),
+        (0.004, w / 2, h / 2),
+        m.get(BODY_MATS[d.get("mat", "black")]),
+        body,
+        bevel=0.003,
+    )
+    part("cube", (-0.0042, 0, h / 2 + 0.02), (0.0002, w / 2 - 0.003, h / 2 - 0.004), m.get("bubble"), body)
+    part("cube", (0, 0, 0.01), (0.01, 0.03, 0.012), m.get("cam_black"), body, bevel=0.002)  # clamp
+    for i in range(int(d.get("lenses", 2))):
+        y, z = w / 2 - 0.015, h + 0.02 - 0.015 - i * 0.013
+        part(
+            "cyl",
+            (0.0045, y, z),
+            (0.005, 0.005, 0.0015),
+            m.get("lens"),
+            body,
+            rot=(0, math.radians(90), 0),
+            vertices=24,
+        )
+    body.rotation_euler = Euler((0, 0, math.radians(d.get("yaw", 0))), "XYZ")
+    return root
+
+
+def smoke_detector(m: Mats, d: P) -> Any:
+    """A white disc detector or sensor on a short bracket (a white-dome look-alike)."""
+    root = empty("smoke_detector")
+    r, h, reach = d.get("radius", 0.06), d.get("h", 0.04), d.get("reach", 0.1)
+    white = m.get("white")
+    part("cube", (0.01, 0, 0), (0.01, 0.04, 0.04), white, root, bevel=0.004)
+    tube((0.01, 0, 0), (reach, 0, 0), 0.012, white, root)
+    part(
+        "cyl",
+        (reach + h / 2, 0, 0),
+        (r, r, h / 2),
+        white,
+        root,
+        rot=(0, math.radians(90), 0),
+        bevel=0.01,
+        vertices=40,
+    )
+    part(
+        "cyl",
+        (reach + h + 0.001, 0, 0),
+        (r * 0.5, r * 0.5, 0.002),
+        m.get("grey"),
+        root,
+        rot=(0, math.radians(90), 0),
+        vertices=32,
+    )
+    part("sphere", (reach + h + 0.002, r * 0.3, r * 0.3), (0.003, 0.003, 0.003), m.get("red_on"), root)
+    return root
+
+
 def builder(builders: P, kind: str) -> Any:
     """The function that builds a device ``kind``, named by the job (devices.DEVICE_KINDS)."""
     fn = globals().get(builders.get(kind, ""))
@@ -741,6 +889,9 @@ def builder(builders: P, kind: str) -> Any:
 
 def build_mount(m: Mats, s: P) -> None:
     """The pole or wall that devices hang on, at the origin."""
+    if s["kind"] == "tripod":
+        tripod(m, s)
+        return
     if s["kind"] == "pole":
         r, h = s["radius"], s["height"]
         finish(add_mesh("cyl", (0, 0, h / 2), (r, r, h / 2), vertices=32), m.get("pole"))
@@ -764,10 +915,24 @@ def build_mount(m: Mats, s: P) -> None:
         part("cube", (0.15, 0, s.get("ledge", 3.2)), (0.15, 7, 0.12), m.get("wall_trim"), None)
 
 
+def tripod(m: Mats, s: P) -> None:
+    """Three legs, a centre column and a head whose top is at the mount's height."""
+    h, spread = s["height"], s.get("legs", 0.4)
+    mat = m.get("tripod")
+    top = (0.0, 0.0, h - 0.06)
+    for i in range(3):
+        a = math.radians(90 + 120 * i)
+        tube(top, (spread * math.cos(a), spread * math.sin(a), 0.0), 0.011, mat, verts=12)
+    tube((0, 0, h * 0.45), (0, 0, h - 0.02), 0.012, mat, verts=12)
+    part("cube", (0, 0, h - 0.012), (0.03, 0.03, 0.012), m.get("cam_black"), None, bevel=0.004)
+
+
 def place(ob: Any, mount: P, dev: P) -> None:
     """Put a device assembly on the mount at its height and azimuth."""
     az = math.radians(dev["azimuth"])
-    if mount["kind"] == "pole":
+    if mount["kind"] == "tripod":
+        x, y = 0.0, 0.0
+    elif mount["kind"] == "pole":
         x, y = mount["radius"] * math.cos(az), mount["radius"] * math.sin(az)
     else:  # wall in the YZ plane facing +X; devices sit along it
         x, y = 0.0, dev.get("offset", 0.0)
@@ -878,6 +1043,9 @@ def build_world(light: P) -> None:
     world.cycles.sample_map_resolution = 64
     nt = world.node_tree
     bg = nt.nodes["Background"]
+    if light.get("hdri"):
+        hdri_world(nt, bg, light["hdri"])
+        return
     if light["sky"] == "night":
         grad = nt.nodes.new("ShaderNodeTexSky")
         grad.sky_type = "NISHITA"
@@ -903,6 +1071,31 @@ def build_world(light: P) -> None:
     nt.links.new(grey.outputs["Color"], mix.inputs["Color2"])
     nt.links.new(mix.outputs["Color"], bg.inputs["Color"])
     bg.inputs["Strength"].default_value = light["sky_strength"]
+
+
+def hdri_world(nt: Any, bg: Any, h: P) -> None:
+    """Environment light and sky from one of Blender's CC0 HDR photos, rotated about the
+    vertical, its sun clamped (the sun lamp takes its place)."""
+    folder = bpy.utils.system_resource("DATAFILES", path="studiolights/world")
+    path = os.path.join(folder, h["name"] + ".exr")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: HDR map missing from this Blender installation")
+    coord = nt.nodes.new("ShaderNodeTexCoord")
+    mapping = nt.nodes.new("ShaderNodeMapping")
+    mapping.vector_type = "VECTOR"
+    mapping.inputs["Rotation"].default_value = (0.0, 0.0, math.radians(h["rotation"]))
+    env = nt.nodes.new("ShaderNodeTexEnvironment")
+    env.image = bpy.data.images.load(path, check_existing=True)
+    env.interpolation = "Linear"
+    clamp = nt.nodes.new("ShaderNodeVectorMath")
+    clamp.operation = "MINIMUM"
+    clamp.inputs[1].default_value = (h["clamp"],) * 3
+    nt.links.new(coord.outputs["Generated"], mapping.inputs["Vector"])
+    nt.links.new(mapping.outputs["Vector"], env.inputs["Vector"])
+    nt.links.new(env.outputs["Color"], clamp.inputs[0])
+    nt.links.new(clamp.outputs["Vector"], bg.inputs["Color"])
+    bg.inputs["Strength"].default_value = h["strength"]
+    bpy.context.scene.world.cycles.sample_map_resolution = 256  # a photo's sky is not smooth
 
 
 def build_lights(light: P) -> None:

@@ -1,7 +1,16 @@
-"""Contact sheet of synthetic renders (Pillow only): a grid of tiles with the label under each."""
+"""Contact sheets (Pillow only): a grid of renders with the label under each, and the blind
+test: renders and real photos shuffled together, numbered, with the answer key kept apart.
+
+    python -m data.synth.contact_sheet --renders RENDERS/manifest.csv \
+        --real ../shared/data/real/manifest.csv --out docs/img/renders_vs_real.png
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import random
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -60,3 +69,71 @@ def save_small_png(img: Image.Image, out: Path, max_bytes: int) -> Path:
             out, optimize=True
         )
     return out
+
+
+def square_tile(path: Path, side: int) -> Image.Image:
+    """The photo's central square at ``side`` pixels (no caption, nothing that gives it away)."""
+    with Image.open(path) as opened:
+        im = opened.convert("RGB")
+        short = min(im.size)
+        left, top = (im.width - short) // 2, (im.height - short) // 2
+        return im.crop((left, top, left + short, top + short)).resize((side, side), Image.Resampling.LANCZOS)
+
+
+def blind_sheet(
+    renders: str | Path,
+    real: str | Path,
+    out_png: str | Path,
+    n_renders: int = 24,
+    n_real: int = 8,
+    tile: int = 224,
+    cols: int = 8,
+    seed: int = 0,
+) -> list[dict[str, str]]:
+    """Renders (across classes) and real photos (at random) shuffled into one numbered grid;
+    returns the answer key (tile number, ``render``/``real``, label, path) and writes it beside
+    the PNG as ``.key.json``."""
+    rm, qm = read_manifest(renders), read_manifest(real)
+    picks = [
+        ("render", rm, rm.records[i]) for i in pick_across_classes([r.label for r in rm.records], n_renders)
+    ]
+    rng = random.Random(seed)
+    picks += [("real", qm, r) for r in rng.sample(qm.records, min(n_real, len(qm.records)))]
+    rng.shuffle(picks)
+    rows = (len(picks) + cols - 1) // cols
+    number = 16
+    sheet = Image.new("RGB", (cols * tile, rows * (tile + number)), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default()
+    key = []
+    for k, (kind, m, rec) in enumerate(picks):
+        x, y = (k % cols) * tile, (k // cols) * (tile + number)
+        sheet.paste(square_tile(m.resolve(rec), tile), (x, y))
+        draw.text((x + 3, y + tile + 2), str(k + 1), fill=(0, 0, 0), font=font)
+        key.append({"tile": str(k + 1), "kind": kind, "label": rec.label, "path": rec.path})
+    out = save_small_png(sheet, Path(out_png), max_bytes=3_000_000)
+    out.with_suffix(".key.json").write_text(json.dumps(key, indent=1), encoding="utf-8")
+    return key
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="renders and real photos shuffled into one numbered sheet")
+    p.add_argument("--renders", type=Path, required=True, help="a render set's manifest.csv")
+    p.add_argument("--real", type=Path, required=True, help="a manifest of real photos")
+    p.add_argument("--out", type=Path, required=True, help="the PNG to write (the key goes beside it)")
+    p.add_argument("--n-renders", type=int, default=24)
+    p.add_argument("--n-real", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    for path in (args.renders, args.real):
+        if not path.is_file():
+            print(f"{path}: no such manifest", file=sys.stderr)  # noqa: T201
+            return 2
+    key = blind_sheet(args.renders, args.real, args.out, args.n_renders, args.n_real, seed=args.seed)
+    real = ", ".join(k["tile"] for k in key if k["kind"] == "real")
+    print(f"wrote {args.out} ({len(key)} tiles); the real photos are tiles {real}")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -123,6 +123,41 @@ def _junction_box(rng: np.random.Generator, kind: str) -> dict[str, Any]:
     return {"mat": pick(rng, {"grey": 0.6, "housing": 0.4})}
 
 
+def _handheld_camera(rng: np.random.Generator, kind: str) -> dict[str, Any]:
+    """A photographer's camera on a tripod: mirrorless/DSLR, compact or camcorder (hard negative)."""
+    style = pick(rng, {"dslr": 0.5, "compact": 0.2, "camcorder": 0.3})
+    return {
+        "style": style,
+        "width": uniform(rng, 0.1, 0.15) if style != "compact" else uniform(rng, 0.09, 0.11),
+        "h": uniform(rng, 0.07, 0.11) if style == "dslr" else uniform(rng, 0.055, 0.08),
+        "depth": uniform(rng, 0.05, 0.08) if style != "camcorder" else uniform(rng, 0.16, 0.24),
+        "lens_r": uniform(rng, 0.025, 0.045) if style != "compact" else uniform(rng, 0.018, 0.025),
+        "lens_len": uniform(rng, 0.04, 0.16) if style == "dslr" else uniform(rng, 0.01, 0.04),
+        "mat": pick(rng, {"black": 0.7, "grey": 0.15, "white": 0.15}),
+        "yaw": uniform(rng, -70, 70),
+        "pitch": uniform(rng, -5, 20),
+    }
+
+
+def _phone(rng: np.random.Generator, kind: str) -> dict[str, Any]:
+    return {
+        "w": uniform(rng, 0.068, 0.078),
+        "h": uniform(rng, 0.14, 0.165),
+        "lenses": int(rng.integers(1, 4)),
+        "mat": pick(rng, {"black": 0.5, "grey": 0.25, "white": 0.25}),
+        "yaw": uniform(rng, -35, 35),
+        "landscape": bool(rng.random() < 0.4),
+    }
+
+
+def _smoke_detector(rng: np.random.Generator, kind: str) -> dict[str, Any]:
+    return {
+        "radius": uniform(rng, 0.05, 0.075),
+        "h": uniform(rng, 0.03, 0.05),
+        "reach": uniform(rng, 0.03, 0.2),
+    }
+
+
 def _nothing(rng: np.random.Generator, kind: str) -> dict[str, Any]:
     return {}
 
@@ -145,8 +180,15 @@ DEVICE_KINDS: Mapping[str, DeviceKind] = MappingProxyType(
         "sign": DeviceKind(_sign, "sign"),
         "bird_box": DeviceKind(_nothing, "bird_box"),
         "junction_box": DeviceKind(_junction_box, "junction_box"),
+        "handheld_camera": DeviceKind(_handheld_camera, "handheld_camera"),
+        "phone": DeviceKind(_phone, "phone"),
+        "smoke_detector": DeviceKind(_smoke_detector, "smoke_detector"),
     }
 )
+
+
+# devices that people hold (rendered on a tripod at eye height, not on a pole or wall)
+HANDHELD_KINDS = frozenset({"handheld_camera", "phone"})
 
 
 def sample_device(rng: np.random.Generator, kind: str) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from data.manifest import Manifest, Record, write_manifest
 from data.synth.catalogue import Catalogue, load_catalogue
 from data.synth.devices import builder_names
 from data.synth.params import Plan, class_schedule, plan_image
-from data.synth.postprocess import finish_image
+from data.synth.postprocess import distort_facts, finish_image
 from data.synth.render import (
     BlenderRenderError,
     facts_path,
@@ -315,7 +315,8 @@ def render_chunk(
     def saved(png: Path) -> None:
         plan = by_raw[str(png.resolve())]
         bg = Path(plan["background"]) if plan.get("background") else None
-        write_facts(facts_file(out_dir, plan), read_facts(png))  # before the JPEG that marks it done
+        facts = distort_facts(read_facts(png), plan["post"])  # boxes follow the lens distortion
+        write_facts(facts_file(out_dir, plan), facts)  # before the JPEG that marks it done
         finish_image(png, out_dir / plan["image"], plan["post"], bg)
         png.unlink(missing_ok=True)
         facts_path(png).unlink(missing_ok=True)

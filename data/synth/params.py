@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from data.synth.catalogue import CameraClass, Catalogue
-from data.synth.devices import sample_device
+from data.synth.devices import HANDHELD_KINDS, sample_device
 from data.synth.draw import log_uniform as _logu
 from data.synth.draw import pick as _pick
 from data.synth.draw import rgb as _rgb
@@ -32,6 +32,8 @@ HOUSING_COLOURS = {
     "beige": ((0.68, 0.64, 0.55), 0.4),
     "white": ((0.74, 0.75, 0.74), 0.35),
 }
+
+TRIPOD = {"black": 0.6, "grey": 0.4}
 
 
 def class_schedule(n: int, classes: Sequence[str], mix: Mapping[str, float]) -> list[str]:
@@ -67,6 +69,13 @@ def sample_materials(rng: np.random.Generator, condition: str) -> dict[str, dict
         "painted_grey": {"color": _rgb([_u(rng, 0.25, 0.4)] * 3), "rough": 0.55, "metal": 0.3},
         "painted_dark": {"color": _rgb([0.04, _u(rng, 0.05, 0.09), 0.06]), "rough": 0.5, "metal": 0.3},
     }[pole_kind]
+    if rng.random() < 0.6:  # rust or grime running down from the clamps and brackets
+        rust = _pick(rng, {"rust": 0.5, "grime": 0.5})
+        colour: list[float] = list(pole["color"])  # type: ignore[call-overload]
+        dirt = [0.3, 0.14, 0.06] if rust == "rust" else [c * 0.55 for c in colour]
+        pole.update(
+            kind="grime", dirt=_rgb(dirt), streaks=round(_u(rng, 0.05, 0.2), 3), noise_scale=_u(rng, 4, 14)
+        )
     leaf = [_u(rng, 0.04, 0.12), _u(rng, 0.12, 0.25), _u(rng, 0.02, 0.06)]
     if condition in ("dusk", "night"):
         leaf = [c * 0.7 for c in leaf]
@@ -78,6 +87,7 @@ def sample_materials(rng: np.random.Generator, condition: str) -> dict[str, dict
             "kind": "grime",
             "noise_scale": _u(rng, 3, 12),
             "dirt": _rgb([w * 0.72, w * 0.7, w * 0.64]),
+            "streaks": round(_u(rng, 0.08, 0.3), 3) if rng.random() < 0.5 else 0.0,
         },
         "bubble": {
             "color": _rgb([_u(rng, 0.008, 0.03)] * 3),
@@ -98,6 +108,8 @@ def sample_materials(rng: np.random.Generator, condition: str) -> dict[str, dict
         },
         "pole": pole,
         "cable": {"color": [0.02, 0.02, 0.02], "rough": 0.6},
+        "cam_black": {"color": _rgb([_u(rng, 0.015, 0.04)] * 3), "rough": _u(rng, 0.35, 0.6), "spec": 0.4},
+        "tripod": {"color": _rgb([_u(rng, 0.02, 0.3)] * 3), "rough": 0.45, "metal": 0.6},
         "lamp": _lamp_material(condition),
         "signal": {"color": _rgb([_u(rng, 0.02, 0.06)] * 3), "rough": 0.5},
         "lens_off": {"color": [0.05, 0.05, 0.05], "rough": 0.1},
@@ -202,7 +214,7 @@ def sample_light(rng: np.random.Generator, condition: str, view_az: float) -> di
             "sun_strength": _u(rng, 0.0, 1.0),
             "sun_color": [1.0, 0.55, 0.3],
             "haze": _u(rng, 0.0, 0.3),
-            "exposure": _u(rng, 0.8, 1.8),
+            "exposure": _u(rng, 0.4, 1.3),
             "dust": _u(rng, 1.0, 5.0),
         }
     c = _u(rng, 0.6, 1.4)
@@ -213,6 +225,51 @@ def sample_light(rng: np.random.Generator, condition: str, view_az: float) -> di
         "sun_strength": 0.0,
         "exposure": _u(rng, 0.5, 1.5),
         "look": "Medium Contrast",
+    }
+
+
+# Blender's CC0 HDR environment maps (datafiles/studiolights/world, Greg Zaal / Poly Haven):
+# where each map's sun (its brightest pixel) is: u (0..1 across the equirectangular image, as
+# Blender's environment texture reads it) and elevation in degrees. Measured once from the files
+# (Blender 3.4); courtyard (a carport roof overhead), interior and studio are not street scenes.
+HDRI_SUNS: dict[str, tuple[float, float]] = {
+    "city": (0.5997, 47.5),
+    "forest": (0.5986, 19.7),
+    "sunrise": (0.5997, 7.7),
+    "sunset": (0.5997, 3.2),
+    "night": (0.2822, 6.3),
+}
+HDRI_FOR: dict[str, dict[str, float]] = {
+    "sun": {"city": 0.6, "forest": 0.4},
+    "overcast": {"city": 0.6, "forest": 0.4},
+    "backlit": {"sunrise": 0.35, "sunset": 0.35, "forest": 0.3},
+    "dusk": {"sunset": 0.6, "sunrise": 0.4},
+    "night": {"night": 1.0},
+}
+HDRI_SHARE = 0.65  # the rest keep the procedural (Nishita) sky, for variety
+
+
+def hdri_rotation(name: str, sun_az: float) -> float:
+    """Rotation about the vertical (degrees) that puts map ``name``'s sun at azimuth ``sun_az``
+    (Blender's environment texture reads direction (cos a, sin a) at u = 0.5 + (180 - a) / 360)."""
+    map_az = math.degrees(math.pi - (HDRI_SUNS[name][0] - 0.5) * 2 * math.pi)
+    return round((map_az - sun_az) % 360, 2)
+
+
+def sample_hdri(rng: np.random.Generator, condition: str, light: dict[str, Any]) -> None:
+    """Light (and background sky) from a real HDR photo, rotated so that its sun is where the
+    sun lamp is; the map's own sun is clamped so the lamp gives the crisp shadows."""
+    if rng.random() >= HDRI_SHARE:
+        return
+    name = _pick(rng, HDRI_FOR[condition])
+    elev = HDRI_SUNS[name][1]
+    light["sun_elev"] = elev if condition != "dusk" else min(elev, light["sun_elev"] + 3.0)
+    light["hdri"] = {
+        "name": name,
+        "rotation": hdri_rotation(name, light.get("sun_az", 0.0)),
+        "strength": round(_u(rng, 0.7, 1.4) * (0.15 if condition == "night" else 1.0), 3),
+        # low enough that the coarse importance map stays noise-free at a few samples
+        "clamp": round(_u(rng, 2.0, 6.0) if condition == "overcast" else _u(rng, 4.0, 15.0), 2),
     }
 
 
@@ -236,6 +293,15 @@ def sample_scene_devices(
     weights = [s.weight for s in entry.subjects]
     i = int(rng.choice(len(weights), p=np.array(weights) / sum(weights)))
     kind, form = entry.subjects[i].kind, entry.subjects[i].form_factor
+    if kind in HANDHELD_KINDS:  # on a tripod at eye height, alone
+        mount.clear()
+        mount.update({"kind": "tripod", "height": 0.0, "legs": _u(rng, 0.3, 0.55), "mat": _pick(rng, TRIPOD)})
+        subject = {
+            **sample_device(rng, kind),
+            "z": round(_u(rng, 1.1, 1.75), 3),
+            "azimuth": round(_u(rng, -180, 180), 2),
+        }
+        return [{**subject, "subject": True}], kind, form
     z = _u(rng, 3.0, 8.0) if mount["kind"] == "pole" else _u(rng, 3.0, 7.0)
     az = _u(rng, -180, 180) if mount["kind"] == "pole" else _u(rng, -40, 40)
     subject = {**sample_device(rng, kind), "z": round(z, 3), "azimuth": round(az, 2), "subject": True}
@@ -275,6 +341,8 @@ def sample_mount(rng: np.random.Generator) -> dict[str, Any]:
 def finish_mount(rng: np.random.Generator, mount: dict[str, Any], devices: list[dict[str, Any]]) -> None:
     """Pole height and clamp bands follow from the device heights."""
     top = max(d["z"] for d in devices)
+    if mount["kind"] == "tripod":
+        mount["height"] = round(top, 3)
     if mount["kind"] == "pole":
         mount["height"] = round(top + _u(rng, 0.4, 3.0), 3)
         mount["crossarm"] = round(mount["height"] - 0.6, 3) if mount["crossarm"] < 0 else 0.0
@@ -300,7 +368,7 @@ def sample_view(
     """
     if framing not in (*FRAMINGS, "mixed"):
         raise ValueError(f"framing {framing!r}: choose near, far or mixed")
-    if mount["kind"] == "pole":
+    if mount["kind"] in ("pole", "tripod"):
         rel = _u(rng, -110, 110) if rng.random() < 0.92 else _u(rng, 110, 250)
         az = (subject["azimuth"] + rel) % 360
     elif mount.get("corner"):
@@ -310,7 +378,7 @@ def sample_view(
     eye_h = _u(rng, 1.4, 1.8) if rng.random() < 0.88 else _u(rng, 3.0, 7.0)
     view = {
         "azimuth": round(az, 2),
-        "dist": round(_logu(rng, 3.0, 40.0), 3),
+        "dist": round(_logu(rng, *((0.8, 6.0) if mount["kind"] == "tripod" else (3.0, 40.0))), 3),
         "eye_h": round(eye_h, 3),
         "fill": round(_logu(rng, *FRAMINGS["far" if framing == "far" else "near"]), 6),
         "shift_x": round(float(np.clip(rng.normal(0, 0.3), -0.6, 0.6)), 3),
@@ -327,6 +395,8 @@ def sample_view(
 def subject_point(mount: dict[str, Any], subject: dict[str, Any]) -> list[float]:
     """Rough world position of the subject (for occluders and lamps; Blender frames exactly)."""
     a = math.radians(subject["azimuth"])
+    if mount["kind"] == "tripod":
+        return [0.0, 0.0, subject["z"] + 0.05]
     if mount["kind"] == "pole":
         r = mount["radius"] + 0.25
         return [r * math.cos(a), r * math.sin(a), subject["z"] - 0.1]
@@ -432,6 +502,10 @@ def sample_post(rng: np.random.Generator, condition: str) -> dict[str, Any]:
         "vignette": round(_u(rng, 0.0, 0.35), 3),
         "jpeg_quality": int(rng.integers(60, 96)),
         "noise_seed": int(rng.integers(0, 2**31 - 1)),
+        "distortion": round(_u(rng, -0.01, 0.05), 4) if rng.random() < 0.7 else 0.0,
+        "ca": round(_u(rng, 0.0, 0.003), 5),
+        "highlights": round(_u(rng, 1.0, 1.25), 3),
+        "zoom": round(_u(rng, 1.4, 3.0), 3) if rng.random() < 0.2 else 0.0,
     }
 
 
@@ -459,6 +533,7 @@ def plan_image(
     view = sample_view(rng, devices[0], mount, framing)
     centre = subject_point(mount, devices[0])
     light = sample_light(rng, condition, view["azimuth"])
+    sample_hdri(rng, condition, light)
     if condition in ("dusk", "night"):
         light["lamps"] = night_lamps(rng, centre, view["azimuth"])
     materials = sample_materials(rng, condition)

@@ -48,6 +48,81 @@ def sensor_noise(arr: np.ndarray, sigma: float, chroma: float, seed: int) -> np.
     return out
 
 
+def _radial(w: int, h: int) -> tuple[float, float, float]:
+    """Centre and the half-diagonal that normalises radii (r = 1 in the corners)."""
+    return w / 2.0, h / 2.0, math.hypot(w / 2.0, h / 2.0)
+
+
+def lens_distortion(arr: np.ndarray, k: float, ca: float) -> np.ndarray:
+    """Barrel distortion (``k`` > 0) and lateral chromatic aberration: each output pixel samples
+    the undistorted frame at radius r (1 + k r^2) / (1 + k) (r = 1 in the corners, which stay
+    put), red a little further out and blue a little further in (``ca`` is the red/blue shift at
+    the corners as a share of the half-diagonal)."""
+    h, w = arr.shape[:2]
+    cx, cy, half = _radial(w, h)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    dx, dy = (xx + 0.5 - cx) / half, (yy + 0.5 - cy) / half
+    r2 = dx * dx + dy * dy
+    out = np.empty_like(arr)
+    for c, shift in enumerate((1.0 + ca, 1.0, 1.0 - ca)):
+        f = (1.0 + k * r2) / (1.0 + k) * shift
+        sx = np.clip(cx + dx * f * half - 0.5, 0, w - 1)
+        sy = np.clip(cy + dy * f * half - 0.5, 0, h - 1)
+        x0, y0 = np.floor(sx).astype(np.int32), np.floor(sy).astype(np.int32)
+        x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+        fx, fy = sx - x0, sy - y0
+        ch = arr[..., c]
+        top = ch[y0, x0] * (1 - fx) + ch[y0, x1] * fx
+        bot = ch[y1, x0] * (1 - fx) + ch[y1, x1] * fx
+        out[..., c] = top * (1 - fy) + bot * fy
+    return out
+
+
+def distort_point(x: float, y: float, w: int, h: int, k: float) -> tuple[float, float]:
+    """Where a point of the undistorted frame lands after :func:`lens_distortion`."""
+    cx, cy, half = _radial(w, h)
+    px, py = (x - cx) / half, (y - cy) / half
+    qx, qy = px, py
+    for _ in range(20):  # solve q (1 + k |q|^2) / (1 + k) = p by fixed-point iteration (|k| small)
+        f = (1.0 + k * (qx * qx + qy * qy)) / (1.0 + k)
+        qx, qy = px / f, py / f
+    return cx + qx * half, cy + qy * half
+
+
+def distort_box(box: list[float], w: int, h: int, k: float) -> list[float]:
+    """The distorted frame's box around a box of the undistorted frame (edges sampled)."""
+    x0, y0, x1, y1 = box
+    ts = np.linspace(0.0, 1.0, 9)
+    edge = [(x0 + t * (x1 - x0), y) for t in ts for y in (y0, y1)]
+    edge += [(x, y0 + t * (y1 - y0)) for t in ts for x in (x0, x1)]
+    pts = [distort_point(x, y, w, h, k) for x, y in edge]
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    return [
+        round(max(0.0, min(xs)), 2),
+        round(max(0.0, min(ys)), 2),
+        round(min(float(w), max(xs)), 2),
+        round(min(float(h), max(ys)), 2),
+    ]
+
+
+def distort_facts(facts: Mapping[str, Any], post: Mapping[str, Any]) -> dict[str, Any]:
+    """Render facts with every device box moved as the post-processing's lens distortion moves
+    the pixels (unchanged when the plan has no distortion)."""
+    out = dict(facts)
+    k = float(post.get("distortion", 0.0))
+    if k and facts.get("boxes"):
+        w, h = int(facts["width"]), int(facts["height"])
+        out["boxes"] = [{**b, "box": distort_box(list(b["box"]), w, h, k)} for b in facts["boxes"]]
+    return out
+
+
+def digital_zoom(img: Image.Image, factor: float) -> Image.Image:
+    """The softness of a phone's digital zoom: detail of a ``factor`` times smaller crop,
+    upscaled back (the frame's geometry is kept, so the boxes hold)."""
+    small = (max(8, round(img.width / factor)), max(8, round(img.height / factor)))
+    return img.resize(small, Image.Resampling.BILINEAR).resize(img.size, Image.Resampling.BICUBIC)
+
+
 def phone_effects(img: Image.Image, post: Mapping[str, Any]) -> Image.Image:
     """Apply white balance, tone, blur/sharpening, motion blur, vignette and noise."""
     # phones denoise (smudging fine texture); it also hides the path tracer's low-sample noise
@@ -56,11 +131,17 @@ def phone_effects(img: Image.Image, post: Mapping[str, Any]) -> Image.Image:
     # phones render skies and colours punchier than Filmic's neutral look
     img = ImageEnhance.Color(img).enhance(post.get("saturation", 1.0))
     img = ImageEnhance.Contrast(img).enhance(post.get("contrast", 1.0))
+    if post.get("zoom", 0) > 1.0:
+        img = digital_zoom(img, post["zoom"])
     if post.get("blur", 0) > 0.05:
         img = img.filter(ImageFilter.GaussianBlur(post["blur"]))
     if post.get("sharpen", 0) > 0:
         img = img.filter(ImageFilter.UnsharpMask(radius=1.2, percent=int(80 * post["sharpen"]), threshold=2))
     arr = np.asarray(img, dtype=np.float32)
+    if post.get("distortion", 0) or post.get("ca", 0):
+        arr = lens_distortion(arr, post.get("distortion", 0.0), post.get("ca", 0.0))
+    # HDR tone mapping that still clips a bright sky: lift, then clip at white
+    arr = np.minimum(arr * post.get("highlights", 1.0), 255.0)
     arr = 255.0 * (arr / 255.0) ** post.get("gamma", 1.0)
     arr = arr * np.asarray(post.get("wb", (1, 1, 1)), dtype=np.float32)
     if post.get("motion_px", 0) > 0:

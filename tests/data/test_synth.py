@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,10 @@ from data.synth import generate, render
 from data.synth.catalogue import load_catalogue
 from data.synth.cli import main as synth_main
 from data.synth.contact_sheet import contact_sheet, pick_across_classes
-from data.synth.devices import builder_names
+from data.synth.devices import HANDHELD_KINDS, builder_names
 from data.synth.generate import SynthConfig
-from data.synth.params import class_schedule
-from data.synth.postprocess import composite, phone_effects
+from data.synth.params import HDRI_SUNS, class_schedule, hdri_rotation
+from data.synth.postprocess import composite, distort_facts, lens_distortion, phone_effects
 from data.synth.render import BlenderNotFoundError, find_blender, run_blender_job, write_job
 
 CLASSES = list(load_labels().names)
@@ -318,3 +319,103 @@ def test_backgrounds_from_folder_take_licences_from_parent_manifest(tmp_path: Pa
 def test_bad_arguments_exit_2(tmp_path: Path) -> None:
     assert synth_main(["--out", str(tmp_path), "--n", "0", "--quiet"]) == 2
     assert synth_main(["--out", str(tmp_path), "--n", "2", "--classes", "dog", "--quiet"]) == 2
+
+
+def test_lens_distortion_moves_each_box_with_its_pixels() -> None:
+    h, w = 120, 160
+    frame = np.zeros((h, w, 3), np.float32)
+    box = [118.0, 12.0, 150.0, 40.0]  # near a corner, where barrel distortion moves things most
+    frame[12:40, 118:150] = 255.0
+    facts = {"width": w, "height": h, "boxes": [{"device": 0, "kind": "huawei_ptz", "box": box}]}
+    for k in (0.05, -0.01):
+        warped = lens_distortion(frame, k, 0.0)
+        ys, xs = np.nonzero(warped[..., 1] > 127)
+        seen = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+        moved = distort_facts(facts, {"distortion": k})["boxes"][0]["box"]
+        assert max(abs(a - b) for a, b in zip(moved, seen, strict=True)) <= 1.0, (k, moved, seen)
+    assert distort_facts(facts, {"distortion": 0.0}) == facts
+
+
+def test_handheld_look_alikes_stand_on_a_tripod_at_eye_height() -> None:
+    plans = generate.plan_set(80, seed=3, size=64, samples=1, classes=["no_camera"])
+    handheld = [p for p in plans if p["subject_kind"] in HANDHELD_KINDS]
+    assert len(handheld) >= 8  # a hard negative that real photos are full of
+    for p in handheld:
+        assert p["mount"]["kind"] == "tripod" and len(p["devices"]) == 1
+        assert 1.1 <= p["devices"][0]["z"] <= 1.75 and p["view"]["dist"] <= 6.0
+    assert all(p["mount"]["kind"] in ("pole", "wall") for p in plans if p not in handheld)
+
+
+def test_most_renders_are_lit_by_a_real_hdr_photo() -> None:
+    plans = generate.plan_set(60, seed=5, size=64, samples=1)
+    lit = [p for p in plans if p["light"].get("hdri")]
+    assert 0.45 <= len(lit) / len(plans) <= 0.85
+    for p in lit:
+        assert p["light"]["hdri"]["name"] in HDRI_SUNS
+        assert p["light"]["sun_elev"] <= HDRI_SUNS[p["light"]["hdri"]["name"]][1]  # the map's own sun
+
+
+SUN_CHECK = """
+import json, math, sys
+sys.path.insert(0, {folder!r})
+import bpy
+from mathutils import Euler
+import blender_scene as bs
+bs.reset_scene()
+hdri = {{"name": "sunrise", "rotation": {rotation}, "strength": 1.0, "clamp": 1e6}}
+bs.build_world({{"sky": "day", "hdri": hdri}})
+cam = bpy.data.objects.new("c", bpy.data.cameras.new("c"))
+bpy.context.scene.collection.objects.link(cam)
+cam.data.lens, cam.data.sensor_width = 30, 36
+el, az = math.radians({elev}), math.radians({az})
+cam.rotation_euler = Euler((math.pi / 2 + el, 0, az - math.pi / 2), "XYZ")  # looking at the sun lamp
+sc = bpy.context.scene
+sc.camera = cam
+sc.render.engine, sc.cycles.samples, sc.cycles.use_denoising = "CYCLES", 1, False
+sc.render.resolution_x = sc.render.resolution_y = 33
+sc.render.filepath = {out!r}
+bpy.ops.render.render(write_still=True)
+"""
+
+
+@needs_blender
+def test_the_hdr_maps_sun_is_where_the_sun_lamp_shines_from(tmp_path: Path) -> None:
+    elev = HDRI_SUNS["sunrise"][1]
+    folder = str(Path(generate.__file__).parent)
+    for sun_az in (40.0, 250.0):
+        out, script = tmp_path / f"sun-{sun_az:.0f}.png", tmp_path / "check.py"
+        rotation = hdri_rotation("sunrise", sun_az)
+        script.write_text(
+            SUN_CHECK.format(folder=folder, rotation=rotation, elev=elev, az=sun_az, out=str(out)),
+            encoding="utf-8",
+        )
+        subprocess.run(
+            [find_blender(), "-b", "--factory-startup", "-P", str(script)], check=True, capture_output=True
+        )
+        lum = np.asarray(Image.open(out).convert("L"), np.float32)
+        y, x = np.unravel_index(int(lum.argmax()), lum.shape)
+        assert abs(x - 16) <= 3 and abs(y - 16) <= 3, (sun_az, x, y)  # the sun in the middle
+
+
+def test_blind_sheet_shuffles_renders_and_real_photos_and_keeps_the_key_apart(tmp_path: Path) -> None:
+    from data.manifest import Manifest, Record, write_manifest
+    from data.synth.contact_sheet import blind_sheet
+
+    def manifest(name: str, n: int, colour: tuple[int, int, int]) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        records = []
+        for i in range(n):
+            Image.new("RGB", (90, 60), colour).save(folder / f"{i}.jpg")
+            records.append(Record(f"{i}.jpg", "no_camera", f"{name}-{i}", name, "CC0-1.0", None, None))
+        return write_manifest(Manifest(folder, records), folder / "manifest.csv")
+
+    key = blind_sheet(manifest("renders", 6, (200, 0, 0)), manifest("real", 5, (0, 0, 200)),
+                      tmp_path / "sheet.png", n_renders=6, n_real=2, tile=32, cols=4)  # fmt: skip
+    assert [k["kind"] for k in key].count("real") == 2 and len(key) == 8
+    assert json.loads((tmp_path / "sheet.key.json").read_text()) == key
+    sheet = np.asarray(Image.open(tmp_path / "sheet.png").convert("RGB"))
+    for k in key:  # the tile numbered k shows the photo the key says
+        i = int(k["tile"]) - 1
+        pixel = sheet[(i // 4) * 48 + 16, (i % 4) * 32 + 16]
+        assert (pixel[2] > pixel[0]) == (k["kind"] == "real")
