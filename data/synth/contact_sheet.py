@@ -110,8 +110,10 @@ def blind_sheet(
         x, y = (k % cols) * tile, (k // cols) * (tile + number)
         sheet.paste(square_tile(m.resolve(rec), tile), (x, y))
         draw.text((x + 3, y + tile + 2), str(k + 1), fill=(0, 0, 0), font=font)
-        key.append({"tile": str(k + 1), "kind": kind, "label": rec.label, "path": rec.path})
-    out = save_small_png(sheet, Path(out_png), max_bytes=3_000_000)
+        key.append(
+            {"tile": str(k + 1), "kind": kind, "label": rec.label, "path": rec.path, "license": rec.license}
+        )
+    out = save_small_png(sheet, Path(out_png), max_bytes=1_000_000)
     out.with_suffix(".key.json").write_text(json.dumps(key, indent=1), encoding="utf-8")
     return key
 
