@@ -117,8 +117,9 @@ def server_marker(data_dir: Path) -> dict[str, Any] | None:
     return facts if isinstance(facts, dict) else None
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Apply the Alembic migrations up to ``revision`` (``alembic upgrade head``), one process at a time."""
+def migrate(engine: Engine, revision: str = "heads") -> None:
+    """Apply the Alembic migrations up to ``revision`` (``alembic upgrade heads``: every branch), one
+    process at a time."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.execution_options(write=True).begin() as conn:

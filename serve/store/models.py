@@ -110,6 +110,9 @@ class Submission(Base):
     # the public camera this verified photo shows, ``cam-<id of the first submission of it>``; it
     # stays with the other photos of the camera when that first one is rejected or deleted
     camera_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    # a moderator's lease on the item (their name and when it runs out); None when unclaimed
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     reviews: Mapped[list[Review]] = relationship(
         back_populates="submission", order_by="Review.revision", lazy="selectin"
