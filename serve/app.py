@@ -24,8 +24,10 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from serve.classify import InferencePool
 from serve.engine import Engine
 from serve.errors import install_error_handlers
+from serve.lifecycle.reload import live_model_path, start_watch
 from serve.observability import BodyLimitMiddleware, Metrics, RequestLogMiddleware
 from serve.routes import classify, deletions, docs, exports, moderators, page, submissions, system
+from serve.routes.admin import router as admin_router
 from serve.settings import Settings
 from serve.store import describe_store, open_store, write_server_marker
 from serve.uploads import UploadGate
@@ -38,13 +40,14 @@ log = logging.getLogger(__name__)
 def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if not settings.model_path.is_file():
+        model_path = await asyncio.to_thread(live_model_path, settings)
+        if not model_path.is_file():
             raise RuntimeError(
-                f"model not found at {settings.model_path}; export one with `camid export` "
+                f"model not found at {model_path}; export one with `camid export` "
                 "or point CAMID_MODEL_PATH (or `camid serve --model`) at an .onnx file"
             )
-        engine = await asyncio.to_thread(Engine.load, settings.model_path, threads=settings.ort_threads)
-        log.info("model %s %s loaded from %s", engine.info.name, engine.info.version, settings.model_path)
+        engine = await asyncio.to_thread(Engine.load, model_path, threads=settings.ort_threads)
+        log.info("model %s %s loaded from %s", engine.info.name, engine.info.version, model_path)
         store = await asyncio.to_thread(open_store, settings, engine.info.labels)
         await asyncio.to_thread(write_server_marker, store)  # `camid moderators` checks it
         pool = InferencePool(
@@ -54,12 +57,15 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
             retry_after_s=settings.retry_after_s,
         )
         app.state.engine, app.state.store, app.state.pool = engine, store, pool
+        watch = start_watch(app, settings)  # hot reload of the registry's live model
         try:
             yield
         finally:
+            if watch is not None:
+                await watch.stop()
             pool.close()
             store.close()
-            if app.state.engine is engine:  # not replaced by a second, overlapping lifespan
+            if app.state.store is store:  # not replaced by a second, overlapping lifespan
                 app.state.engine = app.state.store = None
 
     return lifespan
@@ -96,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for routes in (system, classify, submissions, deletions, exports, moderators, page, docs):
         app.include_router(routes.router)
+    app.include_router(admin_router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -154,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None:
             os.environ[f"CAMID_{name}"] = str(value)
     settings = Settings()
-    if not settings.model_path.is_file():
+    if not live_model_path(settings).is_file():
         sys.stderr.write(f"camid serve: no model at {settings.model_path}; pass --model PATH or export one\n")
         return 2
     sys.stderr.write(f"camid serve: {describe_store(settings)}\n")

@@ -20,7 +20,8 @@ COMMANDS: dict[str, tuple[str, bool, str]] = {
     "predict": ("serve.predict:main", False, "classify photos with an ONNX model (no torch needed)"),
     "serve": ("serve.app:main", False, "run the HTTP service"),
     "moderators": ("serve.moderators:main", False, "manage moderator accounts and exports"),
-    "submissions": ("serve.submissions_cli:main", False, "delete submissions and purge old rejected ones"),
+    "submissions": ("serve.submissions_cli:main", False, "delete, purge and re-score submissions"),
+    "model": ("serve.lifecycle.cli:main", False, "the model registry: list, show, promote, rollback"),
 }
 TRAINING_MODULES = ("torch", "timm", "albumentations", "onnx")
 TRAIN_EXTRA_HINT = (

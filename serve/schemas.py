@@ -142,6 +142,7 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
     checks: dict[str, bool]
+    model: ModelRef | None = Field(default=None, description="the model being served (null before it loads)")
 
 
 class Moderator(BaseModel):

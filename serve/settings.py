@@ -28,6 +28,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CAMID_", env_file=".env", extra="ignore")
 
     model_path: Path = Field(default_factory=_default_model_path, description="the exported ONNX model")
+    models_dir: Path | None = Field(
+        default=None,
+        description="the model registry (`camid model`); when it has a live model the server runs that "
+        "one instead of model_path and switches to each newly promoted one",
+    )
+    model_watch_s: float = Field(
+        default=2.0, ge=0, description="seconds between checks of the registry's live model (0: off)"
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes (each loads its own model)")

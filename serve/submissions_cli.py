@@ -1,5 +1,6 @@
 """``camid submissions``: delete submissions (erasure requests, spam, illegal content) and purge old
 rejected ones; every deletion removes the photo and its copies and is kept in the audit trail.
+``rescore`` re-runs the live model over the pending submissions (earlier verdicts kept).
 
 Run the retention purge daily from cron, e.g. (``crontab -e`` as the user that runs the server)::
 
@@ -16,8 +17,10 @@ import json
 import logging
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+from serve.engine import physical_cores
 from serve.moderators import StoreCheckError, add_store_options, open_cli_store
 from serve.store import NotFoundError, Store
 from serve.store.models import utcnow
@@ -47,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     purge.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
     deletions = sub.add_parser("deletions", help="the audit trail of deletions, newest first (JSON lines)")
     deletions.add_argument("--limit", type=int, default=100)
+    rescore = sub.add_parser(
+        "rescore", help="re-score pending submissions with the live model; earlier verdicts kept"
+    )
+    rescore.add_argument("--model", type=Path, help="an exported model (default: the live model)")
+    rescore.add_argument("--workers", type=int, default=physical_cores(), help="parallel workers")
     return parser
 
 
@@ -106,6 +114,10 @@ def run(store: Store, args: argparse.Namespace) -> int:
         return _delete(store, args)
     if args.command == "purge":
         return _purge(store, args)
+    if args.command == "rescore":
+        from serve.lifecycle.cli import rescore_command
+
+        return rescore_command(store, args, PROG)
     rows: list[dict[str, Any]] = store.deletions(args.limit)
     for row in rows:
         _out(json.dumps(row, ensure_ascii=False))

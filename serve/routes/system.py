@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from serve.deps import EngineDep, MetricsDep
-from serve.schemas import Health, ModelDescription, Readiness, error_responses
+from serve.schemas import Health, ModelDescription, ModelRef, Readiness, error_responses
 
 router = APIRouter(tags=["system"])
 log = logging.getLogger(__name__)
@@ -47,7 +47,9 @@ async def readyz(request: Request, response: Response) -> Readiness:
     }
     ready = all(checks.values())
     response.status_code = 200 if ready else 503
-    return Readiness(status="ready" if ready else "not_ready", checks=checks)
+    engine = getattr(request.app.state, "engine", None)
+    model = ModelRef(name=engine.info.name, version=engine.info.version) if engine is not None else None
+    return Readiness(status="ready" if ready else "not_ready", checks=checks, model=model)
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})

@@ -154,3 +154,22 @@ class Deletion(Base):
     reason: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))  # the submission's status when it was deleted
     photo_removed: Mapped[bool] = mapped_column(Boolean)  # False: another submission sent the same bytes
+
+
+class Verdict(Base):
+    """A model verdict a submission had before re-scoring replaced it (the current one is on the
+    submission); kept for the audit trail, removed with the submission."""
+
+    __tablename__ = "verdicts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("submissions.id", ondelete="CASCADE"), index=True
+    )
+    replaced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    model_name: Mapped[str] = mapped_column(String(128))
+    model_version: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(64))
+    confidence: Mapped[float] = mapped_column(Float)
+    decision: Mapped[str] = mapped_column(String(16))
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)  # the full classification result it had

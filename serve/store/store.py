@@ -177,6 +177,10 @@ class Store:
             raise ReviewError("this store was opened without a model's labels: it cannot take reviews")
         return self._labels
 
+    def use_labels(self, labels: LabelSet) -> None:
+        """Take reviews with ``labels`` from now on (the server switched to a model with them)."""
+        self._labels = labels
+
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"

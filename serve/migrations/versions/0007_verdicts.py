@@ -1,0 +1,46 @@
+"""Verdict history (#15): the model verdicts a submission had before it was re-scored.
+
+One row per superseded verdict: which model gave it (name and version), its label, confidence,
+decision and the full result, and when a newer model replaced it. The current verdict stays on
+the submission row. Rows go with their submission (ON DELETE CASCADE: erasure removes them).
+
+Revision ID: 0007
+Revises: 0004
+Create Date: 2026-12-04
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision: str | None = "0004"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "verdicts",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column(
+            "submission_id",
+            sa.String(32),
+            sa.ForeignKey("submissions.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("replaced_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("model_name", sa.String(128), nullable=False),
+        sa.Column("model_version", sa.String(64), nullable=False),
+        sa.Column("label", sa.String(64), nullable=False),
+        sa.Column("confidence", sa.Float(), nullable=False),
+        sa.Column("decision", sa.String(16), nullable=False),
+        sa.Column("result", sa.JSON(), nullable=False),
+    )
+    op.create_index("ix_verdicts_submission_id", "verdicts", ["submission_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_verdicts_submission_id", table_name="verdicts")
+    op.drop_table("verdicts")
