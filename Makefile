@@ -38,7 +38,7 @@ blender:
 # Everything the full test suite uses from Debian: Blender (renders), Chromium (the moderators'
 # page browser test, driven by Playwright) and PostgreSQL (the store's tests on a real server).
 system-deps:
-	@missing=""; for p in blender chromium postgresql; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in blender chromium postgresql dovecot-imapd; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
 # The serving-only install, alone in its own venv: no torch may come along, and `camid predict`

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, bool, str]] = {
     "moderators": ("serve.moderators:main", False, "manage moderator accounts and exports"),
     "submissions": ("serve.submissions_cli:main", False, "delete, purge and re-score submissions"),
     "model": ("serve.lifecycle.cli:main", False, "the model registry: list, show, promote, rollback"),
+    "intake": ("serve.intake.cli:main", False, "store photos mailed to an IMAP inbox or posted (X archives)"),
 }
 TRAINING_MODULES = ("torch", "timm", "albumentations", "onnx")
 TRAIN_EXTRA_HINT = (

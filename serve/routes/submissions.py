@@ -15,7 +15,6 @@ from starlette.concurrency import run_in_threadpool
 
 from data.boxes import LabeledBox
 from data.images import ImageLimits, load_image
-from serve.classify import decode_upload
 from serve.deps import (
     EngineDep,
     ImageLimitsDep,
@@ -26,8 +25,9 @@ from serve.deps import (
     UploadGateDep,
     UploadLimitsDep,
 )
-from serve.engine import Engine, build_result
+from serve.engine import Engine
 from serve.errors import ApiError, error_body
+from serve.intake.intake import IntakeItem, IntakeRules, take_in
 from serve.ratelimit import client_address, enforce_rate
 from serve.schemas import (
     MAX_REVIEW_BOXES,
@@ -40,7 +40,7 @@ from serve.schemas import (
     error_responses,
     image_form_body,
 )
-from serve.store import ConflictError, NewSubmission, NotFoundError, ReviewError, Store
+from serve.store import ConflictError, NotFoundError, ReviewError, Store
 from serve.uploads import read_multipart
 
 router = APIRouter(tags=["submissions"])
@@ -116,39 +116,13 @@ def _text_field(fields: dict[str, str], name: str, limit: int) -> str:
 def classify_and_store(
     engine: Engine, store: Store, data: bytes, fields: dict[str, str], limits: ImageLimits
 ) -> SubmissionCreated:
-    """Decode, classify and store one submission (blocking; run in a worker thread)."""
+    """Decode, classify and store one submission through the one intake path (blocking; run in a
+    worker thread)."""
     given = _form_location(fields)
     source, note = _text_field(fields, "source", MAX_SOURCE), _text_field(fields, "note", MAX_NOTE)
-    photo = decode_upload(data, index=0, limits=limits)
-    location = photo.location
-    if given is not None:
-        location = {"lat": given[0], "lon": given[1], "source": "form"}
-    (prediction,) = engine.classify([photo.image], sizes=[(photo.width, photo.height)])
-    result = build_result(
-        prediction,
-        engine.info,
-        width=photo.width,
-        height=photo.height,
-        sha256=photo.sha256,
-        phash=photo.phash,
-        location=location,
-    )
-    view = store.add_submission(
-        NewSubmission(
-            image=photo.image,
-            sha256=photo.sha256,
-            phash=photo.phash,
-            result=result,
-            lat=location["lat"] if location else None,
-            lon=location["lon"] if location else None,
-            location_source=location["source"] if location else None,
-            source=source,
-            note=note,
-        )
-    )
-    return SubmissionCreated.model_validate(
-        {"id": view["id"], "status": view["status"], "result": result, "duplicate_of": view["duplicate_of"]}
-    )
+    item = IntakeItem(data=data, source=source, location=given, location_source="form", note=note)
+    stored = take_in(engine, store, item, IntakeRules(image=limits))
+    return SubmissionCreated.model_validate(stored.created())
 
 
 @router.post(

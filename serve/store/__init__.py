@@ -15,7 +15,7 @@ from sqlalchemy import Engine, make_url
 
 from data.files import atomic_write
 from data.labels import LabelSet
-from serve.store.models import Base, Deletion, Moderator, Review, Submission, utcnow
+from serve.store.models import Base, Deletion, IntakeKey, Moderator, Review, Submission, utcnow
 from serve.store.photos import PhotoStore
 from serve.store.store import (
     ConflictError,
@@ -31,6 +31,7 @@ __all__ = [
     "Base",
     "ConflictError",
     "Deletion",
+    "IntakeKey",
     "Moderator",
     "ModeratorInfo",
     "NewSubmission",

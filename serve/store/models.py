@@ -113,6 +113,11 @@ class Submission(Base):
     # a moderator's lease on the item (their name and when it runs out); None when unclaimed
     claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # intake (#13): the sender as a keyed hash (never in clear), where the photo came from (post
+    # URL and time, mail date), the sha256 of the citizen's follow token
+    sender_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    follow_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True, index=True)
 
     reviews: Mapped[list[Review]] = relationship(
         back_populates="submission", order_by="Review.revision", lazy="selectin"
@@ -173,3 +178,17 @@ class Verdict(Base):
     confidence: Mapped[float] = mapped_column(Float)
     decision: Mapped[str] = mapped_column(String(16))
     result: Mapped[dict[str, Any]] = mapped_column(JSON)  # the full classification result it had
+
+
+class IntakeKey(Base):
+    """One item a channel has stored (a mail's attachment, a post's photo): never stored twice.
+
+    ``key`` hashes the channel, the item's own id (Message-ID, post URL) and the photo's sha256;
+    the row is written in the transaction that stores the submission.
+    """
+
+    __tablename__ = "intake_keys"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    submission_id: Mapped[str] = mapped_column(String(32), index=True)  # no foreign key: erasure keeps it
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from data.boxes import LabeledBox
 from data.dedup import hamming
 from data.labels import LabelSet
-from serve.store.models import Deletion, Moderator, Review, Submission, utcnow
+from serve.store.models import Deletion, IntakeKey, Moderator, Review, Submission, utcnow
 from serve.store.photos import PhotoStore
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,10 @@ class NewSubmission:
     location_source: str | None = None
     source: str = ""
     note: str = ""
+    sender_hash: str | None = None  # intake (#13): a keyed hash of the sender, never the address
+    provenance: dict[str, Any] | None = None  # post URL and time, mail date…
+    follow_hash: str | None = None  # sha256 of the token the citizen follows the status with
+    intake_key: str | None = None  # stored with the row; a second add with it is an IntegrityError
 
 
 @dataclass(frozen=True)
@@ -216,6 +220,9 @@ class Store:
                 sub = self._new_row(s, new, rel)
                 s.add(sub)
                 s.flush()
+                if new.intake_key is not None:  # same transaction: stored once, or not at all
+                    s.add(IntakeKey(key=new.intake_key, submission_id=sub.id, created_at=utcnow()))
+                    s.flush()
                 view = submission_json(sub, [])
         except BaseException:
             if written:
@@ -248,6 +255,9 @@ class Store:
             location_source=new.location_source,
             source=new.source,
             note=new.note,
+            sender_hash=new.sender_hash,
+            provenance=new.provenance,
+            follow_hash=new.follow_hash,
             duplicate_of=self._find_duplicate(s, new),
             status="pending",
             final_label=None,

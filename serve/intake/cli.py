@@ -1,0 +1,167 @@
+"""``camid intake``: bring in photos from where citizens send them.
+
+- ``camid intake imap --host mail.example.org --user camid@example.org --folder INBOX``: store the
+  photos of every unprocessed mail, then flag it ``$CamidDone`` (or ``--move-to Done``); add
+  ``--watch`` to keep polling. The password comes from ``$CAMID_IMAP_PASSWORD`` (or the variable
+  ``--password-env`` names) or from ``--password-file``.
+- ``camid intake posts FILE``: import an X archive's ``tweets.js`` or a JSON/JSONL file of posts.
+
+Both use the server's settings (``CAMID_MODEL_PATH``, ``CAMID_DATA_DIR``, ``CAMID_DATABASE_URL``,
+the photo limits) and print one line per photo or problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import imaplib
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+from data.images import ImageLimits
+from serve.intake.channel import Channel, Outcome
+from serve.intake.imap import ImapConfig, connect, poll_once, watch
+from serve.intake.intake import IntakeRules
+from serve.intake.posts import import_posts, read_posts
+from serve.intake.senders import sender_key
+
+__all__ = ["main"]
+
+PROG = "camid intake"
+PASSWORD_ENV = "CAMID_IMAP_PASSWORD"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model", type=Path, help="ONNX model (default: CAMID_MODEL_PATH, the release model)"
+    )
+    parser.add_argument("--data-dir", type=Path, help="the server's data folder (default: CAMID_DATA_DIR)")
+    sub = parser.add_subparsers(dest="channel", required=True)
+    imap = sub.add_parser("imap", help="store the photos mailed to an IMAP inbox (TLS)")
+    imap.add_argument("--host", required=True)
+    imap.add_argument("--port", type=int, default=993)
+    imap.add_argument("--user", required=True)
+    imap.add_argument("--folder", default="INBOX")
+    imap.add_argument("--move-to", metavar="FOLDER", help="move processed mails there (default: flag them)")
+    imap.add_argument("--password-env", default=PASSWORD_ENV, metavar="NAME", help=f"default {PASSWORD_ENV}")
+    imap.add_argument("--password-file", type=Path, help="read the password from this file instead")
+    imap.add_argument("--cafile", type=Path, help="trust this CA certificate (a self-hosted mail server's)")
+    imap.add_argument("--watch", action="store_true", help="keep polling until stopped (Ctrl-C, SIGTERM)")
+    imap.add_argument("--interval", type=float, default=60.0, help="seconds between polls (default 60)")
+    posts = sub.add_parser("posts", help="import posts: an X archive's tweets.js, or JSON/JSONL post objects")
+    posts.add_argument("file", type=Path)
+    posts.add_argument("--author", help="the posts' author handle when the file does not say (kept hashed)")
+    return parser
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(f"{PROG}: {text}\n")
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_file is not None:
+        try:
+            return str(args.password_file.read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise ValueError(f"{args.password_file}: cannot read the password ({exc.strerror})") from exc
+    value = os.environ.get(args.password_env)
+    if not value:
+        raise ValueError(f"no password: set {args.password_env} or pass --password-file FILE")
+    return value
+
+
+@contextmanager
+def _channel(args: argparse.Namespace) -> Iterator[Channel]:
+    from serve.engine import Engine
+    from serve.settings import Settings
+    from serve.store import describe_store, open_store
+
+    overrides = {k: v for k, v in (("model_path", args.model), ("data_dir", args.data_dir)) if v is not None}
+    settings = Settings(**overrides)
+    if not settings.model_path.is_file():
+        raise ValueError(f"no model at {settings.model_path}; pass --model PATH or set CAMID_MODEL_PATH")
+    _err(describe_store(settings))
+    engine = Engine.load(settings.model_path, threads=settings.ort_threads)
+    store = open_store(settings, engine.info.labels)
+    limits = ImageLimits(
+        max_bytes=settings.max_bytes,
+        max_pixels=settings.max_pixels,
+        max_decoded_bytes=settings.max_decoded_bytes,
+    )
+    try:
+        yield Channel(engine, store, IntakeRules(image=limits), sender_key(store.data_dir))
+    finally:
+        store.close()
+
+
+def _report(outcome: Outcome) -> None:
+    for line in outcome.lines():
+        sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _run_imap(args: argparse.Namespace, channel: Channel) -> int:
+    config = ImapConfig(
+        host=args.host,
+        port=args.port,
+        user=args.user,
+        password=_password(args),
+        folder=args.folder,
+        move_to=args.move_to,
+        cafile=args.cafile,
+    )
+    if args.watch:
+        stop = threading.Event()
+
+        def _stop(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        watch(channel, config, interval_s=args.interval, stop=stop, report=_report)
+        return 0
+    client = connect(config)
+    try:
+        outcomes = poll_once(client, channel, config)
+    finally:
+        client.logout()
+    for outcome in outcomes:
+        _report(outcome)
+    _err(f"{len(outcomes)} mail(s) read from {args.folder}")
+    return 0
+
+
+def _run_posts(args: argparse.Namespace, channel: Channel) -> int:
+    found = read_posts(args.file, author=args.author)
+    for problem in found.problems:
+        sys.stdout.write(problem + "\n")
+    outcomes = import_posts(channel, found.posts)
+    for outcome in outcomes:
+        _report(outcome)
+    stored = sum(1 for o in outcomes for i in o.items if i.kind == "stored")
+    _err(f"{args.file}: {len(found.posts)} post(s), {stored} photo(s) stored")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``camid intake imap|posts``; 2 with a message for a bad file, password or connection."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        with _channel(args) as channel:
+            if args.channel == "imap":
+                return _run_imap(args, channel)
+            return _run_posts(args, channel)
+    except ValueError as exc:
+        _err(str(exc))
+        return 2
+    except (OSError, RuntimeError, imaplib.IMAP4.error) as exc:
+        _err(f"{type(exc).__name__}: {exc}")
+        return 2
