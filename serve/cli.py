@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, bool, str]] = {
     "submissions": ("serve.submissions_cli:main", False, "delete, purge and re-score submissions"),
     "model": ("serve.lifecycle.cli:main", False, "the model registry: list, show, promote, rollback"),
     "intake": ("serve.intake.cli:main", False, "store photos mailed to an IMAP inbox or posted (X archives)"),
+    "registry": ("serve.registry.cli:main", False, "import the official camera list and compare it"),
 }
 TRAINING_MODULES = ("torch", "timm", "albumentations", "onnx")
 TRAIN_EXTRA_HINT = (

@@ -12,7 +12,10 @@ from serve import exports
 from serve.deps import ModeratorDep, SettingsDep, StoreDep
 from serve.errors import ApiError
 from serve.privacy import PrivacyError
-from serve.schemas import CameraMap, body_response, error_responses
+from serve.registry import public as registry_public
+from serve.registry.schemas import PublicCameraMap
+from serve.routes.map import public as public_cameras
+from serve.schemas import body_response, error_responses
 from serve.store import Store
 
 router = APIRouter(tags=["exports"])
@@ -89,30 +92,40 @@ async def export_training_zip(store: StoreDep, moderator: ModeratorDep) -> Respo
 
 @router.get(
     "/v1/export/cameras.geojson",
-    response_model=CameraMap,
+    response_model=PublicCameraMap,
     response_class=GeoJSONResponse,
     response_description="the camera map",
-    responses=error_responses(503, spelled_out=True),  # errors are application/json, not GeoJSON
+    responses=error_responses(422, 503, spelled_out=True),  # errors are application/json, not GeoJSON
 )
-async def export_cameras_geojson(store: StoreDep, settings: SettingsDep, response: Response) -> CameraMap:
-    """Public: verified target cameras as GeoJSON points (model, first/last seen dates, photo count),
-    located to ``CAMID_PUBLIC_LOCATION_DECIMALS`` (default 4: ~10 m)."""
-    cameras = exports.cluster_cameras(await run_in_threadpool(store.verified), store.labels)
+async def export_cameras_geojson(
+    store: StoreDep,
+    settings: SettingsDep,
+    response: Response,
+    model: str | None = None,
+    district: str | None = None,
+) -> PublicCameraMap:
+    """Public: one GeoJSON point per physical camera of a target model in the registry (model,
+    first/last seen dates, verified photo count, status, district), located to
+    ``CAMID_PUBLIC_LOCATION_DECIMALS`` (default 4: ~10 m); ``model`` and ``district`` filter."""
+    cameras = await public_cameras(store, settings, model, district)
     response.headers.update({**PUBLIC, "Access-Control-Allow-Origin": "*"})
     decimals = settings.public_location_decimals
-    return CameraMap.model_validate(exports.cameras_geojson(cameras, store.labels, decimals))
+    return PublicCameraMap.model_validate(registry_public.cameras_geojson(cameras, store.labels, decimals))
 
 
 @router.get(
     "/v1/export/cameras.csv",
     response_class=Response,
-    responses={200: body_response("text/csv", "the cameras, one row each"), **error_responses(503)},
+    responses={200: body_response("text/csv", "the cameras, one row each"), **error_responses(422, 503)},
 )
-async def export_cameras_csv(store: StoreDep, settings: SettingsDep) -> Response:
-    """Public: the same cameras in the initiative's spreadsheet columns (docs/moderation.md)."""
-    cameras = exports.cluster_cameras(await run_in_threadpool(store.verified), store.labels)
+async def export_cameras_csv(
+    store: StoreDep, settings: SettingsDep, model: str | None = None, district: str | None = None
+) -> Response:
+    """Public: the same cameras in the initiative's spreadsheet columns (docs/moderation.md), then
+    ``status``, ``mount``, ``radius_m`` and ``district``."""
+    cameras = await public_cameras(store, settings, model, district)
     return Response(
-        exports.cameras_csv(cameras, store.labels, settings.public_location_decimals),
+        registry_public.cameras_csv(cameras, store.labels, settings.public_location_decimals),
         media_type="text/csv; charset=utf-8",
         headers={**PUBLIC, **_attachment("cameras.csv")},
     )

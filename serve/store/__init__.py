@@ -17,11 +17,15 @@ from data.files import atomic_write
 from data.labels import LabelSet
 from serve.store.models import Base, Deletion, IntakeKey, Moderator, Review, Submission, utcnow
 from serve.store.photos import PhotoStore
+from serve.store.queue import CursorError, ReviewPolicy
+from serve.store.registry_models import Camera, CameraEvent, CameraPhoto, OfficialCamera
 from serve.store.store import (
+    ClaimedError,
     ConflictError,
     ModeratorInfo,
     NewSubmission,
     NotFoundError,
+    Page,
     ReviewError,
     Store,
     create_db_engine,
@@ -29,16 +33,24 @@ from serve.store.store import (
 
 __all__ = [
     "Base",
+    "Camera",
+    "CameraEvent",
+    "CameraPhoto",
+    "ClaimedError",
     "ConflictError",
+    "CursorError",
     "Deletion",
     "IntakeKey",
     "Moderator",
     "ModeratorInfo",
     "NewSubmission",
     "NotFoundError",
+    "OfficialCamera",
+    "Page",
     "PhotoStore",
     "Review",
     "ReviewError",
+    "ReviewPolicy",
     "Store",
     "Submission",
     "describe_store",
@@ -130,7 +142,7 @@ def migrate(engine: Engine, revision: str = "heads") -> None:
         command.upgrade(cfg, revision)
 
 
-def open_store(settings: StoreSettings, labels: LabelSet | None) -> Store:
+def open_store(settings: StoreSettings, labels: LabelSet | None, policy: ReviewPolicy | None = None) -> Store:
     """Connect, migrate, sweep orphan photos and return the store (the app keeps it on app.state).
 
     ``labels`` are the loaded model's classes (``engine.info.labels``): reviews may use only those.
@@ -138,7 +150,7 @@ def open_store(settings: StoreSettings, labels: LabelSet | None) -> Store:
     url = store_url(settings)
     engine = create_db_engine(url)
     migrate(engine)
-    store = Store(engine, Path(settings.data_dir).resolve(), labels)
+    store = Store(engine, Path(settings.data_dir).resolve(), labels, policy)
     store.sweep(grace_s=0.0 if store.is_sqlite else SHARED_SWEEP_GRACE_S)
     log.info("store: database %s, data folder %s", shown_url(url), store.data_dir)
     return store

@@ -1,0 +1,243 @@
+"""The official (police) camera list: import it, and compare it with the cameras citizens found.
+
+Input: CSV with a header (``id``, ``lat``/``latitude``, ``lon``/``lng``/``longitude``, optional
+``address`` and ``model``; ``;`` or ``,`` separated, decimal commas accepted) or GeoJSON Point
+features (``id`` from the feature or its properties). An import replaces the list held before.
+
+The comparison matches each official entry to the nearest public camera within
+``max_distance_m``, one to one (closest pairs first), and lists the citizens' cameras that are
+not on the official list, the official entries with no verified camera, and, when districts are
+given, the counts per district.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from data.geo import distance_m
+from serve.registry.districts import District, district_of
+from serve.registry.public import PublicCamera
+from serve.store.models import utcnow
+from serve.store.registry_models import OfficialCamera
+
+LAT_KEYS = ("lat", "latitude", "y", "geo_lat")
+LON_KEYS = ("lon", "lng", "long", "longitude", "x", "geo_lon")
+CSV_COLUMNS = ("kind", "official_id", "camera_id", "district", "lat", "lon", "distance_m", "model", "address")
+
+
+@dataclass(frozen=True)
+class OfficialEntry:
+    """One entry of the official list."""
+
+    id: str
+    lat: float
+    lon: float
+    address: str = ""
+    model: str = ""
+
+
+@dataclass
+class Comparison:
+    """The three lists and the counts per district (empty without districts)."""
+
+    matched: list[tuple[OfficialEntry, PublicCamera, float]] = field(default_factory=list)
+    citizens_only: list[PublicCamera] = field(default_factory=list)
+    official_only: list[OfficialEntry] = field(default_factory=list)
+    per_district: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def _number(text: Any, where: str, what: str) -> float:
+    try:
+        value = float(str(text).strip().replace(",", "."))
+    except ValueError:
+        raise ValueError(f"{where}: {what} {text!r} is not a number") from None
+    limit = 90 if what == "latitude" else 180
+    if not -limit <= value <= limit:
+        raise ValueError(f"{where}: {what} {value} is out of range (±{limit})")
+    return value
+
+
+def _pick(row: dict[str, Any], keys: Sequence[str]) -> Any:
+    lowered = {str(k).strip().lower(): v for k, v in row.items() if k is not None}
+    return next((lowered[k] for k in keys if lowered.get(k) not in (None, "")), None)
+
+
+def _entry(row: dict[str, Any], where: str) -> OfficialEntry:
+    ident, lat, lon = _pick(row, ("id", "official_id", "ref")), _pick(row, LAT_KEYS), _pick(row, LON_KEYS)
+    if ident is None or lat is None or lon is None:
+        raise ValueError(f"{where}: needs an id, a latitude and a longitude (columns id, lat, lon)")
+    return OfficialEntry(
+        id=str(ident).strip()[:64],
+        lat=_number(lat, where, "latitude"),
+        lon=_number(lon, where, "longitude"),
+        address=str(_pick(row, ("address", "adresa", "location")) or "").strip(),
+        model=str(_pick(row, ("model", "type")) or "").strip()[:128],
+    )
+
+
+def parse_csv(text: str, name: str) -> list[OfficialEntry]:
+    """Entries of a CSV official list; ValueError naming the file and row."""
+    try:
+        dialect: Any = csv.Sniffer().sniff(text.splitlines()[0] if text else "", delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    return [_entry(row, f"{name}, row {i}") for i, row in enumerate(reader, start=2)]
+
+
+def parse_geojson(data: Any, name: str) -> list[OfficialEntry]:
+    """Entries of a GeoJSON official list (Point features; ``[lon, lat]``)."""
+    if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
+        raise ValueError(f"{name}: not a GeoJSON FeatureCollection")
+    out = []
+    for i, feature in enumerate(data.get("features") or []):
+        where = f"{name}, feature {i}"
+        geometry = (feature or {}).get("geometry") or {}
+        if geometry.get("type") != "Point" or len(geometry.get("coordinates") or []) < 2:
+            raise ValueError(f"{where}: the official list needs Point geometries")
+        props = dict(feature.get("properties") or {})
+        props.setdefault("id", feature.get("id"))
+        lon, lat = geometry["coordinates"][:2]
+        out.append(_entry({**props, "lat": lat, "lon": lon}, where))
+    return out
+
+
+def read_official(path: Path) -> list[OfficialEntry]:
+    """Read an official list (``.csv``, ``.geojson``/``.json``); ValueError naming file and problem."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read the official list ({exc})") from exc
+    if Path(path).suffix.lower() in (".geojson", ".json"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not JSON ({exc})") from exc
+        entries = parse_geojson(data, str(path))
+    else:
+        entries = parse_csv(text, str(path))
+    ids = [e.id for e in entries]
+    if dupes := sorted({i for i in ids if ids.count(i) > 1}):
+        raise ValueError(f"{path}: ids repeat: {', '.join(dupes[:5])}; each entry needs its own id")
+    if not entries:
+        raise ValueError(f"{path}: no entries")
+    return entries
+
+
+def store_official(s: Session, entries: Iterable[OfficialEntry], source: str) -> int:
+    """Replace the stored official list with ``entries``; returns how many were stored."""
+    s.execute(delete(OfficialCamera))
+    now, n = utcnow(), 0
+    for e in entries:
+        s.add(OfficialCamera(id=e.id, lat=e.lat, lon=e.lon, address=e.address, model=e.model,
+                             source=source[:255], imported_at=now))  # fmt: skip
+        n += 1
+    s.flush()
+    return n
+
+
+def official_entries(s: Session) -> list[OfficialEntry]:
+    """The stored official list, by id."""
+    rows = s.scalars(select(OfficialCamera).order_by(OfficialCamera.id)).all()
+    return [OfficialEntry(r.id, r.lat, r.lon, r.address, r.model) for r in rows]
+
+
+def compare(
+    official: Sequence[OfficialEntry],
+    cameras: Sequence[PublicCamera],
+    max_distance_m: float,
+    districts: Sequence[District] = (),
+) -> Comparison:
+    """Match official entries to cameras one to one, closest pairs first, within ``max_distance_m``."""
+    pairs = sorted(
+        (d, i, j)
+        for i, e in enumerate(official)
+        for j, c in enumerate(cameras)
+        if (d := distance_m(e.lat, e.lon, c.lat, c.lon)) <= max_distance_m
+    )
+    used_o: set[int] = set()
+    used_c: set[int] = set()
+    out = Comparison()
+    for d, i, j in pairs:
+        if i not in used_o and j not in used_c:
+            used_o.add(i)
+            used_c.add(j)
+            out.matched.append((official[i], cameras[j], d))
+    out.matched.sort(key=lambda m: m[0].id)
+    out.citizens_only = [c for j, c in enumerate(cameras) if j not in used_c]
+    out.official_only = [e for i, e in enumerate(official) if i not in used_o]
+    if districts:
+        out.per_district = _per_district(out, districts)
+    return out
+
+
+def _per_district(result: Comparison, districts: Sequence[District]) -> dict[str, dict[str, int]]:
+    keys = ("citizens", "official", "matched", "citizens_only", "official_only")
+    table = {d.name: dict.fromkeys(keys, 0) for d in districts}
+
+    def add(lat: float, lon: float, *columns: str) -> None:
+        name = district_of(lat, lon, districts)
+        if name is not None:
+            for col in columns:
+                table[name][col] += 1
+
+    for e, c, _ in result.matched:
+        add(c.lat, c.lon, "citizens", "matched")
+        add(e.lat, e.lon, "official")
+    for c in result.citizens_only:
+        add(c.lat, c.lon, "citizens", "citizens_only")
+    for e in result.official_only:
+        add(e.lat, e.lon, "official", "official_only")
+    return table
+
+
+def comparison_rows(
+    result: Comparison, districts: Sequence[District] = (), decimals: int = 4
+) -> list[dict[str, Any]]:
+    """One row per item of the three lists, in :data:`CSV_COLUMNS` (public: locations rounded)."""
+    rows: list[dict[str, Any]] = []
+
+    def row(kind: str, lat: float, lon: float, **values: Any) -> dict[str, Any]:
+        base: dict[str, Any] = dict.fromkeys(CSV_COLUMNS, "")
+        base.update(kind=kind, lat=round(lat, decimals), lon=round(lon, decimals))
+        base["district"] = district_of(lat, lon, districts) or ""
+        return {**base, **values}
+
+    for e, c, d in result.matched:
+        rows.append(row("matched", c.lat, c.lon, official_id=e.id, camera_id=c.id, distance_m=round(d, 1),
+                        model=c.label, address=e.address))  # fmt: skip
+    for c in result.citizens_only:
+        rows.append(row("citizens_only", c.lat, c.lon, camera_id=c.id, model=c.label))
+    for e in result.official_only:
+        rows.append(row("official_only", e.lat, e.lon, official_id=e.id, model=e.model, address=e.address))
+    return rows
+
+
+def comparison_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """The comparison's rows as CSV text."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def district_csv(per_district: dict[str, dict[str, int]]) -> str:
+    """The per-district counts as CSV text."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["district", "citizens", "official", "matched", "citizens_only", "official_only"])
+    for name, c in per_district.items():
+        writer.writerow(
+            [name, c["citizens"], c["official"], c["matched"], c["citizens_only"], c["official_only"]]
+        )
+    return buf.getvalue()

@@ -1,0 +1,132 @@
+"""The official list: import (CSV, GeoJSON), and the comparison on a small synthetic city."""
+
+# ruff: noqa: F811 - pytest fixtures imported from tests.serve.moderation_fixtures
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from data.labels import load_labels
+from serve.registry import official
+from serve.registry.districts import load_districts
+from serve.registry.public import public_cameras
+from serve.store import Store
+from tests.serve.moderation_fixtures import database_url, new_submission, store, store_settings  # noqa: F401
+from tests.serve.test_registry import verify
+
+M_PER_DEG_LAT = 111_320.0
+
+
+def north_of(lat: float, lon: float, metres: float) -> tuple[float, float]:
+    return lat + metres / M_PER_DEG_LAT, lon
+
+
+def square(name: str, lon0: float, lon1: float) -> dict[str, object]:
+    ring = [[lon0, 44.80], [lon1, 44.80], [lon1, 44.85], [lon0, 44.85], [lon0, 44.80]]
+    return {
+        "type": "Feature",
+        "properties": {"name": name},
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }
+
+
+CAMERAS = {"c1": (44.81, 20.42), "c2": (44.82, 20.43), "c3": (44.81, 20.47), "c4": (44.83, 20.48)}
+OFFICIAL = {
+    "o1": north_of(*CAMERAS["c1"], 20),  # matched to c1
+    "o6": north_of(*CAMERAS["c1"], -35),  # also near c1, but c1 is taken by the closer o1
+    "o2": (44.84, 20.41),
+    "o3": north_of(*CAMERAS["c3"], 30),  # matched to c3
+    "o4": (44.845, 20.46),
+    "o5": north_of(*CAMERAS["c3"], 70),  # beyond 50 m
+}
+
+
+@pytest.fixture
+def city(tmp_path: Path) -> tuple[Path, Path]:
+    """The official list (CSV, ';' and decimal commas as a spreadsheet writes it) and two districts."""
+    lines = ["id;lat;lon;address;model"]
+    lines += [
+        f"{k};{lat:.6f};{lon:.6f};Ulica {k};IPC6625".replace(".", ",") for k, (lat, lon) in OFFICIAL.items()
+    ]
+    listing = tmp_path / "police.csv"
+    listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    districts = tmp_path / "districts.geojson"
+    features = [square("Stari Grad", 20.40, 20.45), square("Zvezdara", 20.45, 20.50)]
+    districts.write_text(json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8")
+    return listing, districts
+
+
+def test_the_comparison_of_a_small_city(store: Store, city: tuple[Path, Path]) -> None:
+    listing, districts_file = city
+    ids = {k: verify(store, seed, where)["id"] for seed, (k, where) in enumerate(CAMERAS.items(), start=1)}
+    with store.session(write=True) as s:
+        assert official.store_official(s, official.read_official(listing), listing.name) == 6
+    districts = load_districts(districts_file)
+    with store.session() as s:
+        entries = official.official_entries(s)
+        cameras = public_cameras(s, load_labels(), districts)
+    result = official.compare(entries, cameras, 50.0, districts)
+    cam = {f"cam-{v}": k for k, v in ids.items()}
+    assert sorted((e.id, cam[c.id]) for e, c, _ in result.matched) == [("o1", "c1"), ("o3", "c3")]
+    assert sorted(cam[c.id] for c in result.citizens_only) == ["c2", "c4"]
+    assert sorted(e.id for e in result.official_only) == ["o2", "o4", "o5", "o6"]
+    expected = {"citizens": 2, "official": 3, "matched": 1, "citizens_only": 1, "official_only": 2}
+    assert result.per_district == {"Stari Grad": expected, "Zvezdara": expected}
+    rows = official.comparison_rows(result, districts)
+    kinds = [r["kind"] for r in rows]
+    assert (
+        kinds.count("matched") == 2
+        and kinds.count("citizens_only") == 2
+        and kinds.count("official_only") == 4
+    )
+    parsed = list(csv.DictReader(io.StringIO(official.comparison_csv(rows))))
+    o1 = next(r for r in parsed if r["official_id"] == "o1")
+    assert (o1["kind"], o1["district"], o1["address"]) == ("matched", "Stari Grad", "Ulica o1")
+    assert float(o1["distance_m"]) == pytest.approx(20.0, abs=0.5)
+
+
+def test_an_import_replaces_the_list(store: Store, tmp_path: Path) -> None:
+    geo = tmp_path / "list.geojson"
+    feature = {"type": "Feature", "id": "A-1", "properties": {"address": "Knez Mihailova 1"},
+               "geometry": {"type": "Point", "coordinates": [20.4573, 44.8176]}}  # fmt: skip
+    geo.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}), encoding="utf-8")
+    with store.session(write=True) as s:
+        official.store_official(s, [official.OfficialEntry("old", 1.0, 2.0)], "before.csv")
+        official.store_official(s, official.read_official(geo), geo.name)
+    with store.session() as s:
+        (entry,) = official.official_entries(s)
+    assert (entry.id, entry.lat, entry.lon, entry.address) == ("A-1", 44.8176, 20.4573, "Knez Mihailova 1")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("id,lat,lon\n1,44.8,\n", "row 2: needs an id, a latitude and a longitude"),
+        ("id,lat,lon\n1,north,20.4\n", "row 2: latitude 'north' is not a number"),
+        ("id,lat,lon\n1,144.8,20.4\n", "row 2: latitude 144.8 is out of range"),
+        ("id,lat,lon\n1,44.8,20.4\n1,44.9,20.4\n", "ids repeat: 1"),
+        ("id,lat,lon\n", "no entries"),
+    ],
+)
+def test_bad_lists_are_refused_with_the_row(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=message) as err:
+        official.read_official(path)
+    assert str(path) in str(err.value)
+
+
+def test_geojson_needs_points(tmp_path: Path) -> None:
+    path = tmp_path / "bad.geojson"
+    line = {
+        "type": "Feature",
+        "id": "x",
+        "geometry": {"type": "LineString", "coordinates": [[20, 44], [21, 45]]},
+    }
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [line]}), encoding="utf-8")
+    with pytest.raises(ValueError, match="feature 0: the official list needs Point geometries"):
+        official.read_official(path)
