@@ -24,7 +24,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from serve.classify import InferencePool
 from serve.engine import Engine
 from serve.errors import install_error_handlers
-from serve.lifecycle.reload import live_model_path, start_watch
+from serve.lifecycle.reload import live_model_path
+from serve.lifecycle.tasks import start_background
 from serve.observability import BodyLimitMiddleware, Metrics, RequestLogMiddleware
 from serve.routes import classify, deletions, docs, exports, moderators, page, submissions, system
 from serve.routes.admin import router as admin_router
@@ -57,12 +58,11 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
             retry_after_s=settings.retry_after_s,
         )
         app.state.engine, app.state.store, app.state.pool = engine, store, pool
-        watch = start_watch(app, settings)  # hot reload of the registry's live model
+        background = await start_background(app, settings)  # hot reload, shadow model
         try:
             yield
         finally:
-            if watch is not None:
-                await watch.stop()
+            await background.stop()
             pool.close()
             store.close()
             if app.state.store is store:  # not replaced by a second, overlapping lifespan

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     model_watch_s: float = Field(
         default=2.0, ge=0, description="seconds between checks of the registry's live model (0: off)"
     )
+    shadow_model: Path | None = Field(
+        default=None,
+        description="a candidate .onnx that scores every new submission beside the live model, "
+        "without affecting decisions (`camid model shadow-report` shows where they disagree)",
+    )
+    shadow_interval_s: float = Field(default=2.0, gt=0, description="seconds between shadow-scoring rounds")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes (each loads its own model)")

@@ -1,4 +1,5 @@
-"""``camid model``: the model registry (``CAMID_MODELS_DIR``): list, show, add, promote, rollback.
+"""``camid model``: the model registry (``CAMID_MODELS_DIR``): list, show, add, promote, rollback;
+``shadow-report`` compares a shadow model's verdicts with the live ones.
 
 ``promote CANDIDATE`` runs the promotion gate: the candidate and the live model side by side on
 the verified submissions (through the training export) and on ``--benchmark MANIFEST``; it
@@ -63,6 +64,14 @@ def _parser() -> argparse.ArgumentParser:
     pro.add_argument("--reason", default="", help="why (kept in the registry's history)")
     pro.add_argument("--by", help="who promotes (default cli:<your user name>)")
     pro.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the intervals")
+    shadow = sub.add_parser(
+        "shadow-report", help="where the shadow model (CAMID_SHADOW_MODEL) and the live one disagree"
+    )
+    shadow.add_argument(
+        "--data-dir", type=Path, help="the server's data folder (default: CAMID_DATA_DIR, else ./var)"
+    )
+    shadow.add_argument("--limit", type=int, default=50, help="disagreements listed (newest first)")
+    shadow.add_argument("--json", action="store_true", help="the whole report as JSON")
     back = sub.add_parser("rollback", help="make the previous live model live again")
     back.add_argument("--reason", default="", help="why (kept in the registry's history)")
     back.add_argument("--by", help="who rolls back (default cli:<your user name>)")
@@ -153,8 +162,39 @@ def _promote(registry: ModelRegistry, args: argparse.Namespace) -> int:
     return 0
 
 
+def _shadow_report(args: argparse.Namespace) -> int:
+    from serve.lifecycle.shadow import shadow_report
+    from serve.moderators import open_cli_store
+
+    store, _ = open_cli_store(args.data_dir, PROG)
+    try:
+        report = shadow_report(store, args.limit)
+    finally:
+        store.close()
+    if args.json:
+        _out(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    for version, m in report["models"].items():
+        _out(
+            f"shadow {version}: {m['scored']} scored, same label {m['same_label']}, same decision "
+            f"{m['same_decision']}; of {m['verified']} verified: live right {m['live_right']}, "
+            f"shadow right {m['shadow_right']}"
+        )
+    if not report["models"]:
+        _out("no shadow verdicts yet: start the server with CAMID_SHADOW_MODEL=candidate.onnx")
+    for r in report["disagreements"]:
+        live, shadow = r["live"], r["shadow"]
+        _out(
+            f"{r['id']}  live {live['label']}/{live['decision']}  "
+            f"shadow {shadow['label']}/{shadow['decision']}  moderators {r['moderators'] or '-'}"
+        )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Carry out one parsed ``camid model`` command."""
+    if args.command == "shadow-report":
+        return _shadow_report(args)
     registry = _registry(args.models_dir)
     if args.command == "list":
         live = registry.state()["live"]

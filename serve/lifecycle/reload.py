@@ -22,7 +22,7 @@ from serve.engine import Engine, ModelError
 from serve.lifecycle.registry import REGISTRY_FILE, ModelRegistry, RegistryError
 from serve.settings import Settings
 
-__all__ = ["ModelWatch", "Reload", "live_model_path", "reload_model", "start_watch"]
+__all__ = ["ModelWatch", "Reload", "live_model_path", "reload_model"]
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +117,3 @@ class ModelWatch:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-
-
-def start_watch(app: Any, settings: Settings) -> ModelWatch | None:
-    """The registry watch of a server with ``models_dir`` and ``model_watch_s`` > 0, started."""
-    if settings.models_dir is None or settings.model_watch_s <= 0:
-        return None
-    return ModelWatch(app, settings.models_dir, settings.model_watch_s).start()

@@ -5,6 +5,7 @@
 - ``POST /v1/admin/rescore`` starts re-scoring the pending submissions with the served model in the
   background; ``GET /v1/admin/rescore`` shows its progress.
 - ``GET /v1/submissions/{id}/verdicts``: the model verdict a submission has and those it had.
+- ``GET /v1/admin/shadow``: where the shadow model (``CAMID_SHADOW_MODEL``) and the live one disagree.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from serve.errors import ApiError
 from serve.lifecycle.registry import RegistryError
 from serve.lifecycle.reload import reload_model
 from serve.lifecycle.rescore import RescoreJob, rescore, verdict_history
+from serve.lifecycle.shadow import shadow_report
 from serve.schemas import ModelRef, error_responses
 from serve.store import NotFoundError
 
@@ -136,3 +138,10 @@ async def verdicts(submission_id: str, _: ModeratorDep, store: StoreDep) -> dict
         return await run_in_threadpool(verdict_history, store, submission_id)
     except NotFoundError as exc:
         raise ApiError(404, "not_found", str(exc)) from exc
+
+
+@router.get("/v1/admin/shadow", responses=ERRORS)
+async def shadow(_: ModeratorDep, store: StoreDep, limit: int = 100) -> dict[str, Any]:
+    """Per shadow model: how often it agrees with the live verdicts and with the moderators; the
+    latest submissions where the two models disagree (newest first)."""
+    return await run_in_threadpool(shadow_report, store, max(1, min(limit, 1000)))

@@ -180,6 +180,30 @@ class Verdict(Base):
     result: Mapped[dict[str, Any]] = mapped_column(JSON)  # the full classification result it had
 
 
+class ShadowVerdict(Base):
+    """What a shadow model (a candidate run beside the live one) said about a submission; never
+    used for decisions, only for the report of where the two disagree."""
+
+    __tablename__ = "shadow_verdicts"
+    __table_args__ = (
+        UniqueConstraint(
+            "submission_id", "model_name", "model_version", name="uq_shadow_verdicts_submission_model"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("submissions.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    model_name: Mapped[str] = mapped_column(String(128))
+    model_version: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(64))
+    confidence: Mapped[float] = mapped_column(Float)
+    decision: Mapped[str] = mapped_column(String(16))
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 class IntakeKey(Base):
     """One item a channel has stored (a mail's attachment, a post's photo): never stored twice.
 

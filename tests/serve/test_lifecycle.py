@@ -195,9 +195,10 @@ def _keep_asking(base: str, stop: threading.Event, seen: list[tuple[int, str]]) 
 
 
 def test_a_promoted_model_is_served_within_seconds_while_clients_get_answers(
-    live_server: tuple[str, ModelRegistry], variants: Variants
+    live_server: tuple[str, ModelRegistry], variants: Variants, tmp_path: Path
 ) -> None:
     base, registry = live_server
+    bench = _benchmark(tmp_path / "bench", variants.good)
     assert httpx.get(f"{base}/readyz").json()["model"]["version"] == "0.9.0"
     stop, seen = threading.Event(), list[tuple[int, str]]()
     clients = [threading.Thread(target=_keep_asking, args=(base, stop, seen)) for _ in range(3)]
@@ -205,7 +206,8 @@ def test_a_promoted_model_is_served_within_seconds_while_clients_get_answers(
         c.start()
     try:
         wait_for(lambda: len(seen) > 10, timeout=30)
-        registry.set_live(registry.add(variants.good), {"by": "test"})  # what `camid model promote` does
+        promote = ["promote", str(variants.good), "--skip-verified", "--benchmark", str(bench)]
+        assert model_cli.main(["--models-dir", str(registry.root), *promote]) == 0  # the gate passes it
         switched = time.monotonic()
         wait_for(lambda: httpx.get(f"{base}/v1/model").json()["version"] == "1.0.0", timeout=10)
         elapsed = time.monotonic() - switched
@@ -300,3 +302,36 @@ def test_admin_reload_and_background_rescore(variants: Variants, tmp_path: Path)
         history = client.get(f"/v1/submissions/{ids[0]}/verdicts", headers=headers).json()
         assert [v["model"]["version"] for v in history["earlier"]] == ["0.9.0"]
         assert client.get("/v1/submissions/nope/verdicts", headers=headers).status_code == 404
+
+
+def test_a_shadow_model_scores_new_submissions_without_changing_decisions(
+    variants: Variants, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = tmp_path / "var"
+    settings = settings_for(variants.good, data_dir, shadow_model=variants.worse, shadow_interval_s=0.1)
+    with TestClient(create_app(settings)) as client:
+        headers, moderator = _moderator(client)
+        created = [client.post("/v1/submissions", files=files(jpeg(s))).json() for s in range(6)]
+        assert {c["result"]["model"]["version"] for c in created} == {"1.0.0"}  # the live model answers
+        client.app.state.store.review(  # type: ignore[attr-defined]
+            created[0]["id"], moderator_id=moderator, verdict="confirm", label=None, revision=0
+        )
+
+        def scored() -> int:
+            models = client.get("/v1/admin/shadow", headers=headers).json()["models"]
+            return int(models.get("0.9.0", {}).get("scored", 0))
+
+        wait_for(lambda: scored() == 6, timeout=30)
+        report = client.get("/v1/admin/shadow", headers=headers).json()
+        stats = report["models"]["0.9.0"]
+        assert stats["same_label"] == 0 and report["disagreement_count"] == 6  # it swaps every class
+        assert (stats["verified"], stats["live_right"], stats["shadow_right"]) == (1, 1, 0)
+        for c in created:  # decisions and history untouched
+            history = client.get(f"/v1/submissions/{c['id']}/verdicts", headers=headers).json()
+            assert history["current"]["label"] == c["result"]["label"] and history["earlier"] == []
+        assert client.get("/v1/admin/shadow").status_code == 401
+
+    assert model_cli.main(["shadow-report", "--data-dir", str(data_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "shadow 0.9.0: 6 scored, same label 0" in out and "live right 1, shadow right 0" in out
+    assert created[1]["id"] in out

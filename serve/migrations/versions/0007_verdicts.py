@@ -1,8 +1,10 @@
-"""Verdict history (#15): the model verdicts a submission had before it was re-scored.
+"""Verdict history and shadow verdicts (#15).
 
-One row per superseded verdict: which model gave it (name and version), its label, confidence,
-decision and the full result, and when a newer model replaced it. The current verdict stays on
-the submission row. Rows go with their submission (ON DELETE CASCADE: erasure removes them).
+``verdicts``: one row per superseded verdict: which model gave it (name and version), its label,
+confidence, decision and the full result, and when a newer model replaced it. The current verdict
+stays on the submission row. ``shadow_verdicts``: what a shadow model (a candidate scoring new
+submissions beside the live one) said, one row per submission and model. Rows of both go with
+their submission (ON DELETE CASCADE: erasure removes them).
 
 Revision ID: 0007
 Revises: 0004
@@ -39,8 +41,31 @@ def upgrade() -> None:
         sa.Column("result", sa.JSON(), nullable=False),
     )
     op.create_index("ix_verdicts_submission_id", "verdicts", ["submission_id"])
+    op.create_table(
+        "shadow_verdicts",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column(
+            "submission_id",
+            sa.String(32),
+            sa.ForeignKey("submissions.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("model_name", sa.String(128), nullable=False),
+        sa.Column("model_version", sa.String(64), nullable=False),
+        sa.Column("label", sa.String(64), nullable=False),
+        sa.Column("confidence", sa.Float(), nullable=False),
+        sa.Column("decision", sa.String(16), nullable=False),
+        sa.Column("result", sa.JSON(), nullable=False),
+        sa.UniqueConstraint(
+            "submission_id", "model_name", "model_version", name="uq_shadow_verdicts_submission_model"
+        ),
+    )
+    op.create_index("ix_shadow_verdicts_submission_id", "shadow_verdicts", ["submission_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_shadow_verdicts_submission_id", table_name="shadow_verdicts")
+    op.drop_table("shadow_verdicts")
     op.drop_index("ix_verdicts_submission_id", table_name="verdicts")
     op.drop_table("verdicts")
