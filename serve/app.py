@@ -28,6 +28,7 @@ from serve.lifecycle.reload import live_model_path
 from serve.lifecycle.tasks import start_background
 from serve.observability import BodyLimitMiddleware, Metrics, RequestLogMiddleware
 from serve.routes import classify, deletions, docs, exports, moderators, page, submissions, system
+from serve.routes import submit as submit_routes
 from serve.routes.admin import router as admin_router
 from serve.settings import Settings
 from serve.store import describe_store, open_store, write_server_marker
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for routes in (system, classify, submissions, deletions, exports, moderators, page, docs):
         app.include_router(routes.router)
     app.include_router(admin_router)
+    app.include_router(submit_routes.router)  # the public submit page (#13)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     if settings.cors_origins:
         app.add_middleware(
