@@ -29,7 +29,7 @@ from data.geo import distance_m, mean_location
 from data.labels import LabelSet
 from serve.store.models import Moderator, Submission, utcnow
 from serve.store.registry_models import CAMERA_STATUSES, MOUNTS, Camera, CameraEvent, CameraPhoto
-from serve.store.store import CAMERA_RADIUS_M, NEAR_PHASH_BITS, NotFoundError
+from serve.store.store import CAMERA_RADIUS_M, NEAR_PHASH_BITS, NotFoundError, model_boxes
 
 CANDIDATE_RADIUS_M = 50.0  # the moderators' page proposes cameras up to this far away
 MIN_RADIUS_M = 10.0  # a phone's GPS is rarely better: the least uncertainty a camera is given
@@ -91,6 +91,17 @@ def camera_boxes(sub: Submission, labels: LabelSet) -> list[BoxCamera]:
     if not out and sub.final_label in cameras:
         out = [BoxCamera(0, str(sub.final_label), None)]
     return out
+
+
+def proposed_boxes(sub: Submission, labels: LabelSet) -> list[BoxCamera]:
+    """The cameras to match: the verified ones, or before a review the model's (to preview)."""
+    if sub.status == "verified":
+        return camera_boxes(sub, labels)
+    cameras = set(labels.cameras)
+    found = [
+        BoxCamera(i, b["label"], b["box"]) for i, b in enumerate(model_boxes(sub)) if b["label"] in cameras
+    ]
+    return found or ([BoxCamera(0, sub.label, None)] if sub.label in cameras else [])
 
 
 def record(
@@ -348,7 +359,8 @@ def _candidates_for(
 
 
 def candidates(s: Session, submission_id: str, labels: LabelSet) -> list[dict[str, Any]]:
-    """Per camera box of a submission: its current camera and the cameras it may show instead."""
+    """Per camera box of a submission: its current camera and the cameras it may show instead
+    (for a submission not verified yet: per box the model found, what confirming would match)."""
     sub = s.get(Submission, submission_id)
     if sub is None:
         raise NotFoundError(f"no submission {submission_id!r}")
@@ -362,7 +374,7 @@ def candidates(s: Session, submission_id: str, labels: LabelSet) -> list[dict[st
             "camera_id": current,
             "candidates": [c.to_json() for c in _candidates_for(s, sub, box, labels, near_dups, current)],
         }
-        for box in camera_boxes(sub, labels)
+        for box in proposed_boxes(sub, labels)
         for current in [attached[box.index].camera_id if box.index in attached else None]
     ]
 

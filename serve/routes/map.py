@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
@@ -31,6 +31,9 @@ router = APIRouter(tags=["map"])
 
 HERE = Path(__file__).resolve().parents[1]
 PAGE_FILES = {"map.js": "text/javascript", "map.css": "text/css"}
+DistanceQuery = Annotated[
+    float | None, Query(gt=0, le=5000, description="match radius in metres (default CAMID_OFFICIAL_MATCH_M)")
+]
 PUBLIC = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
 
 
@@ -168,7 +171,9 @@ async def _comparison(store: Store, settings: Settings, distance: float | None) 
 
 
 @router.get("/v1/registry/comparison", responses=error_responses(503))
-async def comparison(store: StoreDep, settings: SettingsDep, distance: float | None = None) -> dict[str, Any]:
+async def comparison(
+    store: StoreDep, settings: SettingsDep, distance: DistanceQuery = None
+) -> dict[str, Any]:
     """Public: the official list against the verified cameras (matched, citizens only, official only)."""
     return await _comparison(store, settings, distance)
 
@@ -181,7 +186,7 @@ async def comparison(store: StoreDep, settings: SettingsDep, distance: float | N
         **error_responses(503),
     },
 )
-async def comparison_csv(store: StoreDep, settings: SettingsDep, distance: float | None = None) -> Response:
+async def comparison_csv(store: StoreDep, settings: SettingsDep, distance: DistanceQuery = None) -> Response:
     """Public: the comparison's three lists as CSV (column ``kind``)."""
     report = await _comparison(store, settings, distance)
     return Response(
@@ -193,7 +198,7 @@ async def comparison_csv(store: StoreDep, settings: SettingsDep, distance: float
 
 @router.get("/comparison", response_class=HTMLResponse, include_in_schema=False)
 async def comparison_page(
-    request: Request, store: StoreDep, settings: SettingsDep, distance: float | None = None
+    request: Request, store: StoreDep, settings: SettingsDep, distance: DistanceQuery = None
 ) -> Response:
     """The comparison as a page: the counts, the per-district table and the three lists."""
     report = await _comparison(store, settings, distance)

@@ -132,3 +132,38 @@ def test_map_offline_clusters_popup_download(live_server: tuple[str, Any], tmp_p
             _screenshot(phone, "map-phone.png", tmp_path)
         finally:
             browser.close()
+
+
+@pytest.mark.slow
+def test_moderators_page_proposes_the_camera(live_server: tuple[str, Any], tmp_path: Path) -> None:  # noqa: F811
+    sync_api = _browser()
+    base, app = live_server
+    store = app.state.store
+    token = store.add_moderator("ana")
+    mod = store.authenticate(token)
+    first, second = _photos(2)
+    r = httpx.post(
+        f"{base}/v1/submissions", files={"image": ("p.jpg", first)}, data={"lat": 44.8125, "lon": 20.4612}
+    )
+    store.review(
+        r.json()["id"], moderator_id=mod.id, verdict="correct", label="huawei_ipc6625_z30", revision=0
+    )
+    cam = f"cam-{r.json()['id']}"
+    near = {"lat": 44.8125 + 14 / 111_320, "lon": 20.4612}  # 14 m north
+    assert (
+        httpx.post(f"{base}/v1/submissions", files={"image": ("p.jpg", second)}, data=near).status_code == 201
+    )
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--headless", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+            page.goto(base + "/")
+            page.fill("#token", token)
+            page.click("#login-form button[type=submit]")
+            page.wait_for_selector("#camera-match:not([hidden]) fieldset")
+            text = page.text_content("#camera-match") or ""
+            assert f"same as camera {cam}" in text and "14 m away, 1 photo" in text
+        finally:
+            browser.close()
