@@ -6,6 +6,7 @@ storing and flagging does not duplicate, and the sender is nowhere in the databa
 from __future__ import annotations
 
 import imaplib
+import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -16,8 +17,9 @@ from sqlalchemy import select, text
 
 from serve.intake import imap as imap_module
 from serve.intake.cli import main as intake_main
-from serve.intake.imap import DONE_FLAG, ImapConfig, connect, poll_once
+from serve.intake.imap import DONE_FLAG, ImapConfig, connect, poll_once, watch
 from serve.store import Base, Store, Submission
+from tests.serve.apptools import wait_for
 from tests.serve.imap_server import ImapServer, start_dovecot
 from tests.serve.intake_fixtures import make_channel, street_photo, tiny_engine
 from tests.serve.moderation_fixtures import database_url, store, store_settings
@@ -171,6 +173,24 @@ def test_moved_when_asked(server: ImapServer, store: Store, tiny_engine: Any) ->
     assert client.select("INBOX")[1] == [b"0"]
     assert client.select('"Obra&ARE-eno"')[1] == [b"1"]  # modified UTF-7
     client.logout()
+
+
+def test_watch_keeps_polling_until_stopped(server: ImapServer, store: Store, tiny_engine: Any) -> None:
+    stop, seen = threading.Event(), []
+    kwargs = {"interval_s": 0.2, "stop": stop, "report": seen.append}
+    thread = threading.Thread(
+        target=watch, args=(make_channel(store, tiny_engine), _config(server)), kwargs=kwargs
+    )
+    thread.start()
+    try:
+        _deliver(server, _photo(_mail("1", "44.8125, 20.4612"), street_photo(14)))
+        wait_for(lambda: len(_submissions(store)) == 1, timeout=30)
+        _deliver(server, _photo(_mail("2", "44.8043, 20.4651"), street_photo(15)))
+        wait_for(lambda: len(_submissions(store)) == 2, timeout=30)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive() and len(seen) == 2 and _unflagged(server) == []
 
 
 def _database_text(store: Store) -> str:
