@@ -792,6 +792,8 @@ def submission_json(
         "photo_url": f"/v1/submissions/{sub.id}/photo",
         "heatmap_url": f"/v1/submissions/{sub.id}/heatmap.png",
     }
+    if sub.provenance:  # intake (#13): the post's link and time, a mail's date
+        view["provenance"] = sub.provenance
     if reviews is not None:
         view["reviews"] = [review_json(r) for r in reviews]
     if duplicates is not None:
