@@ -136,7 +136,7 @@ def _run_imap(args: argparse.Namespace, channel: Channel) -> int:
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-        watch(channel, config, interval_s=args.interval, stop=stop, report=_report)
+        watch(lambda: channel, config, interval_s=args.interval, stop=stop, report=_report)
         return 0
     client = connect(config)
     try:

@@ -176,11 +176,11 @@ def test_moved_when_asked(server: ImapServer, store: Store, tiny_engine: Any) ->
 
 
 def test_watch_keeps_polling_until_stopped(server: ImapServer, store: Store, tiny_engine: Any) -> None:
-    stop, seen = threading.Event(), []
+    stop = threading.Event()
+    seen: list[Any] = []
     kwargs = {"interval_s": 0.2, "stop": stop, "report": seen.append}
-    thread = threading.Thread(
-        target=watch, args=(make_channel(store, tiny_engine), _config(server)), kwargs=kwargs
-    )
+    channel = make_channel(store, tiny_engine)
+    thread = threading.Thread(target=watch, args=(lambda: channel, _config(server)), kwargs=kwargs)
     thread.start()
     try:
         _deliver(server, _photo(_mail("1", "44.8125, 20.4612"), street_photo(14)))
@@ -191,6 +191,29 @@ def test_watch_keeps_polling_until_stopped(server: ImapServer, store: Store, tin
         stop.set()
         thread.join(timeout=10)
     assert not thread.is_alive() and len(seen) == 2 and _unflagged(server) == []
+
+
+def test_the_server_polls_the_inbox_with_intake_imap(
+    server: ImapServer, tiny_model: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from tests.serve.test_submissions import moderation_app
+
+    env = {"ENABLED": "1", "HOST": server.host, "PORT": str(server.port), "USER": server.user}
+    env |= {"PASSWORD": server.password, "CAFILE": str(server.cafile), "INTERVAL_S": "0.2"}
+    for name, value in env.items():
+        monkeypatch.setenv(f"CAMID_INTAKE_IMAP_{name}", value)
+    app = moderation_app(tiny_model.onnx, tmp_path / "var", None)
+    _deliver(server, _photo(_mail("Kamera", "44.8125, 20.4612"), street_photo(16)))
+    with TestClient(app):
+        wait_for(lambda: app.state.store.list_submissions()[1] == 1, timeout=30)
+        (item,) = app.state.store.list_submissions()[0]
+        assert item["source"] == "email" and item["result"]["location"]["lat"] == 44.8125
+    assert not any(t.name == "camid-intake-imap" for t in threading.enumerate())
+    monkeypatch.delenv("CAMID_INTAKE_IMAP_HOST")
+    with pytest.raises(ValueError, match="needs CAMID_INTAKE_IMAP_HOST"):
+        moderation_app(tiny_model.onnx, tmp_path / "var", None)
 
 
 def _database_text(store: Store) -> str:
