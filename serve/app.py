@@ -24,15 +24,16 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from serve.classify import InferencePool
 from serve.engine import Engine
 from serve.errors import install_error_handlers
-from serve.intake.service import add_imap_intake
 from serve.lifecycle.reload import live_model_path
 from serve.lifecycle.tasks import start_background
 from serve.observability import BodyLimitMiddleware, Metrics, RequestLogMiddleware
-from serve.routes import classify, deletions, docs, exports, moderators, page, submissions, system
+from serve.routes import cameras as camera_routes
+from serve.routes import classify, deletions, docs, exports, moderators, page, submissions, system, vendor
+from serve.routes import map as map_routes
 from serve.routes import submit as submit_routes
 from serve.routes.admin import router as admin_router
 from serve.settings import Settings
-from serve.store import describe_store, open_store, write_server_marker
+from serve.store import ReviewPolicy, describe_store, open_store, write_server_marker
 from serve.uploads import UploadGate
 
 __all__ = ["app_from_env", "create_app", "main"]
@@ -51,7 +52,8 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
             )
         engine = await asyncio.to_thread(Engine.load, model_path, threads=settings.ort_threads)
         log.info("model %s %s loaded from %s", engine.info.name, engine.info.version, model_path)
-        store = await asyncio.to_thread(open_store, settings, engine.info.labels)
+        policy = ReviewPolicy(four_eyes=settings.four_eyes, claim_s=60.0 * settings.claim_minutes)
+        store = await asyncio.to_thread(open_store, settings, engine.info.labels, policy)
         await asyncio.to_thread(write_server_marker, store)  # `camid moderators` checks it
         pool = InferencePool(
             threads=settings.inference_threads,
@@ -102,11 +104,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         retry_after_s=settings.retry_after_s,
     )
     install_error_handlers(app)
-    for routes in (system, classify, submissions, deletions, exports, moderators, page, docs):
+    for routes in (system, classify, submissions, deletions, exports, moderators, page, docs, vendor):
         app.include_router(routes.router)
     app.include_router(admin_router)
     app.include_router(submit_routes.router)  # the public submit page (#13)
-    add_imap_intake(app)  # camid serve --intake-imap: the server polls the inbox too (#13)
+    app.include_router(camera_routes.router)  # the camera registry and the public map (#16)
+    app.include_router(map_routes.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -145,11 +148,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="reverse proxies whose X-Forwarded-For gives the client address (rate limits, logs): "
         "comma-separated IPs or CIDRs, '*' for any (CAMID_FORWARDED_ALLOW_IPS; default: none)",
     )
-    parser.add_argument(
-        "--intake-imap",
-        action="store_true",
-        help="also store the photos mailed to the inbox that CAMID_INTAKE_IMAP_* name (docs/intake.md)",
-    )
     return parser.parse_args(argv)
 
 
@@ -166,7 +164,6 @@ def main(argv: list[str] | None = None) -> int:
         ("MODEL_PATH", args.model),
         ("DATA_DIR", args.data_dir),
         ("FORWARDED_ALLOW_IPS", args.forwarded_allow_ips),
-        ("INTAKE_IMAP_ENABLED", "1" if args.intake_imap else None),
     ):
         if value is not None:
             os.environ[f"CAMID_{name}"] = str(value)

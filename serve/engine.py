@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import functools
 import importlib.util
-import io
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -28,6 +27,7 @@ from data.dedup import sha256_file
 from data.detection import DETECTOR_OUTPUTS, Box, Camera, decode_cameras, photo_verdict
 from data.preprocess import decode_hint, input_to_photo, prepare
 from data.zoom import ZoomSettings, crop_inputs, top_proposals, zoom_cameras
+from serve.heatmap import heatmap_overlay
 
 log = logging.getLogger(__name__)
 
@@ -119,37 +119,6 @@ def build_result(
         "image": {"width": width, "height": height, "sha256": sha256, "phash": phash},
         "location": dict(location) if location is not None else None,
     }
-
-
-# A perceptually ordered blue -> cyan -> yellow -> red ramp (control points, linearly interpolated).
-_RAMP = np.array(
-    [[48, 18, 59], [70, 107, 227], [40, 188, 235], [50, 242, 152], [164, 252, 60], [237, 208, 58],
-     [251, 128, 34], [209, 49, 6], [122, 4, 3]],
-    dtype=np.float64,
-)  # fmt: skip
-
-
-def colormap(heat: np.ndarray) -> np.ndarray:
-    """``[h,w]`` values in 0..1 to ``[h,w,3]`` uint8 colours."""
-    pos = np.clip(heat, 0.0, 1.0) * (len(_RAMP) - 1)
-    lo = np.floor(pos).astype(int).clip(0, len(_RAMP) - 2)
-    frac = (pos - lo)[..., None]
-    colours: np.ndarray = (_RAMP[lo] * (1 - frac) + _RAMP[lo + 1] * frac).round().astype(np.uint8)
-    return colours
-
-
-def heatmap_overlay(cam: np.ndarray, picture: np.ndarray, alpha: float = 0.45) -> bytes:
-    """PNG of ``cam`` (``[h,w]``) upsampled onto ``picture`` (uint8 ``[3,S,S]``), alpha-blended."""
-    base = picture.transpose(1, 2, 0).astype(np.float64)
-    span = float(cam.max() - cam.min())
-    norm = ((cam - cam.min()) / span if span > 0 else np.zeros_like(cam)).astype(np.float32)
-    up = Image.fromarray(norm, mode="F").resize(base.shape[1::-1], Image.Resampling.BILINEAR)
-    heat = np.asarray(up, dtype=np.float64)
-    a = alpha * heat[..., None] + 0.15
-    blended = base * (1 - a) + colormap(heat).astype(np.float64) * a
-    buf = io.BytesIO()
-    Image.fromarray(blended.round().clip(0, 255).astype(np.uint8)).save(buf, "PNG", optimize=False)
-    return buf.getvalue()
 
 
 @dataclass(frozen=True)
@@ -285,7 +254,8 @@ class Engine:
             logits, cams = self.run(batch, cam=heatmap)
             probs = softmax(logits, self.info.temperature)
             for i, p in enumerate(probs):
-                png = heatmap_overlay(cams[i, int(p.argmax())], batch[i]) if cams is not None else None
+                cam = cams[i, int(p.argmax())] if cams is not None else None
+                png = heatmap_overlay(cam, images[start + i], self.info.resize) if cam is not None else None
                 results.append(self._prediction(p, png))
         return results
 
@@ -314,7 +284,9 @@ class Engine:
                         to_photo=to_photo,
                     )
                 v = photo_verdict(cams, miss, info.labels, dict(info.thresholds))
-                png = heatmap_overlay(np.asarray(heat[i]), batch[i]) if heatmap else None
+                png = (
+                    heatmap_overlay(np.asarray(heat[i]), images[start + i], info.resize) if heatmap else None
+                )
                 results.append(
                     Prediction(v.label, v.confidence, v.decision, v.probabilities, png, tuple(cams))
                 )

@@ -212,13 +212,22 @@ class StoredResult(BaseModel):
     location: SubmissionLocation | None = None
 
 
+class Claim(BaseModel):
+    """A moderator's lease on a queue item: others get 409 until it runs out or the item is reviewed."""
+
+    moderator: str
+    until: str = Field(description="UTC time the claim runs out unless renewed")
+
+
 class SubmissionView(BaseModel):
     """A submission; ``reviews`` (the audit trail) and ``duplicates`` only in the single-item view."""
 
     id: str
     created_at: str
     updated_at: str
-    status: Literal["pending", "verified", "rejected"]
+    status: Literal["pending", "awaiting_second", "verified", "rejected"] = Field(
+        description="awaiting_second: approved once with four-eyes publication on, not yet public"
+    )
     revision: int = Field(ge=0, description="send it back with a review (optimistic concurrency)")
     label: str = Field(description="the moderators' label when reviewed, else the model's")
     final_label: str | None
@@ -238,16 +247,29 @@ class SubmissionView(BaseModel):
     heatmap_url: str
     reviews: list[ReviewEntry] | None = None
     duplicates: list[str] | None = None
-    provenance: dict[str, str | None] | None = Field(
-        default=None, description="where a mailed or posted photo came from (post link and time, mail date)"
+    claim: Claim | None = Field(
+        default=None, description="who is reviewing it now (absent when nobody holds a claim)"
     )
+
+
+class ClaimHeld(BaseModel):
+    """The claim just taken or renewed."""
+
+    id: str
+    claimed_by: str
+    claimed_until: str
 
 
 class SubmissionPage(BaseModel):
     items: list[SubmissionView]
-    total: int = Field(ge=0)
+    total: int = Field(ge=0, description="every submission matching the filters")
     limit: int
     offset: int
+    next_cursor: str | None = Field(
+        default=None,
+        description="send as 'cursor' for the next page (null: this is the last); unlike an offset it "
+        "never skips items that others review meanwhile",
+    )
     counts: dict[str, int] = Field(description="submissions per status")
 
 

@@ -89,6 +89,14 @@ class Settings(BaseSettings):
         ge=0,
         description="`camid submissions purge` deletes those rejected longer ago (None: never)",
     )
+    four_eyes: bool = Field(
+        default=False,
+        description="a second moderator must agree before a camera goes public (first approval: "
+        "status awaiting_second)",
+    )
+    claim_minutes: float = Field(
+        default=10.0, gt=0, le=1440, description="how long a moderator's claim on an opened item lasts"
+    )
     public_location_decimals: int = Field(
         default=4, ge=0, le=6, description="decimals of the public camera exports' lat/lon (4: ~10 m)"
     )
@@ -98,6 +106,23 @@ class Settings(BaseSettings):
         "for any (None: the client address is the TCP peer's)",
     )
     log_level: LogLevel = "info"
+    # the public map and the camera registry (#16)
+    map_tile_url: str = Field(
+        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="the map page's tile URL template; the visitor's browser loads the tiles ('' : none)",
+    )
+    map_tile_attribution: str = Field(
+        default='&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+        description="the credit the tile provider asks for, shown on the map",
+    )
+    districts_path: Path | None = Field(
+        default=None,
+        description="GeoJSON (Multi)Polygons naming districts: the map's district filter, /v1/stats, "
+        "and the official-list comparison's per-district counts (None: no districts)",
+    )
+    official_match_m: float = Field(
+        default=50.0, gt=0, description="an official entry matches the nearest verified camera this close"
+    )
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

@@ -43,13 +43,6 @@ def _parser() -> argparse.ArgumentParser:
         "--model", type=Path, help="ONNX model (default: CAMID_MODEL_PATH, the release model)"
     )
     parser.add_argument("--data-dir", type=Path, help="the server's data folder (default: CAMID_DATA_DIR)")
-    parser.add_argument(
-        "--per-sender-per-day",
-        type=int,
-        default=30,
-        metavar="N",
-        help="photos stored per sender (address or handle) in 24 hours; the rest wait (default 30)",
-    )
     sub = parser.add_subparsers(dest="channel", required=True)
     imap = sub.add_parser("imap", help="store the photos mailed to an IMAP inbox (TLS)")
     imap.add_argument("--host", required=True)
@@ -87,18 +80,15 @@ def _password(args: argparse.Namespace) -> str:
 @contextmanager
 def _channel(args: argparse.Namespace) -> Iterator[Channel]:
     from serve.engine import Engine
-    from serve.lifecycle.reload import live_model_path
     from serve.settings import Settings
     from serve.store import describe_store, open_store
 
     overrides = {k: v for k, v in (("model_path", args.model), ("data_dir", args.data_dir)) if v is not None}
     settings = Settings(**overrides)
-    # --model wins; else the registry's live model (CAMID_MODELS_DIR), as `camid serve` runs it
-    model_path = settings.model_path if args.model is not None else live_model_path(settings)
-    if not model_path.is_file():
-        raise ValueError(f"no model at {model_path}; pass --model PATH or set CAMID_MODEL_PATH")
+    if not settings.model_path.is_file():
+        raise ValueError(f"no model at {settings.model_path}; pass --model PATH or set CAMID_MODEL_PATH")
     _err(describe_store(settings))
-    engine = Engine.load(model_path, threads=settings.ort_threads)
+    engine = Engine.load(settings.model_path, threads=settings.ort_threads)
     store = open_store(settings, engine.info.labels)
     limits = ImageLimits(
         max_bytes=settings.max_bytes,
@@ -106,8 +96,7 @@ def _channel(args: argparse.Namespace) -> Iterator[Channel]:
         max_decoded_bytes=settings.max_decoded_bytes,
     )
     try:
-        rules = IntakeRules(image=limits, per_sender_per_day=args.per_sender_per_day)
-        yield Channel(engine, store, rules, sender_key(store.data_dir))
+        yield Channel(engine, store, IntakeRules(image=limits), sender_key(store.data_dir))
     finally:
         store.close()
 
@@ -136,7 +125,7 @@ def _run_imap(args: argparse.Namespace, channel: Channel) -> int:
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-        watch(lambda: channel, config, interval_s=args.interval, stop=stop, report=_report)
+        watch(channel, config, interval_s=args.interval, stop=stop, report=_report)
         return 0
     client = connect(config)
     try:

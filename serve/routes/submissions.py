@@ -5,6 +5,7 @@ A submission's photo and its heatmap (computed on demand) are served here too.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Annotated, Literal
 
@@ -31,6 +32,8 @@ from serve.intake.intake import IntakeItem, IntakeRules, take_in
 from serve.ratelimit import client_address, enforce_rate
 from serve.schemas import (
     MAX_REVIEW_BOXES,
+    ClaimHeld,
+    ErrorResponse,
     ReviewBox,
     StaleRevision,
     SubmissionCreated,
@@ -40,7 +43,7 @@ from serve.schemas import (
     error_responses,
     image_form_body,
 )
-from serve.store import ConflictError, NotFoundError, ReviewError, Store
+from serve.store import ClaimedError, ConflictError, CursorError, NotFoundError, ReviewError, Store
 from serve.uploads import read_multipart
 
 router = APIRouter(tags=["submissions"])
@@ -165,27 +168,85 @@ async def submit(
 async def list_submissions(
     store: StoreDep,
     moderator: ModeratorDep,
-    status: Annotated[Literal["pending", "verified", "rejected"] | None, Query()] = None,
+    status: Annotated[Literal["pending", "awaiting_second", "verified", "rejected"] | None, Query()] = None,
     decision: Annotated[Literal["flag", "review", "reject"] | None, Query()] = None,
     label: Annotated[str | None, Query(max_length=64)] = None,
     order: Annotated[Literal["uncertainty", "time", "-time"], Query()] = "uncertainty",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[
+        int, Query(ge=0, description="prefer 'cursor': an offset skips items as others review")
+    ] = 0,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="next_cursor of the previous page")
+    ] = None,
+    unclaimed: Annotated[bool, Query(description="leave out items other moderators have claimed")] = False,
 ) -> SubmissionPage:
-    """A page of submissions: by uncertainty (decision 'review' first, then lowest confidence) or time."""
-    items, total = await run_in_threadpool(
-        store.list_submissions,
-        status=status,
-        decision=decision,
-        label=label,
-        order=order,
-        limit=limit,
-        offset=offset,
-    )
+    """A page of submissions: by uncertainty (decision 'review' first, then lowest confidence) or time.
+
+    Page on with ``cursor`` (the previous page's ``next_cursor``): it resumes right after the last
+    item shown, so no item is skipped while the pending set shrinks under other moderators' reviews.
+    """
+    try:
+        page = await run_in_threadpool(
+            functools.partial(
+                store.page,
+                status=status,
+                decision=decision,
+                label=label,
+                order=order,
+                limit=limit,
+                offset=offset,
+                cursor=cursor,
+                unclaimed_for=moderator.name if unclaimed else None,
+            )
+        )
+    except CursorError as exc:
+        raise ApiError(422, "invalid_cursor", str(exc)) from exc
     counts = store.review_counts()
     return SubmissionPage.model_validate(
-        {"items": items, "total": total, "limit": limit, "offset": offset, "counts": counts}
+        {
+            "items": page.items,
+            "total": page.total,
+            "limit": limit,
+            "offset": offset,
+            "next_cursor": page.next_cursor,
+            "counts": counts,
+        }
     )
+
+
+@router.post(
+    "/v1/submissions/{submission_id}/claim",
+    response_model=ClaimHeld,
+    responses={
+        409: {"model": ErrorResponse, "description": "another moderator holds it"},
+        **MODERATOR_ERRORS,
+        **error_responses(404, 422),
+    },
+)
+async def claim_submission(submission_id: str, store: StoreDep, moderator: ModeratorDep) -> ClaimHeld:
+    """Claim the item for the configured lease (renews your own claim); 409 names who holds it."""
+    try:
+        held = await run_in_threadpool(store.claim, submission_id, moderator.name)
+    except NotFoundError as exc:
+        raise ApiError(404, "not_found", str(exc)) from exc
+    except ClaimedError as exc:
+        raise ApiError(409, "claimed", str(exc)) from exc
+    return ClaimHeld.model_validate(held)
+
+
+@router.delete(
+    "/v1/submissions/{submission_id}/claim",
+    status_code=204,
+    responses={**MODERATOR_ERRORS, **error_responses(404, 422)},
+)
+async def release_claim(submission_id: str, store: StoreDep, moderator: ModeratorDep) -> Response:
+    """Give the item back to the queue (a review releases it too)."""
+    try:
+        await run_in_threadpool(store.release, submission_id, moderator.name)
+    except NotFoundError as exc:
+        raise ApiError(404, "not_found", str(exc)) from exc
+    return Response(status_code=204)
 
 
 @router.get(
@@ -229,7 +290,11 @@ async def get_photo(submission_id: str, store: StoreDep, moderator: ModeratorDep
     response_model_exclude_unset=True,  # the view after a review lists no duplicates
     response_description="the submission after the review",
     responses={
-        409: {"model": StaleRevision, "description": "reviewed by someone else since 'revision'"},
+        409: {
+            "model": StaleRevision,
+            "description": "reviewed by someone else since 'revision' (code stale_revision, with "
+            "'current'), or another moderator holds a claim on it (code claimed)",
+        },
         **MODERATOR_ERRORS,
         **error_responses(400, 404, 422),
     },
@@ -254,6 +319,8 @@ async def review_submission(
         raise ApiError(404, "not_found", str(exc)) from exc
     except ReviewError as exc:
         raise ApiError(422, "invalid_review", str(exc)) from exc
+    except ClaimedError as exc:
+        raise ApiError(409, "claimed", str(exc)) from exc
     except ConflictError as exc:
         body_409 = {**error_body("stale_revision", str(exc)), "current": exc.current}
         stale = StaleRevision.model_validate(body_409)

@@ -3,7 +3,7 @@
 
 const $ = (id) => document.getElementById(id);
 const state = { token: sessionStorage.getItem("camid-token") || "", items: [], index: 0, total: 0,
-  chosen: null, current: null, urls: [], classes: [],
+  chosen: null, current: null, urls: [], classes: [], me: "", nextCursor: null, claimed: null,
   // the boxes being reviewed, in pixels of the upright original photo (size: its width and height)
   boxes: [], selected: -1, drag: null, size: { w: 1, h: 1 }, photoReady: false };
 const PAGE = 30;
@@ -31,7 +31,8 @@ async function login(token) {
     return;
   }
   sessionStorage.setItem("camid-token", state.token);
-  $("who").textContent = `(${(await response.json()).name})`;
+  state.me = (await response.json()).name;
+  $("who").textContent = `(${state.me})`;
   $("login").hidden = true;
   $("app").hidden = false;
   $("exports").hidden = false;
@@ -62,7 +63,8 @@ function logout(message = "") {
 }
 
 function filters() {
-  const params = new URLSearchParams({ order: "uncertainty", limit: PAGE });
+  // unclaimed: items other moderators have open stay out of this one's queue
+  const params = new URLSearchParams({ order: "uncertainty", limit: PAGE, unclaimed: "true" });
   for (const [key, id] of [["status", "f-status"], ["decision", "f-decision"], ["label", "f-label"]]) {
     if ($(id).value) params.set(key, $(id).value);
   }
@@ -70,16 +72,24 @@ function filters() {
 }
 
 async function loadQueue(append = false) {
+  // "Load more" resumes after the last item shown (a cursor, not an offset): items that others
+  // reviewed meanwhile leave the list without pushing unseen ones past the page boundary.
   const params = filters();
-  params.set("offset", append ? state.items.length : 0);
+  if (append && state.nextCursor) params.set("cursor", state.nextCursor);
   const page = await (await api(`/v1/submissions?${params}`)).json();
-  state.items = append ? state.items.concat(page.items) : page.items;
+  const seen = new Set(state.items.map((i) => i.id));
+  state.items = append ? state.items.concat(page.items.filter((i) => !seen.has(i.id))) : page.items;
   state.total = page.total;
+  state.nextCursor = page.next_cursor;
   if (!append) state.index = 0;
-  const c = page.counts;
-  $("counts").textContent = `${c.pending} pending · ${c.verified} verified · ${c.rejected} rejected`;
+  showCounts(page.counts);
   renderQueue();
-  await show(state.index);
+  if (!append) await show(state.index);
+}
+
+function showCounts(c) {
+  const second = c.awaiting_second ? ` · ${c.awaiting_second} awaiting a second check` : "";
+  $("counts").textContent = `${c.pending} pending${second} · ${c.verified} verified · ${c.rejected} rejected`;
 }
 
 function pct(x) { return `${(100 * x).toFixed(x < 0.1 ? 1 : 0)}%`; }
@@ -102,7 +112,7 @@ function renderQueue() {
     li.addEventListener("click", () => show(i));
     list.appendChild(li);
   });
-  $("more").hidden = state.items.length >= state.total;
+  $("more").hidden = !state.nextCursor;
 }
 
 async function blobUrl(path) {
@@ -124,6 +134,7 @@ async function show(index) {
   renderQueue();
   const sub = await (await api(`/v1/submissions/${item.id}`)).json();
   state.current = sub;
+  await claim(sub);
   const r = sub.result;
   $("d-decision").textContent = r.decision;
   $("d-decision").className = `chip ${r.decision}`;
@@ -143,9 +154,25 @@ async function show(index) {
   $("review-msg").textContent = "";
   $("heatmap").hidden = true;
   $("heatmap").removeAttribute("src");
+  $("delete-reason").value = "";
+  $("delete-zone").open = false;
   $("toggle-heatmap").setAttribute("aria-pressed", "false");
   loadBoxes(sub);
   $("photo").src = await blobUrl(sub.photo_url);
+}
+
+async function claim(sub) {
+  // Open items are claimed (a lease the server lets run out): another moderator's claim is shown,
+  // and the previous item this page claimed goes back to the queue.
+  const previous = state.claimed;
+  state.claimed = null;
+  if (previous && previous !== sub.id) api(`/v1/submissions/${previous}/claim`, { method: "DELETE" }).catch(() => {});
+  $("claim-msg").textContent = "";
+  if (sub.status === "rejected" || sub.status === "verified") return;
+  const response = await api(`/v1/submissions/${sub.id}/claim`, { method: "POST" });
+  if (response.ok) { state.claimed = sub.id; return; }
+  const body = await response.json().catch(() => ({}));
+  $("claim-msg").textContent = (body.error && body.error.message) || "Could not claim this item.";
 }
 
 function labelName(name) {
@@ -178,12 +205,12 @@ function placeBoxes() {
   const ratio = img.naturalWidth / img.naturalHeight;
   let w = r.width, h = r.height; // fractional pixels: offsetWidth would round them
   if (w / h > ratio) w = h * ratio; else h = w / ratio; // object-fit: contain letterboxes inside the element
-  const layer = $("boxes");
-  layer.style.left = `${r.left - outer.left - frame.clientLeft + (r.width - w) / 2}px`;
-  layer.style.top = `${r.top - outer.top - frame.clientTop + (r.height - h) / 2}px`;
-  layer.style.width = `${w}px`;
-  layer.style.height = `${h}px`;
-  layer.hidden = false;
+  const left = `${r.left - outer.left - frame.clientLeft + (r.width - w) / 2}px`;
+  const top = `${r.top - outer.top - frame.clientTop + (r.height - h) / 2}px`;
+  for (const layer of [$("boxes"), $("heatmap")]) { // the heatmap has the photo's aspect ratio
+    Object.assign(layer.style, { left, top, width: `${w}px`, height: `${h}px` });
+  }
+  $("boxes").hidden = false;
 }
 
 function boxCaption(b, i) {
@@ -412,6 +439,10 @@ async function review(verdict) {
   const response = await api(`/v1/submissions/${sub.id}/review`, {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   const answer = await response.json();
+  if (response.status === 409 && answer.error.code === "claimed") {
+    $("review-msg").textContent = answer.error.message;
+    return;
+  }
   if (response.status === 409) {
     $("review-msg").textContent = "Someone reviewed this meanwhile; showing the current state.";
     state.items[state.index] = { ...state.items[state.index], ...answer.current };
@@ -420,7 +451,9 @@ async function review(verdict) {
   }
   if (!response.ok) { $("review-msg").textContent = answer.error.message; return; }
   state.items[state.index] = { ...state.items[state.index], ...answer, done: verdict };
-  $("review-msg").textContent = `${verdict}ed`;
+  state.claimed = null; // a review ends the claim
+  $("review-msg").textContent = answer.status === "awaiting_second"
+    ? `${verdict}ed — it goes public once a second moderator agrees` : `${verdict}ed`;
   const c = $("counts").textContent;
   if (c) refreshCounts();
   if (state.index + 1 < state.items.length) await show(state.index + 1); else renderQueue();
@@ -428,8 +461,26 @@ async function review(verdict) {
 
 async function refreshCounts() {
   const page = await (await api("/v1/submissions?limit=1")).json();
-  const c = page.counts;
-  $("counts").textContent = `${c.pending} pending · ${c.verified} verified · ${c.rejected} rejected`;
+  showCounts(page.counts);
+}
+
+async function deleteCurrent(event) {
+  // Erasure (a photo of a person, spam, illegal content): the server keeps only an audit row.
+  event.preventDefault();
+  const sub = state.current;
+  const reason = $("delete-reason").value.trim();
+  if (!sub || !reason) { $("delete-msg").textContent = "Say why it is deleted."; return; }
+  const response = await api(`/v1/submissions/${sub.id}`, {
+    method: "DELETE", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ reason }) });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) { $("delete-msg").textContent = (answer.error && answer.error.message) || "Delete failed."; return; }
+  state.claimed = null;
+  state.items.splice(state.index, 1);
+  state.total = Math.max(0, state.total - 1);
+  refreshCounts();
+  renderQueue();
+  await show(Math.min(state.index, state.items.length - 1));
+  $("review-msg").textContent = `Deleted ${sub.id}; the audit trail keeps who, when and why.`;
 }
 
 async function toggleHeatmap() {
@@ -475,6 +526,11 @@ $("next").addEventListener("click", () => show(Math.min(state.index + 1, state.i
 $("prev").addEventListener("click", () => show(Math.max(state.index - 1, 0)));
 $("toggle-heatmap").addEventListener("click", toggleHeatmap);
 $("more").addEventListener("click", () => loadQueue(true));
+$("delete-form").addEventListener("submit", deleteCurrent);
+window.addEventListener("pagehide", () => { // give an open item back when the page closes
+  if (state.claimed) fetch(`/v1/submissions/${state.claimed}/claim`,
+    { method: "DELETE", keepalive: true, headers: { Authorization: `Bearer ${state.token}` } });
+});
 for (const id of ["f-status", "f-decision", "f-label"]) $(id).addEventListener("change", () => loadQueue());
 for (const b of document.querySelectorAll("[data-label]")) b.addEventListener("click", () => pick(b.dataset.label));
 $("boxes").addEventListener("pointerdown", startDrag);

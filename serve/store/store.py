@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from PIL import Image
-from sqlalchemy import CursorResult, Engine, case, create_engine, delete, event, func, select, update
+from sqlalchemy import CursorResult, Engine, create_engine, delete, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,13 +32,15 @@ from data.dedup import hamming
 from data.labels import LabelSet
 from serve.store.models import Deletion, IntakeKey, Moderator, Review, Submission, utcnow
 from serve.store.photos import PhotoStore
+from serve.store.queue import Order, ReviewPolicy, after, encode_cursor, ordering
 
 log = logging.getLogger(__name__)
 
 Verdict = Literal["confirm", "correct", "reject"]
-Order = Literal["uncertainty", "time", "-time"]
 VERDICTS: tuple[str, ...] = ("confirm", "correct", "reject")
-STATUSES: tuple[str, ...] = ("pending", "verified", "rejected")
+# awaiting_second: approved once while four-eyes publication is on, not public until a second
+# moderator agrees
+STATUSES: tuple[str, ...] = ("pending", "awaiting_second", "verified", "rejected")
 MIN_BOX_PX = 1.0  # a box narrower or lower than a pixel of the original photo marks nothing
 NEAR_PHASH_BITS = 6
 NEAR_METRES = 50.0
@@ -61,6 +63,27 @@ class ConflictError(RuntimeError):
     def __init__(self, message: str, current: dict[str, Any]) -> None:
         super().__init__(message)
         self.current = current
+
+
+class ClaimedError(RuntimeError):
+    """Another moderator holds the item's claim (``claimed_by`` until ``claimed_until``)."""
+
+    def __init__(self, submission_id: str, claimed_by: str, claimed_until: datetime) -> None:
+        super().__init__(
+            f"{claimed_by} is reviewing submission {submission_id} (claimed until "
+            f"{_iso(claimed_until)}); pick another item or wait for the claim to run out"
+        )
+        self.claimed_by = claimed_by
+        self.claimed_until = claimed_until
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the queue, the total matching the filters, and the cursor of the next page."""
+
+    items: list[dict[str, Any]]
+    total: int
+    next_cursor: str | None
 
 
 @dataclass(frozen=True)
@@ -164,10 +187,14 @@ def create_db_engine(url: str) -> Engine:
 class Store:
     """Submissions, reviews and moderators in one database, photos in one folder."""
 
-    def __init__(self, engine: Engine, data_dir: Path, labels: LabelSet | None) -> None:
+    def __init__(
+        self, engine: Engine, data_dir: Path, labels: LabelSet | None, policy: ReviewPolicy | None = None
+    ) -> None:
         """``labels``: the loaded model's classes (from its contract), the ones reviews may use;
-        ``None`` for tools that never review (the moderator-token command)."""
+        ``None`` for tools that never review (the moderator-token command). ``policy``: four-eyes
+        publication and the claim lease (default: one moderator publishes, 10-minute claims)."""
         self.engine = engine
+        self.policy = policy or ReviewPolicy()
         self.data_dir = data_dir
         self.photos = PhotoStore(data_dir)
         self._labels = labels
@@ -331,6 +358,28 @@ class Store:
         offset: int = 0,
     ) -> tuple[list[dict[str, Any]], int]:
         """A page of submissions (no reviews) and the total that match the filters."""
+        page = self.page(
+            status=status, decision=decision, label=label, order=order, limit=limit, offset=offset
+        )
+        return page.items, page.total
+
+    def page(
+        self,
+        *,
+        status: str | None = None,
+        decision: str | None = None,
+        label: str | None = None,
+        order: Order = "uncertainty",
+        limit: int = 50,
+        offset: int = 0,
+        cursor: str | None = None,
+        unclaimed_for: str | None = None,
+    ) -> Page:
+        """A page of the queue after ``cursor`` (keyset: never skips items when others leave the set).
+
+        ``unclaimed_for``: leave out the items another moderator than this one holds a claim on.
+        ``total`` counts every match, cursor or not. :class:`CursorError` for a foreign cursor.
+        """
         query = select(Submission)
         if status:
             query = query.where(Submission.status == status)
@@ -338,10 +387,64 @@ class Store:
             query = query.where(Submission.decision == decision)
         if label:
             query = query.where(func.coalesce(Submission.final_label, Submission.label) == label)
+        if unclaimed_for is not None:
+            free = or_(
+                Submission.claimed_by.is_(None),
+                Submission.claimed_by == unclaimed_for,
+                Submission.claimed_until < utcnow(),
+            )
+            query = query.where(free)
         with self.session() as s:
             total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
-            rows = s.scalars(query.order_by(*_ordering(order)).limit(limit).offset(offset)).all()
-            return [submission_json(r, None) for r in rows], int(total)
+            if cursor:
+                query = query.where(after(cursor, order))
+            rows = s.scalars(query.order_by(*ordering(order)).limit(limit + 1).offset(offset)).all()
+            more = len(rows) > limit
+            rows = rows[:limit]
+            next_cursor = encode_cursor(rows[-1], order) if more and rows else None
+            return Page([submission_json(r, None) for r in rows], int(total), next_cursor)
+
+    # -- claims -----------------------------------------------------------------------------------
+
+    def claim(self, submission_id: str, moderator: str) -> dict[str, Any]:
+        """Give ``moderator`` the item for ``policy.claim_s`` seconds (renewing their own claim);
+        :class:`ClaimedError` when someone else's claim has not run out."""
+        now = utcnow()
+        until = now + timedelta(seconds=self.policy.claim_s)
+        with self.session(write=True) as s:
+            done: CursorResult[Any] = s.execute(  # type: ignore[assignment]
+                update(Submission)
+                .where(Submission.id == submission_id)
+                .where(
+                    or_(
+                        Submission.claimed_by.is_(None),
+                        Submission.claimed_by == moderator,
+                        Submission.claimed_until < now,
+                    )
+                )
+                .values(claimed_by=moderator, claimed_until=until)
+                .execution_options(synchronize_session=False)
+            )
+            if done.rowcount != 1:
+                sub = s.get(Submission, submission_id)
+                if sub is None:
+                    raise NotFoundError(f"no submission {submission_id!r}")
+                assert sub.claimed_by is not None and sub.claimed_until is not None
+                raise ClaimedError(submission_id, sub.claimed_by, sub.claimed_until)
+        return {"id": submission_id, "claimed_by": moderator, "claimed_until": _iso(until)}
+
+    def release(self, submission_id: str, moderator: str) -> bool:
+        """Drop ``moderator``'s claim on the item; False when they held none."""
+        with self.session(write=True) as s:
+            if s.get(Submission, submission_id) is None:
+                raise NotFoundError(f"no submission {submission_id!r}")
+            done: CursorResult[Any] = s.execute(  # type: ignore[assignment]
+                update(Submission)
+                .where(Submission.id == submission_id, Submission.claimed_by == moderator)
+                .values(claimed_by=None, claimed_until=None)
+                .execution_options(synchronize_session=False)
+            )
+            return done.rowcount == 1
 
     # -- reviews ----------------------------------------------------------------------------------
 
@@ -369,6 +472,7 @@ class Store:
                 if sub is None:
                     raise NotFoundError(f"no submission {submission_id!r}")
                 if sub.revision == revision:
+                    self._check_claim(s, sub, moderator_id)
                     kept = self._review_boxes(sub, verdict, boxes)
                     return self._append_review(s, sub, moderator_id, verdict, label, note, kept)
         except IntegrityError:
@@ -379,6 +483,26 @@ class Store:
             "reload it and review again",
             current,
         )
+
+    def _check_claim(self, s: Session, sub: Submission, moderator_id: int) -> None:
+        """ClaimedError when another moderator holds a claim on ``sub`` that has not run out."""
+        if sub.claimed_by is None or sub.claimed_until is None or sub.claimed_until < utcnow():
+            return
+        me = s.get(Moderator, moderator_id)
+        if me is None or me.name != sub.claimed_by:
+            raise ClaimedError(sub.id, sub.claimed_by, sub.claimed_until)
+
+    def _next_status(self, sub: Submission, verdict: str, moderator_id: int, final: str | None) -> str:
+        """``verified`` at once, or with four eyes only when a second moderator agrees with the label
+        an earlier approval gave; a first approval (or a disagreeing one) waits in ``awaiting_second``."""
+        if verdict == "reject":
+            return "rejected"
+        if not self.policy.four_eyes:
+            return "verified"
+        approved = sub.status in ("awaiting_second", "verified") and sub.reviews
+        if approved and sub.reviews[-1].moderator_id != moderator_id and final == sub.final_label:
+            return "verified"
+        return "awaiting_second"
 
     def _final_label(self, sub: Submission, verdict: str, label: str | None) -> str | None:
         if verdict == "reject":
@@ -432,16 +556,19 @@ class Store:
     ) -> dict[str, Any]:
         final = self._final_label(sub, verdict, label)
         seen = sub.revision
-        camera_id = self._camera_id(s, sub, final, seen + 1)
+        status = self._next_status(sub, verdict, moderator_id, final)
+        camera_id = self._camera_id(s, sub, final, seen + 1) if status == "verified" else None
         done: CursorResult[Any] = s.execute(  # type: ignore[assignment]
             update(Submission)
             .where(Submission.id == sub.id, Submission.revision == seen)
             .values(
                 revision=seen + 1,
-                status="rejected" if verdict == "reject" else "verified",
+                status=status,
                 final_label=final,
                 boxes=boxes,
                 camera_id=camera_id,
+                claimed_by=None,  # a review ends the reviewer's claim
+                claimed_until=None,
                 updated_at=utcnow(),
             )
             .execution_options(synchronize_session=False)
@@ -463,6 +590,10 @@ class Store:
             )
         )
         s.flush()
+        if status == "verified":  # the camera registry (#16): which physical cameras the photo shows
+            from serve.registry.cameras import attach_verified  # here: that module imports this one
+
+            attach_verified(s, sub.id, self.labels, moderator_id)
         s.expire(sub)
         return submission_json(sub, sub.reviews)
 
@@ -690,15 +821,6 @@ class Store:
         return self.photos.sweep(referenced, grace_s)
 
 
-def _ordering(order: Order) -> list[Any]:
-    if order == "time":
-        return [Submission.created_at, Submission.id]
-    if order == "-time":
-        return [Submission.created_at.desc(), Submission.id.desc()]
-    review_first = case((Submission.decision == "review", 0), else_=1)
-    return [review_first, Submission.confidence, Submission.created_at, Submission.id]
-
-
 def deletion_json(d: Deletion) -> dict[str, Any]:
     """A deletion's audit row as the API and CLI show it."""
     return {
@@ -792,8 +914,8 @@ def submission_json(
         "photo_url": f"/v1/submissions/{sub.id}/photo",
         "heatmap_url": f"/v1/submissions/{sub.id}/heatmap.png",
     }
-    if sub.provenance:  # intake (#13): the post's link and time, a mail's date
-        view["provenance"] = sub.provenance
+    if sub.claimed_by is not None and sub.claimed_until is not None and sub.claimed_until > utcnow():
+        view["claim"] = {"moderator": sub.claimed_by, "until": _iso(sub.claimed_until)}
     if reviews is not None:
         view["reviews"] = [review_json(r) for r in reviews]
     if duplicates is not None:

@@ -13,7 +13,7 @@ from PIL import Image
 from data.contract import ModelContract
 from data.decision import softmax
 from data.images import load_image
-from data.preprocess import ResizeRule, decode_hint
+from data.preprocess import ResizeRule, decode_hint, photo_to_input
 from serve.engine import Engine, ModelError, build_result, default_model_path, heatmap_overlay
 from tests.conftest import make_photo
 from tests.serve.conftest import LABELS, TINY_SIZE, TinyModel
@@ -87,13 +87,33 @@ def test_heatmap_png_decodes(engine: Engine, photos: list[Path]) -> None:
     (pred,) = engine.classify(_images(photos[:1], engine.info.resize), heatmap=True)
     assert pred.heatmap_png is not None
     png = Image.open(io.BytesIO(pred.heatmap_png))
-    assert png.format == "PNG" and png.size == (TINY_SIZE, TINY_SIZE)
+    assert png.format == "PNG" and png.size == Image.open(photos[0]).size  # small photos: their own size
     assert (
         "heatmap_png" in pred.to_json()
         and "heatmap_png" not in engine.classify(_images(photos[:1], engine.info.resize))[0].to_json()
     )
-    flat = heatmap_overlay(np.zeros((2, 2)), np.zeros((3, 8, 8), np.uint8))
-    assert Image.open(io.BytesIO(flat)).size == (8, 8)
+    flat = heatmap_overlay(np.zeros((2, 2)), Image.new("RGB", (8, 6)), engine.info.resize)
+    assert Image.open(io.BytesIO(flat)).size == (8, 6)
+
+
+@pytest.mark.parametrize("mode", ["letterbox", "center_crop"])
+@pytest.mark.parametrize("size", [(3000, 1000), (900, 1600), (640, 640)])
+def test_heatmap_lines_up_with_the_photo_for_every_aspect_ratio(mode: str, size: tuple[int, int]) -> None:
+    """A hot spot the model puts on a photo point shows on that point of the overlay, which has the
+    photo's aspect ratio (the overlay used to be the square input, misaligned on wide photos)."""
+    rule = ResizeRule(size=64, mode=mode)
+    w, h = size
+    target = (0.5 * w, 0.55 * h)  # inside what a centre crop keeps, too
+    x, y, _, _ = photo_to_input((*target, *target), w, h, rule)
+    cam = np.zeros((64, 64))
+    cam[int(y), int(x)] = 1.0
+    png = Image.open(io.BytesIO(heatmap_overlay(cam, Image.new("RGB", size, (128, 128, 128)), rule)))
+    assert abs(png.width / png.height - w / h) < 0.01 and max(png.size) == min(1024, max(size))
+    heat = np.asarray(png.convert("RGB"), dtype=np.float64)
+    redness = heat[..., 0] - heat[..., 2]
+    py, px = np.unravel_index(int(redness.argmax()), redness.shape)
+    sx, sy = png.width / w, png.height / h
+    assert abs(px - target[0] * sx) <= 0.03 * png.width and abs(py - target[1] * sy) <= 0.03 * png.height
 
 
 def test_preprocessing_parity_with_training_eval(

@@ -267,6 +267,14 @@ def test_boxes_are_drawn_over_the_photo_and_a_drawn_box_is_confirmed(
             page.keyboard.press("h")  # the heatmap still toggles, under the boxes
             page.wait_for_function("document.getElementById('heatmap').naturalWidth > 0")
             assert page.locator("#boxes .box").count() == 2
+            heat = page.evaluate(
+                "[...['photo', 'heatmap'].map((id) => document.getElementById(id))].map((el) => {"
+                " const b = el.getBoundingClientRect(); return [b.x, b.y, b.width, b.height,"
+                " el.naturalWidth / el.naturalHeight]; })"
+            )
+            (px, py, pw, ph, _), (hx, hy, hw, hh, ratio) = heat
+            assert abs(ratio - 16 / 9) < 0.01, "the heatmap has the photo's aspect ratio"
+            assert (hx, hy, hw, hh) == pytest.approx((px, py, pw, ph), abs=1.0), "heatmap lies on the photo"
             page.keyboard.press("h")
 
             page.set_viewport_size({"width": 760, "height": 900})  # one column, another scale
@@ -304,3 +312,54 @@ def test_boxes_are_drawn_over_the_photo_and_a_drawn_box_is_confirmed(
     assert drawn["label"] == "other_camera"
     assert drawn["box"] == pytest.approx(list(MISSED), abs=2 / sx)  # a mouse pixel is 1/sx photo pixels
     assert detail["reviews"][0]["boxes"] == detail["boxes"]
+
+
+@pytest.mark.slow
+def test_two_moderators_claims_and_delete(live_server: tuple[str, Any], tmp_path: Path) -> None:
+    """Ana opens the first item (she claims it): Bo's queue leaves it out. Ana deletes it with a
+    reason from the page; the audit trail keeps who and why."""
+    sync_api = _browser()
+    base, app = live_server
+    store = app.state.store
+    ana, bo = store.add_moderator("ana"), store.add_moderator("bo")
+    ids = [
+        store.add_submission(new_submission(40 + i, decision="review", confidence=0.3 + 0.1 * i))["id"]
+        for i in range(3)
+    ]
+
+    def log_in(page: Any, token: str) -> None:
+        page.goto(base + "/")
+        page.fill("#token", token)
+        page.click("#login-form button[type=submit]")
+        page.wait_for_function("document.getElementById('d-id').textContent.length > 0")
+
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--headless", "--disable-gpu"]
+        )
+        try:
+            first = browser.new_context(viewport={"width": 1280, "height": 860}, bypass_csp=True).new_page()
+            log_in(first, ana)
+            assert first.text_content("#d-id") == ids[0]
+            page = store.get(ids[0])
+            assert page["claim"]["moderator"] == "ana"
+            second = browser.new_context(viewport={"width": 1280, "height": 860}, bypass_csp=True).new_page()
+            log_in(second, bo)
+            assert second.text_content("#d-id") == ids[1]  # ana's item is not in bo's queue
+            assert second.locator("#queue li.item").count() == 2
+
+            first.click("#delete-zone summary")
+            first.click("#delete")  # no reason: the browser refuses the form, nothing is deleted
+            assert first.evaluate("document.getElementById('delete-reason').validity.valueMissing")
+            assert store.get(ids[0])["id"] == ids[0]
+            first.fill("#delete-reason", "erasure request from the photographer")
+            first.click("#delete")
+            first.wait_for_function("document.getElementById('review-msg').textContent.startsWith('Deleted')")
+            assert first.text_content("#d-id") != ids[0] and first.locator("#queue li.item").count() == 2
+            _screenshot(first, "moderation-delete.png", tmp_path)
+        finally:
+            browser.close()
+    deletions = httpx.get(f"{base}/v1/deletions", headers={"Authorization": f"Bearer {bo}"}).json()["items"]
+    assert [(d["submission_id"], d["deleted_by"], d["reason"]) for d in deletions] == [
+        (ids[0], "ana", "erasure request from the photographer")
+    ]

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from data.labels import load_labels
 from serve.routes.submit import I18N, texts, verdict_words
-from tests.serve.intake_fixtures import heic_with_gps, street_photo
+from tests.serve.intake_fixtures import street_photo
 from tests.serve.moderation_fixtures import database_url
 from tests.serve.test_submissions import moderation_app
 
@@ -72,17 +72,6 @@ def test_upload_answers_in_plain_words_and_follow_shows_only_the_status(client: 
         client, street_photo(31), location="https://www.openstreetmap.org/#map=18/44.81250/20.46120"
     )
     assert second.json()["duplicate"] is True and second.json()["location"]["lat"] == pytest.approx(44.8125)
-
-
-def test_a_heic_without_a_typed_location_takes_its_gps(client: TestClient) -> None:
-    answer = client.post("/v1/submit", files={"image": ("IMG_0042.HEIC", heic_with_gps(), "image/heic")})
-    assert answer.status_code == 201, answer.text
-    location = answer.json()["location"]
-    assert location["source"] == "exif" and (round(location["lat"], 2), round(location["lon"], 2)) == (
-        44.81,
-        20.46,
-    )
-    assert answer.json()["preview"].startswith("data:image/jpeg;base64,")  # browsers cannot show HEIC
 
 
 def test_every_upload_error_is_a_clear_message(client: TestClient) -> None:
