@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from data.geo import parse_location
@@ -39,11 +40,43 @@ from serve.engine import Engine
 from serve.errors import ApiError
 from serve.intake.intake import IntakeItem, IntakeRules, Intook, follow_status, take_in
 from serve.ratelimit import client_address, enforce_rate
-from serve.schemas import error_responses
+from serve.schemas import Location, error_responses, image_form_body
 from serve.store import Store
 from serve.uploads import read_multipart
 
 router = APIRouter(tags=["submit"])
+
+
+class FoundCamera(BaseModel):
+    """A camera the model found, with its model's display name."""
+
+    box: list[float] = Field(description="[x0, y0, x1, y1] in the upright photo's pixels (width x height)")
+    label: str = Field(examples=["Huawei IPC6625-Z30"])
+    confidence: float
+
+
+class SubmitAnswer(BaseModel):
+    """The submit page's answer: the verdict in words, what to draw, and the follow link."""
+
+    status: str = Field(examples=["pending"])
+    message: str = Field(description="the verdict in plain words, in the page's language")
+    label: str
+    decision: str = Field(examples=["flag"])
+    duplicate: bool = Field(description="the same photo, or a look-alike from the same place, came before")
+    location: Location | None
+    width: int
+    height: int
+    cameras: list[FoundCamera]
+    preview: str = Field(description="the stored photo, small, as a JPEG data URL")
+    follow_url: str = Field(description="the page that shows this submission's status (keep it)")
+
+
+class FollowStatus(BaseModel):
+    """All a follow token shows: the status and the day the photo arrived."""
+
+    status: str = Field(examples=["pending"])
+    received: str = Field(examples=["2026-12-04"])
+
 
 HERE = Path(__file__).resolve().parents[1]
 I18N = HERE / "web" / "i18n"
@@ -52,6 +85,12 @@ PAGE_FILES = {"submit.js": "text/javascript", "submit.css": "text/css"}
 MAX_NOTE = 2000
 MAX_LOCATION = 500
 PREVIEW_SIDE = 800
+SUBMIT_FORM = image_form_body(
+    many=False,
+    location={"type": "string", "maxLength": MAX_LOCATION, "description": "44.8125, 20.4612 or a map link"},
+    note={"type": "string", "maxLength": MAX_NOTE},
+    lang={"type": "string", "description": "the language of 'message' (sr, en)"},
+)
 
 
 @functools.cache
@@ -205,7 +244,9 @@ def _take(
     "/v1/submit",
     status_code=201,
     dependencies=[Depends(_rate_limit)],
+    response_model=SubmitAnswer,
     responses=error_responses(400, 408, 413, 415, 422, 429, 503),
+    openapi_extra=SUBMIT_FORM,
 )
 async def submit_photo(
     request: Request,
@@ -215,7 +256,7 @@ async def submit_photo(
     image_limits: ImageLimitsDep,
     upload_limits: UploadLimitsDep,
     uploads: UploadGateDep,
-) -> dict[str, Any]:
+) -> SubmitAnswer:
     """The submit page's upload: multipart ``image`` + optional ``location`` (coordinates or a map
     link), ``note``, ``lang``; the verdict in plain words and the follow link."""
     pool.check_room()
@@ -225,13 +266,14 @@ async def submit_photo(
         photos = form.files_in("image")
         if not photos:
             raise ApiError(422, "missing_field", "no photo sent; choose or take a photo")
-        return await pool.run(_take, engine, store, photos[0], form.fields, image_limits)
+        answer = await pool.run(_take, engine, store, photos[0], form.fields, image_limits)
+    return SubmitAnswer.model_validate(answer)
 
 
-@router.get("/v1/follow/{token}", responses=error_responses(404))
-async def follow(token: str, store: StoreDep) -> dict[str, str]:
+@router.get("/v1/follow/{token}", response_model=FollowStatus, responses=error_responses(404, 503))
+async def follow(token: str, store: StoreDep) -> FollowStatus:
     """The status of the submission a follow token belongs to, and the day it arrived; nothing else."""
     found = await run_in_threadpool(follow_status, store, token) if len(token) <= 64 else None
     if found is None:
         raise ApiError(404, "not_found", "no submission with that follow link")
-    return found
+    return FollowStatus.model_validate(found)

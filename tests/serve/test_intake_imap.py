@@ -6,6 +6,7 @@ storing and flagging does not duplicate, and the sender is nowhere in the databa
 from __future__ import annotations
 
 import imaplib
+import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -16,8 +17,9 @@ from sqlalchemy import select, text
 
 from serve.intake import imap as imap_module
 from serve.intake.cli import main as intake_main
-from serve.intake.imap import DONE_FLAG, ImapConfig, connect, poll_once
+from serve.intake.imap import DONE_FLAG, ImapConfig, connect, poll_once, watch
 from serve.store import Base, Store, Submission
+from tests.serve.apptools import wait_for
 from tests.serve.imap_server import ImapServer, start_dovecot
 from tests.serve.intake_fixtures import make_channel, street_photo, tiny_engine
 from tests.serve.moderation_fixtures import database_url, store, store_settings
@@ -144,6 +146,15 @@ def test_malformed_mails_are_reported_and_skipped(server: ImapServer, store: Sto
     assert _unflagged(server) == []  # reported once, not retried on every poll
 
 
+def test_a_mail_over_the_size_limit_is_not_downloaded(
+    server: ImapServer, store: Store, tiny_engine: Any
+) -> None:
+    _deliver(server, _photo(_mail("Velika", "44.81, 20.46"), street_photo(17, size=(800, 600))))
+    (outcome,) = _poll(server, make_channel(store, tiny_engine), max_mail_bytes=10_000)
+    assert outcome.items == [] and "is over 10,000; skipped" in outcome.problems[0]
+    assert _submissions(store) == [] and _unflagged(server) == []
+
+
 def test_a_crash_between_storing_and_flagging_does_not_duplicate(
     server: ImapServer, store: Store, tiny_engine: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -171,6 +182,47 @@ def test_moved_when_asked(server: ImapServer, store: Store, tiny_engine: Any) ->
     assert client.select("INBOX")[1] == [b"0"]
     assert client.select('"Obra&ARE-eno"')[1] == [b"1"]  # modified UTF-7
     client.logout()
+
+
+def test_watch_keeps_polling_until_stopped(server: ImapServer, store: Store, tiny_engine: Any) -> None:
+    stop = threading.Event()
+    seen: list[Any] = []
+    kwargs = {"interval_s": 0.2, "stop": stop, "report": seen.append}
+    channel = make_channel(store, tiny_engine)
+    thread = threading.Thread(target=watch, args=(lambda: channel, _config(server)), kwargs=kwargs)
+    thread.start()
+    try:
+        _deliver(server, _photo(_mail("1", "44.8125, 20.4612"), street_photo(14)))
+        wait_for(lambda: len(_submissions(store)) == 1, timeout=30)
+        _deliver(server, _photo(_mail("2", "44.8043, 20.4651"), street_photo(15)))
+        wait_for(lambda: len(_submissions(store)) == 2, timeout=30)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive() and len(seen) == 2 and _unflagged(server) == []
+
+
+def test_the_server_polls_the_inbox_with_intake_imap(
+    server: ImapServer, tiny_model: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from tests.serve.test_submissions import moderation_app
+
+    env = {"ENABLED": "1", "HOST": server.host, "PORT": str(server.port), "USER": server.user}
+    env |= {"PASSWORD": server.password, "CAFILE": str(server.cafile), "INTERVAL_S": "0.2"}
+    for name, value in env.items():
+        monkeypatch.setenv(f"CAMID_INTAKE_IMAP_{name}", value)
+    app = moderation_app(tiny_model.onnx, tmp_path / "var", None)
+    _deliver(server, _photo(_mail("Kamera", "44.8125, 20.4612"), street_photo(16)))
+    with TestClient(app):
+        wait_for(lambda: app.state.store.list_submissions()[1] == 1, timeout=30)
+        (item,) = app.state.store.list_submissions()[0]
+        assert item["source"] == "email" and item["result"]["location"]["lat"] == 44.8125
+    assert not any(t.name == "camid-intake-imap" for t in threading.enumerate())
+    monkeypatch.delenv("CAMID_INTAKE_IMAP_HOST")
+    with pytest.raises(ValueError, match="needs CAMID_INTAKE_IMAP_HOST"):
+        moderation_app(tiny_model.onnx, tmp_path / "var", None)
 
 
 def _database_text(store: Store) -> str:
