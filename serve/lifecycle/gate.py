@@ -3,12 +3,13 @@
 Both models classify every photo of each evaluation set (the verified submissions from the
 training export, and a fixed benchmark manifest). For each set the gate reports, per model, the
 flag precision (flagged photos whose label is right), the camera recall (photos showing a camera
-that the model gives a camera class) and the accuracy, each with a 95% interval, and the paired
+that the model gives a camera class), the camera specificity (photos without a camera that it
+gives no camera class) and the accuracy, each with a 95% interval, and the paired
 difference candidate - live with its own interval. Intervals come from a bootstrap that resamples
 whole groups (the manifest's ``group``: photos of one camera or place), so the photos of one
 camera are never split between resamples. The candidate is refused when, on any set, its flag
-precision or camera recall is worse than the live model's beyond the interval (the difference's
-upper bound is below zero).
+precision, camera recall or camera specificity is worse than the live model's beyond the interval
+(the difference's upper bound is below zero).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ __all__ = ["GATED", "EvalSet", "compare", "format_table", "load_set", "score_set
 
 log = logging.getLogger(__name__)
 
-GATED = ("flag_precision", "camera_recall")  # the metrics a candidate must not lose
+# the metrics a candidate must not lose: camera_specificity too, or a model calling every photo a
+# camera would pass on camera recall while flooding the moderators' queue
+GATED = ("flag_precision", "camera_recall", "camera_specificity")
 SHOWN = (*GATED, "accuracy")
 BATCH = 16
 
@@ -106,10 +109,12 @@ def _ratio_parts(
     if metric == "flag_precision":
         flagged = np.asarray(s.decisions, dtype=object) == "flag"
         return right & flagged, flagged
-    if metric == "camera_recall":
+    if metric in ("camera_recall", "camera_specificity"):
         true_cam = np.array([t in cameras for t in truth], dtype=bool)
         pred_cam = np.array([p in cameras for p in pred], dtype=bool)
-        return pred_cam & true_cam, true_cam
+        if metric == "camera_recall":
+            return pred_cam & true_cam, true_cam
+        return ~pred_cam & ~true_cam, ~true_cam
     return right, np.ones(len(truth), dtype=bool)
 
 
@@ -230,14 +235,14 @@ def format_table(comparison: dict[str, Any]) -> str:
         f"candidate {cand['name']} {cand['version']}",
         "95% intervals: bootstrap over groups (photos of one camera or place resampled together)",
         "",
-        f"{'set':<12} {'photos':>6} {'groups':>6}  {'metric':<15} {'live':<24} {'candidate':<24} "
-        f"{'candidate - live':<26}",
+        f"{'set':<12} {'photos':>6} {'groups':>6}  {'metric':<18} {'live':<24} {'candidate':<24} "
+        "candidate - live",
     ]
     for t in comparison["sets"]:
         for metric, r in t["metrics"].items():
             flag = "  WORSE" if r["worse"] else ""
             lines.append(
-                f"{t['name']:<12} {t['photos']:>6} {t['groups']:>6}  {metric:<15} {_fmt(r['live']):<24} "
+                f"{t['name']:<12} {t['photos']:>6} {t['groups']:>6}  {metric:<18} {_fmt(r['live']):<24} "
                 f"{_fmt(r['candidate']):<24} {_fmt(r['difference']):<26}{flag}".rstrip()
             )
     verdict = "REFUSED: " + "; ".join(comparison["reasons"]) if comparison["refused"] else "passed"
