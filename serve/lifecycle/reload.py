@@ -92,7 +92,7 @@ class ModelWatch:
 
     def __init__(self, app: Any, models_dir: Path, interval_s: float) -> None:
         self.app, self.file, self.interval_s = app, Path(models_dir) / REGISTRY_FILE, interval_s
-        self._seen = _stamp(self.file)
+        self._seen: tuple[int, int] | None = None  # the first check compares with the served model
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> ModelWatch:
