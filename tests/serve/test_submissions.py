@@ -217,6 +217,8 @@ def test_exports(client: TestClient, token: str, tmp_path: Path) -> None:
     assert first["id"] == f"cam-{a}" and first["properties"]["model"] == "Huawei IPC6625-Z30"
     # the mean of the two photos (20.460025, 44.810025), rounded to 4 decimals (~10 m)
     assert first["geometry"] == {"type": "Point", "coordinates": [20.46, 44.81]}
+    # no stored photo is named: only the public, blurred one of each camera (#16)
+    assert all(f["properties"].pop("photo_url") == f"/v1/cameras/{f['id']}/photo.jpg" for f in features)
     assert "photo" not in json.dumps(features).replace("photo_count", "")
     table = client.get("/v1/export/cameras.csv").text.splitlines()
     assert table[0].startswith("id,lat,lon,model,label") and len(table) == 3
