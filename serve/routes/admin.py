@@ -140,7 +140,41 @@ async def verdicts(submission_id: str, _: ModeratorDep, store: StoreDep) -> dict
         raise ApiError(404, "not_found", str(exc)) from exc
 
 
-@router.get("/v1/admin/shadow", responses=ERRORS)
+class ShadowStats(BaseModel):
+    """One shadow model version's agreement with the live verdicts and with the moderators."""
+
+    scored: int
+    same_label: int
+    same_decision: int
+    verified: int = Field(description="scored submissions the moderators verified since")
+    live_right: int = Field(description="of those, how many the live model labelled as the moderators did")
+    shadow_right: int = Field(description="and how many the shadow model did")
+
+
+class ShadowSide(BaseModel):
+    version: str
+    label: str
+    decision: str
+
+
+class ShadowDisagreement(BaseModel):
+    id: str
+    created_at: str
+    live: ShadowSide
+    shadow: ShadowSide
+    moderators: str | None = Field(description="the verified label; null while not verified")
+    status: str
+
+
+class ShadowReport(BaseModel):
+    """Where the shadow model and the live one disagree (newest first)."""
+
+    models: dict[str, ShadowStats] = Field(description="per shadow model version")
+    disagreements: list[ShadowDisagreement]
+    disagreement_count: int
+
+
+@router.get("/v1/admin/shadow", response_model=ShadowReport, responses=ERRORS)
 async def shadow(_: ModeratorDep, store: StoreDep, limit: int = 100) -> dict[str, Any]:
     """Per shadow model: how often it agrees with the live verdicts and with the moderators; the
     latest submissions where the two models disagree (newest first)."""
