@@ -60,6 +60,21 @@ def _submit(page: Any, base: str, lang: str, photo: Path, tmp_path: Path, shot: 
     return str(page.get_attribute("#follow-link", "href"))
 
 
+# The tiny test model finds no boxes: the page's fetch of /v1/submit gets one camera box added
+# (the second quarter across and down), so the drawing is seen in the browser.
+WITH_A_CAMERA = """
+const realFetch = window.fetch;
+window.fetch = async (...args) => {
+  const response = await realFetch(...args);
+  if (!String(args[0]).endsWith("/v1/submit") || !response.ok) return response;
+  const answer = await response.json();
+  const [w, h] = [answer.width, answer.height];
+  answer.cameras = [{box: [w / 4, h / 4, w / 2, h / 2], label: "Huawei IPC6625-Z30", confidence: 0.9}];
+  return new Response(JSON.stringify(answer), {status: response.status, headers: response.headers});
+};
+"""
+
+
 @pytest.mark.slow
 def test_phone_submits_a_jpeg_and_a_heic_with_typed_coordinates(live_server: Any, tmp_path: Path) -> None:
     sync_api = _browser()
@@ -81,7 +96,12 @@ def test_phone_submits_a_jpeg_and_a_heic_with_typed_coordinates(live_server: Any
                 page.click("#pin-map", position={"x": 195, "y": 110})
                 assert page.input_value("#location").count(".") == 2
             follow = _submit(page, base, "sr", jpeg, tmp_path, "submit-phone")
+            page.add_init_script(WITH_A_CAMERA)
             _submit(page, base, "en", heic, tmp_path, None)
+            box = page.locator("#boxes .box")
+            assert box.count() == 1 and box.text_content() == "Huawei IPC6625-Z30"
+            drawn, photo = box.bounding_box(), page.locator("#preview").bounding_box()
+            assert drawn and photo and abs(drawn["width"] - photo["width"] / 4) < 2
             page.goto(base + follow)
             page.wait_for_function("document.getElementById('status-text').textContent.length > 0")
             assert page.text_content("#status-text") == texts("sr")["status_pending"]
