@@ -6,11 +6,10 @@
   ``group`` joins photos taken within 50 m of each other (named after a ~50 m grid cell), so photos
   of one camera stay in one split; photos without a location keep the group of the submission they
   repeat, or their own; ``boxes`` are the verified boxes in pixels of the exported photo.
-- cameras: verified photos of TARGET classes with a location, one point per camera id the store
-  gave them (:meth:`serve.store.Store.review`: per label within 25 m), as GeoJSON points (public
-  map) or CSV (the initiative's spreadsheet); no photos, no notes; the location rounded
-  (``public_location_decimals``, 4: ~10 m) and dates without the time of day, so the export does
-  not pinpoint where and when someone stood.
+- cameras: one point per physical camera of the registry (:mod:`serve.registry.public` writes
+  the GeoJSON, CSV and KML with the columns below); no stored photos, no notes; the location
+  rounded (``public_location_decimals``, 4: ~10 m) and dates without the time of day, so the
+  export does not pinpoint where and when someone stood.
 
 Every photo that leaves through here is the privacy-blurred copy (:mod:`serve.privacy`).
 """
@@ -23,8 +22,6 @@ import logging
 import math
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +30,11 @@ from PIL import Image
 from data.boxes import BOXES_COLUMN, format_boxes
 from data.dedup import UnionFind
 from data.images import load_image
-from data.labels import LabelSet
 from data.manifest import Manifest, Record, write_manifest
 from serve.privacy import blur_sensitive
 from serve.store import Store, Submission
 from serve.store.photos import MAX_SIDE, save_jpeg
-from serve.store.store import CAMERA_RADIUS_M, distance_m, stored_boxes
+from serve.store.store import distance_m, stored_boxes
 
 log = logging.getLogger(__name__)
 
@@ -263,102 +259,3 @@ def training_zip_chunks(store: Store, records: Sequence[Record]) -> Iterator[byt
             zf.write(public_photo(store, _photo_rel(r)), r.path)
             yield sink.take()
     yield sink.take()  # the central directory
-
-
-@dataclass
-class Camera:
-    """One physical target camera seen in one or more verified photos."""
-
-    id: str
-    label: str
-    lat: float
-    lon: float
-    first_seen: datetime
-    last_seen: datetime
-    photos: set[str] = field(default_factory=set)
-    points: list[tuple[float, float]] = field(default_factory=list)
-
-    def add(self, sub: Submission) -> None:
-        assert sub.lat is not None and sub.lon is not None
-        self.points.append((sub.lat, sub.lon))
-        self.lat = sum(p[0] for p in self.points) / len(self.points)
-        self.lon = sum(p[1] for p in self.points) / len(self.points)
-        self.first_seen = min(self.first_seen, sub.created_at)
-        self.last_seen = max(self.last_seen, sub.created_at)
-        self.photos.add(sub.sha256)
-
-
-def cluster_cameras(subs: Sequence[Submission], labels: LabelSet) -> list[Camera]:
-    """Verified target photos with a location, one camera per ``camera_id`` the store gave them.
-
-    A photo without one (none is given without a location) is merged per label into the first
-    camera within 25 m, or starts ``cam-<its id>``.
-    """
-    by_id: dict[str, Camera] = {}
-    for sub in sorted(subs, key=lambda s: (s.created_at, s.id)):
-        label = sub.final_label
-        if label is None or label not in labels or not labels.is_target(label):
-            continue
-        if sub.lat is None or sub.lon is None:
-            continue
-        cam_id = sub.camera_id or _nearest_camera(by_id.values(), label, sub.lat, sub.lon) or f"cam-{sub.id}"
-        camera = by_id.get(cam_id)
-        if camera is None:
-            camera = by_id[cam_id] = Camera(cam_id, label, sub.lat, sub.lon, sub.created_at, sub.created_at)
-        camera.add(sub)
-    return list(by_id.values())
-
-
-def _nearest_camera(cameras: Iterable[Camera], label: str, lat: float, lon: float) -> str | None:
-    for c in cameras:
-        if c.label == label and distance_m(c.lat, c.lon, lat, lon) <= CAMERA_RADIUS_M:
-            return c.id
-    return None
-
-
-def camera_properties(
-    c: Camera, labels: LabelSet, decimals: int = PUBLIC_LOCATION_DECIMALS
-) -> dict[str, Any]:
-    """The public facts of one camera (no photos, notes or submitters): its location rounded to
-    ``decimals`` and the UTC dates (no time of day) it was first and last photographed."""
-    info = labels.get(c.label)
-    return {
-        "id": c.id,
-        "lat": round(c.lat, decimals),
-        "lon": round(c.lon, decimals),
-        "model": info.display_name,
-        "label": c.label,
-        "form_factor": info.form_factor,
-        "first_seen": c.first_seen.date().isoformat(),
-        "last_seen": c.last_seen.date().isoformat(),
-        "photo_count": len(c.photos),
-        "source": "camid moderated submissions",
-    }
-
-
-def cameras_geojson(
-    cameras: Sequence[Camera], labels: LabelSet, decimals: int = PUBLIC_LOCATION_DECIMALS
-) -> dict[str, Any]:
-    """A GeoJSON FeatureCollection of Point features (``[lon, lat]``), one per camera."""
-    features = []
-    for c in cameras:
-        props = camera_properties(c, labels, decimals)
-        features.append(
-            {
-                "type": "Feature",
-                "id": c.id,
-                "geometry": {"type": "Point", "coordinates": [props.pop("lon"), props.pop("lat")]},
-                "properties": props,
-            }
-        )
-    return {"type": "FeatureCollection", "features": features}
-
-
-def cameras_csv(cameras: Sequence[Camera], labels: LabelSet, decimals: int = PUBLIC_LOCATION_DECIMALS) -> str:
-    """The cameras in :data:`CAMERA_CSV_COLUMNS` order (see docs/moderation.md)."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CAMERA_CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for c in cameras:
-        writer.writerow(camera_properties(c, labels, decimals))
-    return buf.getvalue()

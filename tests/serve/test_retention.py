@@ -15,7 +15,7 @@ from PIL import Image
 from sqlalchemy import func, select, text, update
 
 from data.labels import load_labels
-from serve import exports
+from serve.registry.public import PublicCamera, public_cameras
 from serve.store import NotFoundError, Store, create_db_engine, migrate, open_store, store_url
 from serve.store.models import Deletion, Review, Submission, utcnow
 from serve.store.photos import save_jpeg
@@ -97,10 +97,16 @@ def test_delete_keeps_other_submissions_their_photo_reviews_and_cameras(store: S
     kept = store.get(again["id"])
     assert kept["duplicate_of"] is None and kept["duplicates"] == [third["id"]]
     assert [r["verdict"] for r in kept["reviews"]] == ["confirm"]
-    (camera,) = exports.cluster_cameras(store.verified(), load_labels())
-    assert camera.id == f"cam-{first}" and camera.photos == {new_submission(2).sha256}
+    (camera,) = _public(store)
+    assert camera.id == f"cam-{first}" and camera.photo_count == 1
     with pytest.raises(NotFoundError):
         store.delete_submission(first, by="ana", reason="twice")
+
+
+def _public(store: Store) -> list[PublicCamera]:
+    """The cameras of the public map (the registry, #16)."""
+    with store.session() as s:
+        return public_cameras(s, load_labels())
 
 
 def test_a_camera_keeps_its_id_when_its_first_photo_is_rejected_or_deleted(store: Store) -> None:
@@ -108,22 +114,21 @@ def test_a_camera_keeps_its_id_when_its_first_photo_is_rejected_or_deleted(store
     a = _verified(store, mod, 3, lat=44.81, lon=20.46)
     b = _verified(store, mod, 4, lat=44.81005, lon=20.46005)  # 7 m away: the same camera
     c = _verified(store, mod, 5, lat=44.81010, lon=20.46010)
-    labels = load_labels()
-    assert [cam.id for cam in exports.cluster_cameras(store.verified(), labels)] == [f"cam-{a}"]
+    assert [cam.id for cam in _public(store)] == [f"cam-{a}"]
 
     store.review(a, moderator_id=mod, verdict="reject", label=None, revision=1)
-    (camera,) = exports.cluster_cameras(store.verified(), labels)
-    assert camera.id == f"cam-{a}" and len(camera.photos) == 2
+    (camera,) = _public(store)
+    assert camera.id == f"cam-{a}" and camera.photo_count == 2
 
     store.delete_submission(b, by="ana", reason="erasure request")
-    (camera,) = exports.cluster_cameras(store.verified(), labels)
-    assert camera.id == f"cam-{a}" and len(camera.photos) == 1
+    (camera,) = _public(store)
+    assert camera.id == f"cam-{a}" and camera.photo_count == 1
 
     store.review(a, moderator_id=mod, verdict="confirm", label=None, revision=2)  # back on the map
-    (camera,) = exports.cluster_cameras(store.verified(), labels)
-    assert camera.id == f"cam-{a}" and len(camera.photos) == 2
+    (camera,) = _public(store)
+    assert camera.id == f"cam-{a}" and camera.photo_count == 2
     store.review(c, moderator_id=mod, verdict="correct", label="huawei_ipc6225_vrz_es", revision=1)
-    ids = sorted(cam.id for cam in exports.cluster_cameras(store.verified(), labels))
+    ids = sorted(cam.id for cam in _public(store))
     assert ids == sorted([f"cam-{a}", f"cam-{c}"])  # another model: another camera, its own id
 
 
