@@ -33,6 +33,7 @@ from serve.intake.senders import hash_sender
 __all__ = ["Post", "import_posts", "read_posts"]
 
 MAX_NOTE = 500
+VIDEO = "\x00video"  # a post's video or GIF: reported, never read
 _X_STATUS = re.compile(r"^/(?:[^/]+|i(?:/web)?)/status/(\d+)")
 _MENTION = re.compile(r"@\w+")
 X_HOSTS = frozenset({"x.com", "twitter.com", "www.twitter.com", "mobile.twitter.com", "www.x.com"})
@@ -104,6 +105,9 @@ def _x_media(tweet: dict[str, Any], tweet_id: str, folder: Path) -> list[str]:
     entities = tweet.get("extended_entities") or tweet.get("entities") or {}
     names = []
     for media in entities.get("media") or []:
+        if media.get("type") in ("video", "animated_gif"):
+            names.append(VIDEO)
+            continue
         url = str(media.get("media_url_https") or media.get("media_url") or "")
         name = f"{tweet_id}-{url.rsplit('/', 1)[-1]}"
         found = next(
@@ -234,6 +238,8 @@ def read_posts(path: Path, author: str | None = None) -> PostFile:
 
 def _media_bytes(post: Post, media: str, most: int) -> bytes | str:
     """The media file's bytes, or why it cannot be used."""
+    if media == VIDEO:
+        return "a video, not a photo; skipped (send a still of the camera)"
     if urlsplit(media).scheme in ("http", "https"):
         return (
             f"{media[:80]} is a URL; camid does not download: save the photo beside the file "

@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 
 from serve.intake.cli import main as intake_main
 from serve.intake.posts import import_posts, read_posts
+from serve.schemas import SubmissionView
 from serve.store import Base, Store, Submission
 from tests.serve.intake_fixtures import make_channel, street_photo, tiny_engine
 from tests.serve.moderation_fixtures import database_url, store, store_settings
@@ -45,6 +46,8 @@ def x_archive(folder: Path) -> Path:
         _tweet("1003", "RT @ana_kamere: Još jedna #hiljadekamera 44.8125, 20.4612", ["FaAa.jpg"]),
         _tweet("1004", "Bez slike danas", []),
         _tweet("1005", "Slika koje nema u arhivi", ["FcCc.jpg"]),
+        {"tweet": {**_tweet("1006", "Snimak", ["thumb.jpg"])["tweet"],
+                   "extended_entities": {"media": [{"type": "video", "media_url_https": "https://x/thumb.jpg"}]}}},
     ]  # fmt: skip
     path = folder / "data" / "tweets.js"
     path.write_text("window.YTD.tweets.part0 = " + json.dumps(tweets, indent=2), encoding="utf-8")
@@ -84,7 +87,8 @@ def test_x_archive_and_jsonl_import_with_a_retweet_as_duplicate(
     channel = make_channel(store, tiny_engine)
     archive = read_posts(x_archive(tmp_path / "archive"))
     outcomes = import_posts(channel, archive.posts)
-    assert [o.summary().get("stored", 0) for o in outcomes] == [1, 1, 1, 0, 0]
+    assert [o.summary().get("stored", 0) for o in outcomes] == [1, 1, 1, 0, 0, 0]
+    assert "a video, not a photo" in outcomes[5].lines()[0]
     assert "no photo in this post" in outcomes[3].lines()[0]
     assert "tweets_media/1005-FcCc.jpg: no such file" in outcomes[4].lines()[0]
     first, second, retweet = _submissions(store)
@@ -96,6 +100,14 @@ def test_x_archive_and_jsonl_import_with_a_retweet_as_duplicate(
         "url": "https://x.com/i/status/1001",
         "time": "2026-11-28T10:00:00+00:00",
     }
+
+    view = SubmissionView.model_validate(store.get(first.id))  # what moderators see
+    assert view.provenance == {
+        "channel": "post",
+        "url": "https://x.com/i/status/1001",
+        "time": first.provenance["time"],
+    }
+    assert view.source == "post" and view.duplicate_of is None
 
     found = read_posts(posts_jsonl(tmp_path / "export"))
     assert found.problems == [
