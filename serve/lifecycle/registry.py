@@ -56,19 +56,23 @@ class Entry:
 
     @property
     def model_path(self) -> Path:
+        """The registered ``model.onnx``."""
         return self.folder / MODEL_FILE
 
     @property
     def card_path(self) -> Path | None:
+        """Its ``MODEL_CARD.md``, None when it was registered without one."""
         card = self.folder / CARD_FILE
         return card if card.is_file() else None
 
     @property
     def comparisons(self) -> list[Path]:
+        """The gate's saved comparisons of this model (``comparison-<live>.json``)."""
         return sorted(self.folder.glob("comparison-*.json"))
 
     @property
     def version(self) -> str:
+        """The version in its contract."""
         return str(self.contract.get("version", ""))
 
 

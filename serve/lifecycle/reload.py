@@ -48,6 +48,7 @@ class Reload:
     previous: str | None
 
     def to_json(self) -> dict[str, Any]:
+        """The answer of ``POST /v1/admin/model/reload``."""
         return {
             "changed": self.changed,
             "model": {"name": self.name, "version": self.version, "path": self.path},
@@ -96,6 +97,7 @@ class ModelWatch:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> ModelWatch:
+        """Start polling on the running event loop."""
         self._task = asyncio.get_running_loop().create_task(self._run(), name="camid-model-watch")
         return self
 
@@ -113,6 +115,7 @@ class ModelWatch:
                 self._seen = stamp
 
     async def stop(self) -> None:
+        """Cancel the polling task and wait for it to end."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

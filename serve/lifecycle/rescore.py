@@ -128,13 +128,16 @@ class RescoreJob:
 
     @property
     def done(self) -> int:
+        """Submissions handled so far, whatever the outcome."""
         return sum(self.counts.values())
 
     def count(self, outcome: Outcome) -> None:
+        """Record one handled submission (called from the worker threads)."""
         with self._lock:
             self.counts[outcome] += 1
 
     def to_json(self) -> dict[str, Any]:
+        """The progress as ``GET /v1/admin/rescore`` shows it."""
         return {
             "total": self.total,
             "done": self.done,

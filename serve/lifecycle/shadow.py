@@ -113,6 +113,7 @@ class ShadowScorer:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> ShadowScorer:
+        """Start scoring on the running event loop."""
         self._task = asyncio.get_running_loop().create_task(self._run(), name="camid-shadow")
         log.info("shadow model %s %s scores new submissions", self.engine.info.name, self.engine.info.version)
         return self
@@ -130,6 +131,7 @@ class ShadowScorer:
                 log.exception("shadow scoring failed; trying again in %.1f s", self.interval_s)
 
     async def stop(self) -> None:
+        """Cancel the scoring task and wait for it to end."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

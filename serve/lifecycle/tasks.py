@@ -25,6 +25,7 @@ class Background:
     shadow: ShadowScorer | None = None
 
     async def stop(self) -> None:
+        """Stop every task that was started."""
         for task in (self.watch, self.shadow):
             if task is not None:
                 await task.stop()
