@@ -66,6 +66,7 @@ class Candidate:
     photo_count: int
     same_label: bool
     near_duplicate: bool
+    spread_m: float | None = None  # how far the camera's photos lie from its location
 
     @property
     def text(self) -> str:
@@ -344,6 +345,7 @@ def _candidates_for(
             photo_count=counts.get(cam.id, 0),
             same_label=cam.label == box.label,
             near_duplicate=cam.id in near_dups,
+            spread_m=None if cam.spread_m is None else round(cam.spread_m, 1),
         )
         for cam, d in pool.values()
         if _compatible(labels, cam.label, box.label) or cam.id in near_dups

@@ -38,7 +38,10 @@
       group.append(el("legend", {}, `Box ${box.box_index + 1} (${box.label})`));
       const name = `cm-${box.box_index}`;
       if (box.camera_id) group.append(choice(name, box.camera_id, `keep camera ${box.camera_id}`, true));
-      box.candidates.forEach((c, i) => group.append(choice(name, c.camera_id, c.text, !box.camera_id && i === 0)));
+      box.candidates.forEach((c, i) => {
+        const spread = c.spread_m ? ` (its photos spread over ${Math.round(c.spread_m)} m)` : "";
+        group.append(choice(name, c.camera_id, c.text + spread, !box.camera_id && i === 0));
+      });
       if (!box.candidates.length && !box.camera_id) group.append(el("p", { class: "hint" }, "no camera nearby: a new one"));
       if (verified) group.append(choice(name, "new", "a new camera", false));
       group.querySelectorAll("input").forEach((input) => { input.disabled = !verified; });

@@ -114,6 +114,7 @@ def test_candidates_propose_the_near_camera(store: Store) -> None:
     near = [c for c in entry["candidates"] if c["camera_id"] == f"cam-{first['id']}"]
     assert near and near[0]["photo_count"] == 2
     assert near[0]["distance_m"] == pytest.approx(38.0, abs=1.0)
+    assert near[0]["spread_m"] == pytest.approx(2.0, abs=0.1)  # its two photos, 4 m apart
     assert near[0]["text"] == f"same as camera cam-{first['id']}, Huawei IPC6625-Z30, 38 m away, 2 photos"
 
 
@@ -216,3 +217,36 @@ def test_model_boxes_on_confirm_become_cameras(store: Store) -> None:
     assert mod is not None
     store.review(sub["id"], moderator_id=mod.id, verdict="confirm", label=None, revision=0)
     assert len(set(cameras_of(store, sub["id"]))) == 2
+
+
+def test_the_migration_keeps_the_public_camera_ids(store_settings: Any) -> None:
+    """Cameras that existed before the registry (submissions.camera_id) keep their ids and photos."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from serve.store import migrate, store_url
+    from serve.store.store import create_db_engine
+
+    engine = create_db_engine(store_url(store_settings))
+    migrate(engine, "0004")
+    now = datetime.now(UTC)
+    columns = ("id, created_at, sha256, phash, photo, width, height, model_name, model_version, label, "
+               "confidence, decision, probabilities, result, lat, lon, source, note, status, final_label, "
+               "revision, updated_at, camera_id")  # fmt: skip
+    insert = text(f"INSERT INTO submissions ({columns}) VALUES (:id, :t, :sha, 'ff', 'p.jpg', 64, 48, 'm', "
+                  "'1', 'huawei_ipc6625_z30', 0.9, 'flag', '[]', '{}', :lat, :lon, '', '', 'verified', "
+                  "'huawei_ipc6625_z30', 1, :t, :cam)")  # fmt: skip
+    with engine.begin() as conn:
+        for sid, lat, cam in (("a", 44.81, "cam-a"), ("b", 44.8101, "cam-a"), ("c", 44.9, "cam-c")):
+            conn.execute(insert, {"id": sid, "t": now, "sha": sid * 64, "lat": lat, "lon": 20.46, "cam": cam})
+    migrate(engine)
+    with engine.begin() as conn:
+        cams = conn.execute(text("SELECT id, lat, spread_m FROM cameras ORDER BY id")).all()
+        photos = conn.execute(
+            text("SELECT camera_id, submission_id FROM camera_photos ORDER BY submission_id")
+        ).all()
+    engine.dispose()
+    assert [c.id for c in cams] == ["cam-a", "cam-c"]
+    assert cams[0].lat == pytest.approx(44.81005) and cams[0].spread_m == pytest.approx(5.6, abs=0.1)
+    assert [tuple(p) for p in photos] == [("cam-a", "a"), ("cam-a", "b"), ("cam-c", "c")]
