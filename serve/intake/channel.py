@@ -13,7 +13,7 @@ from serve.errors import ApiError
 from serve.intake.intake import AlreadyStored, IntakeItem, IntakeRules, take_in
 from serve.store import Store
 
-__all__ = ["Channel", "ItemOutcome", "Outcome", "sha256_hex"]
+__all__ = ["Channel", "ItemOutcome", "Outcome", "sha256_hex", "store_item"]
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,10 @@ __all__ = [
     "IntakeItem",
     "IntakeRules",
     "Intook",
+    "follow_hash",
     "follow_status",
     "intake_key",
+    "stored_under",
     "take_in",
 ]
 

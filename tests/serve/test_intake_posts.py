@@ -5,10 +5,12 @@ authors are kept only as keyed hashes."""
 # ruff: noqa: F811 - pytest fixtures imported from tests.serve.*_fixtures
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from sqlalchemy import select, text
 
 from serve.intake.cli import main as intake_main
@@ -61,6 +63,9 @@ def posts_jsonl(folder: Path) -> Path:
     (folder / "media").mkdir(parents=True)
     (folder / "media" / "c.jpg").write_bytes(street_photo(23))
     (folder / "media" / "a-again.jpg").write_bytes(street_photo(21))  # tweet 1001's photo
+    recompressed = io.BytesIO()
+    Image.open(io.BytesIO(street_photo(21))).save(recompressed, "JPEG", quality=60)  # as a site re-encodes
+    (folder / "media" / "a-recompressed.jpg").write_bytes(recompressed.getvalue())
     lines = [
         json.dumps({"url": "https://mastodon.example/@mika/1", "text": "kamera", "author": "@mika",
                     "time": "2026-11-29T08:30:00Z", "geo": {"lat": 44.8176, "lon": 20.4569},
@@ -70,6 +75,7 @@ def posts_jsonl(folder: Path) -> Path:
         "{this is not json",
         json.dumps({"url": "https://mastodon.example/@mika/3", "author": "@mika", "geo": [44.8125, 20.4612],
                     "media": ["media/a-again.jpg"]}),
+        json.dumps({"id": "forward-4", "text": "44.81251, 20.46119", "media": ["media/a-recompressed.jpg"]}),
     ]  # fmt: skip
     path = folder / "posts.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -117,7 +123,8 @@ def test_x_archive_and_jsonl_import_with_a_retweet_as_duplicate(
     lines = [line for o in outcomes for line in o.lines()]
     assert "camid does not download" in lines[1]
     subs = _submissions(store)
-    assert len(subs) == 5 and subs[4].duplicate_of == first.id  # sent again elsewhere: the same photo
+    assert len(subs) == 6 and subs[4].duplicate_of == first.id  # sent again elsewhere: the same photo
+    assert subs[5].duplicate_of == first.id and subs[5].sha256 != first.sha256  # re-encoded: by its phash
     assert subs[3].provenance == {
         "channel": "post",
         "url": "https://mastodon.example/@mika/1",
@@ -126,7 +133,7 @@ def test_x_archive_and_jsonl_import_with_a_retweet_as_duplicate(
     assert subs[3].sender_hash == subs[4].sender_hash != first.sender_hash
 
     again = import_posts(channel, read_posts(tmp_path / "archive" / "data" / "tweets.js").posts)
-    assert sum(o.summary().get("already", 0) for o in again) == 3 and len(_submissions(store)) == 5
+    assert sum(o.summary().get("already", 0) for o in again) == 3 and len(_submissions(store)) == 6
     with store.engine.connect() as conn:
         dump = repr([conn.execute(text(f"SELECT * FROM {t}")).all() for t in Base.metadata.tables]).lower()
     assert "ana_kamere" not in dump  # neither the author nor the retweet's mention
@@ -137,7 +144,7 @@ def test_command_imports_a_file_and_names_a_bad_one(tmp_path: Path, tiny_model: 
     common = ["--model", str(tiny_model.onnx), "--data-dir", str(tmp_path / "var"), "posts"]
     assert intake_main([*common, str(posts_jsonl(tmp_path / "export"))]) == 0
     captured = capsys.readouterr()
-    assert "photo 0: stored as submission" in captured.out and "2 photo(s) stored" in captured.err
+    assert "photo 0: stored as submission" in captured.out and "3 photo(s) stored" in captured.err
     bad = tmp_path / "tweets.js"
     bad.write_text("window.YTD.tweets.part0 = [{oops")
     assert intake_main([*common, str(bad)]) == 2
