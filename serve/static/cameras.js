@@ -64,6 +64,28 @@
       document.getElementById("cm-msg").textContent = "saved";
     });
     panel.append(apply, msg);
+    data.boxes.filter((b) => b.camera_id).forEach((b) => panel.append(mergeForm(id, b.camera_id)));
+  }
+
+  function mergeForm(id, camera) {
+    // Merging moves every photo of one camera into another (audited); the ids come from the list.
+    const form = el("form", { class: "cm-merge" });
+    const input = el("input", { type: "text", placeholder: "cam-…", "aria-label": `merge ${camera} into` });
+    const note = el("p", { class: "msg", role: "status" });
+    form.append(el("span", {}, `Merge ${camera} into `), input, el("button", { type: "submit" }, "Merge"), note);
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const r = await call(`/v1/cameras/${encodeURIComponent(camera)}/merge`, {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ into: input.value.trim() }) });
+      const answer = await r.json();
+      if (!r.ok) { note.textContent = answer.error.message; return; }
+      shown = "";
+      await refresh();
+      const done = document.getElementById("cm-msg");
+      if (done) done.textContent = `merged ${camera} into ${answer.id} (${answer.photo_count} photos)`;
+    });
+    return form;
   }
 
   async function refresh() {

@@ -141,7 +141,7 @@ def test_moderators_page_proposes_the_camera(live_server: tuple[str, Any], tmp_p
     store = app.state.store
     token = store.add_moderator("ana")
     mod = store.authenticate(token)
-    first, second = _photos(2)
+    first, second, third = _photos(3)
     r = httpx.post(
         f"{base}/v1/submissions", files={"image": ("p.jpg", first)}, data={"lat": 44.8125, "lon": 20.4612}
     )
@@ -165,5 +165,20 @@ def test_moderators_page_proposes_the_camera(live_server: tuple[str, Any], tmp_p
             page.wait_for_selector("#camera-match:not([hidden]) fieldset")
             text = page.text_content("#camera-match") or ""
             assert f"same as camera {cam}" in text and "14 m away, 1 photo" in text
+
+            # a verified photo 40 m off made its own camera; the panel merges it into the first
+            far = httpx.post(f"{base}/v1/submissions", files={"image": ("p.jpg", third)},
+                             data={"lat": 44.8125 + 40 / 111_320, "lon": 20.4612}).json()["id"]  # fmt: skip
+            store.review(far, moderator_id=mod.id, verdict="correct", label="huawei_ipc6625_z30", revision=0)
+            page.evaluate(  # show it as the page does after moving to it
+                "([id]) => { document.getElementById('d-status').textContent = 'verified';"
+                " document.getElementById('d-id').textContent = id; }",
+                [far],
+            )
+            page.wait_for_selector(f"#camera-match .cm-merge >> text=Merge cam-{far} into")
+            assert "a new camera" in (page.text_content("#camera-match") or "")
+            page.fill("#camera-match .cm-merge input", cam)
+            page.click("#camera-match .cm-merge button")
+            page.wait_for_selector(f"#cm-msg >> text=merged cam-{far} into {cam} (2 photos)")
         finally:
             browser.close()
