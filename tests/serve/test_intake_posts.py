@@ -140,6 +140,18 @@ def test_x_archive_and_jsonl_import_with_a_retweet_as_duplicate(
     assert "mika" not in dump.replace("mastodon.example/@mika/", "")  # a link as given names its author
 
 
+def test_an_erased_post_photo_is_not_brought_back_by_a_new_import(
+    store: Store, tiny_engine: Any, tmp_path: Path
+) -> None:
+    channel = make_channel(store, tiny_engine)
+    tweets = x_archive(tmp_path / "archive")
+    import_posts(channel, read_posts(tweets).posts)
+    second = _submissions(store)[1]
+    store.delete_submission(second.id, by="cli:test", reason="erasure request")
+    again = import_posts(channel, read_posts(tweets).posts)
+    assert again[1].items[0].kind == "already" and len(_submissions(store)) == 2
+
+
 def test_command_imports_a_file_and_names_a_bad_one(tmp_path: Path, tiny_model: Any, capsys: Any) -> None:
     common = ["--model", str(tiny_model.onnx), "--data-dir", str(tmp_path / "var"), "posts"]
     assert intake_main([*common, str(posts_jsonl(tmp_path / "export"))]) == 0
