@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from serve.deps import ModeratorDep, StoreDep
 from serve.errors import ApiError
 from serve.registry import cameras as registry
+from serve.registry.schemas import CameraList, CameraView, SubmissionCameras
 from serve.schemas import error_responses
 from serve.store import Camera, NotFoundError, Store
 
@@ -63,7 +64,7 @@ async def _in_session(store: Store, write: bool, work: Callable[[Session], T]) -
         raise ApiError(409, "registry_conflict", str(exc)) from exc
 
 
-@router.get("/v1/cameras", responses=ERRORS)
+@router.get("/v1/cameras", response_model=CameraList, responses=ERRORS)
 async def list_cameras(
     store: StoreDep, moderator: ModeratorDep, include_merged: bool = False
 ) -> dict[str, Any]:
@@ -82,13 +83,13 @@ async def list_cameras(
     return await _in_session(store, False, work)
 
 
-@router.get("/v1/cameras/{camera_id}", responses=ERRORS)
+@router.get("/v1/cameras/{camera_id}", response_model=CameraView, responses=ERRORS)
 async def get_camera(camera_id: str, store: StoreDep, moderator: ModeratorDep) -> dict[str, Any]:
     """One camera: location and spread, every photo entry (submission, box, status), its audit trail."""
     return await _in_session(store, False, lambda s: registry.camera_json(s, camera_id))
 
 
-@router.patch("/v1/cameras/{camera_id}", responses=ERRORS)
+@router.patch("/v1/cameras/{camera_id}", response_model=CameraView, responses=ERRORS)
 async def edit_camera(
     camera_id: str, edit: CameraEdit, store: StoreDep, moderator: ModeratorDep
 ) -> dict[str, Any]:
@@ -101,7 +102,7 @@ async def edit_camera(
     )
 
 
-@router.post("/v1/cameras/{camera_id}/merge", responses=ERRORS)
+@router.post("/v1/cameras/{camera_id}/merge", response_model=CameraView, responses=ERRORS)
 async def merge_camera(
     camera_id: str, body: MergeRequest, store: StoreDep, moderator: ModeratorDep
 ) -> dict[str, Any]:
@@ -111,7 +112,7 @@ async def merge_camera(
     )
 
 
-@router.post("/v1/cameras/{camera_id}/split", status_code=201, responses=ERRORS)
+@router.post("/v1/cameras/{camera_id}/split", status_code=201, response_model=CameraView, responses=ERRORS)
 async def split_camera(
     camera_id: str, body: SplitRequest, store: StoreDep, moderator: ModeratorDep
 ) -> dict[str, Any]:
@@ -121,7 +122,7 @@ async def split_camera(
     )
 
 
-@router.get("/v1/submissions/{submission_id}/cameras", responses=ERRORS)
+@router.get("/v1/submissions/{submission_id}/cameras", response_model=SubmissionCameras, responses=ERRORS)
 async def submission_cameras(submission_id: str, store: StoreDep, moderator: ModeratorDep) -> dict[str, Any]:
     """Per camera box of the submission: the camera it shows now and the candidates it may show
     ("same as camera cam-…, Huawei IPC6625-Z30, 14 m away, 3 photos"), best first."""
@@ -129,7 +130,7 @@ async def submission_cameras(submission_id: str, store: StoreDep, moderator: Mod
     return {"submission_id": submission_id, "boxes": boxes}
 
 
-@router.post("/v1/submissions/{submission_id}/cameras", responses=ERRORS)
+@router.post("/v1/submissions/{submission_id}/cameras", response_model=SubmissionCameras, responses=ERRORS)
 async def assign_cameras(
     submission_id: str, body: Assignment, store: StoreDep, moderator: ModeratorDep
 ) -> dict[str, Any]:

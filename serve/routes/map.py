@@ -22,7 +22,7 @@ from serve.registry import official
 from serve.registry.districts import District, districts_for
 from serve.registry.photos import popup_jpeg
 from serve.registry.public import PublicCamera, cameras_kml, load_public, stats
-from serve.registry.schemas import Stats
+from serve.registry.schemas import ComparisonReport, Stats
 from serve.schemas import body_response, error_responses
 from serve.settings import Settings
 from serve.store import Store
@@ -170,7 +170,7 @@ async def _comparison(store: Store, settings: Settings, distance: float | None) 
     }
 
 
-@router.get("/v1/registry/comparison", responses=error_responses(503))
+@router.get("/v1/registry/comparison", response_model=ComparisonReport, responses=error_responses(422, 503))
 async def comparison(
     store: StoreDep, settings: SettingsDep, distance: DistanceQuery = None
 ) -> dict[str, Any]:
