@@ -105,6 +105,15 @@ def test_phone_submits_a_jpeg_and_a_heic_with_typed_coordinates(live_server: Any
             page.goto(base + follow)
             page.wait_for_function("document.getElementById('status-text').textContent.length > 0")
             assert page.text_content("#status-text") == texts("sr")["status_pending"]
+            located = browser.new_context(  # "My location": the phone's GPS fills the field
+                viewport=PHONE,
+                geolocation={"latitude": 44.80431, "longitude": 20.46512},
+                permissions=["geolocation"],
+            ).new_page()
+            located.goto(f"{base}/submit?lang=en")
+            located.click("#locate")
+            located.wait_for_function("document.getElementById('location').value.length > 0")
+            assert located.input_value("#location") == "44.804310, 20.465120"
         finally:
             browser.close()
     items, total = app.state.store.list_submissions()
