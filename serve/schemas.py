@@ -188,6 +188,9 @@ class ReviewEntry(BaseModel):
     note: str
     model_label: str
     model_confidence: float
+    model_version: str | None = Field(
+        default=None, description="the model whose verdict the moderator saw (null: an older review)"
+    )
     boxes: list[ReviewBox] | None = Field(
         None, description="the boxes this review verified (null: none, e.g. a reject or an older review)"
     )

@@ -140,6 +140,8 @@ class Review(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     model_label: Mapped[str] = mapped_column(String(64))
     model_confidence: Mapped[float] = mapped_column(Float)
+    # the model whose verdict the moderator saw (null: reviewed before versions were kept)
+    model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     boxes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)  # what it verified
 
     submission: Mapped[Submission] = relationship(back_populates="reviews")

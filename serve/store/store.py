@@ -586,6 +586,7 @@ class Store:
                 note=note,
                 model_label=sub.label,
                 model_confidence=sub.confidence,
+                model_version=sub.model_version,
                 boxes=boxes,
             )
         )
@@ -884,6 +885,7 @@ def review_json(r: Review) -> dict[str, Any]:
         "note": r.note,
         "model_label": r.model_label,
         "model_confidence": r.model_confidence,
+        "model_version": r.model_version,
         "boxes": r.boxes,
     }
 

@@ -272,6 +272,13 @@ def test_rescoring_changes_pending_verdicts_and_keeps_the_old_ones(
             ]
         untouched = client.get(f"/v1/submissions/{reviewed}/verdicts", headers=headers).json()
         assert untouched["earlier"] == [] and untouched["current"]["model"]["version"] == "0.0.1"
+        # each review names the model whose verdict the moderator saw
+        client.app.state.store.review(  # type: ignore[attr-defined]
+            after[0][0], moderator_id=moderator, verdict="confirm", label=None, revision=0
+        )
+        for sid, version in ((reviewed, "0.0.1"), (after[0][0], "1.0.0")):
+            review = client.get(f"/v1/submissions/{sid}", headers=headers).json()["reviews"][-1]
+            assert review["model_version"] == version
 
     assert submissions_cli.main([*base, "rescore", "--model", str(variants.good)]) == 0
     assert "re-scored 0 of 0" in capsys.readouterr().out  # nothing left for this model

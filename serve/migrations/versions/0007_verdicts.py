@@ -4,7 +4,8 @@
 confidence, decision and the full result, and when a newer model replaced it. The current verdict
 stays on the submission row. ``shadow_verdicts``: what a shadow model (a candidate scoring new
 submissions beside the live one) said, one row per submission and model. Rows of both go with
-their submission (ON DELETE CASCADE: erasure removes them).
+their submission (ON DELETE CASCADE: erasure removes them). ``reviews.model_version``: the model
+whose verdict the moderator saw (NULL for reviews made before).
 
 Revision ID: 0007
 Revises: 0004
@@ -62,9 +63,13 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_shadow_verdicts_submission_id", "shadow_verdicts", ["submission_id"])
+    with op.batch_alter_table("reviews") as batch:
+        batch.add_column(sa.Column("model_version", sa.String(64), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("reviews") as batch:
+        batch.drop_column("model_version")
     op.drop_index("ix_shadow_verdicts_submission_id", table_name="shadow_verdicts")
     op.drop_table("shadow_verdicts")
     op.drop_index("ix_verdicts_submission_id", table_name="verdicts")
