@@ -28,7 +28,7 @@ from data.images import ImageLimits
 from serve.intake.channel import Channel, Outcome
 from serve.intake.imap import ImapConfig, connect, poll_once, watch
 from serve.intake.intake import IntakeRules
-from serve.intake.posts import import_posts, read_posts
+from serve.intake.posts import import_posts, read_posts, with_hashtag
 from serve.intake.senders import sender_key
 
 __all__ = ["main"]
@@ -43,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
         "--model", type=Path, help="ONNX model (default: CAMID_MODEL_PATH, the release model)"
     )
     parser.add_argument("--data-dir", type=Path, help="the server's data folder (default: CAMID_DATA_DIR)")
+    parser.add_argument(
+        "--per-sender-per-day",
+        type=int,
+        default=30,
+        metavar="N",
+        help="photos stored per sender (address or handle) in 24 hours; the rest wait (default 30)",
+    )
     sub = parser.add_subparsers(dest="channel", required=True)
     imap = sub.add_parser("imap", help="store the photos mailed to an IMAP inbox (TLS)")
     imap.add_argument("--host", required=True)
@@ -58,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     posts = sub.add_parser("posts", help="import posts: an X archive's tweets.js, or JSON/JSONL post objects")
     posts.add_argument("file", type=Path)
     posts.add_argument("--author", help="the posts' author handle when the file does not say (kept hashed)")
+    posts.add_argument("--hashtag", metavar="TAG", help="import only the posts with #TAG, e.g. hiljadekamera")
     return parser
 
 
@@ -80,15 +88,18 @@ def _password(args: argparse.Namespace) -> str:
 @contextmanager
 def _channel(args: argparse.Namespace) -> Iterator[Channel]:
     from serve.engine import Engine
+    from serve.lifecycle.reload import live_model_path
     from serve.settings import Settings
     from serve.store import describe_store, open_store
 
     overrides = {k: v for k, v in (("model_path", args.model), ("data_dir", args.data_dir)) if v is not None}
     settings = Settings(**overrides)
-    if not settings.model_path.is_file():
-        raise ValueError(f"no model at {settings.model_path}; pass --model PATH or set CAMID_MODEL_PATH")
+    # --model wins; else the registry's live model (CAMID_MODELS_DIR), as `camid serve` runs it
+    model_path = settings.model_path if args.model is not None else live_model_path(settings)
+    if not model_path.is_file():
+        raise ValueError(f"no model at {model_path}; pass --model PATH or set CAMID_MODEL_PATH")
     _err(describe_store(settings))
-    engine = Engine.load(settings.model_path, threads=settings.ort_threads)
+    engine = Engine.load(model_path, threads=settings.ort_threads)
     store = open_store(settings, engine.info.labels)
     limits = ImageLimits(
         max_bytes=settings.max_bytes,
@@ -96,7 +107,8 @@ def _channel(args: argparse.Namespace) -> Iterator[Channel]:
         max_decoded_bytes=settings.max_decoded_bytes,
     )
     try:
-        yield Channel(engine, store, IntakeRules(image=limits), sender_key(store.data_dir))
+        rules = IntakeRules(image=limits, per_sender_per_day=args.per_sender_per_day)
+        yield Channel(engine, store, rules, sender_key(store.data_dir))
     finally:
         store.close()
 
@@ -125,7 +137,7 @@ def _run_imap(args: argparse.Namespace, channel: Channel) -> int:
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-        watch(channel, config, interval_s=args.interval, stop=stop, report=_report)
+        watch(lambda: channel, config, interval_s=args.interval, stop=stop, report=_report)
         return 0
     client = connect(config)
     try:
@@ -142,11 +154,19 @@ def _run_posts(args: argparse.Namespace, channel: Channel) -> int:
     found = read_posts(args.file, author=args.author)
     for problem in found.problems:
         sys.stdout.write(problem + "\n")
-    outcomes = import_posts(channel, found.posts)
+    posts = with_hashtag(found.posts, args.hashtag) if args.hashtag else found.posts
+    outcomes = import_posts(channel, posts)
+    without = [o for o in outcomes if not o.items]  # most posts of an archive carry no photo
     for outcome in outcomes:
-        _report(outcome)
-    stored = sum(1 for o in outcomes for i in o.items if i.kind == "stored")
-    _err(f"{args.file}: {len(found.posts)} post(s), {stored} photo(s) stored")
+        if outcome.items:
+            _report(outcome)
+    stored = [i for o in outcomes for i in o.items if i.kind == "stored"]
+    duplicates = sum(1 for i in stored if i.duplicate_of)
+    picked = f" with #{args.hashtag.lstrip('#')}" if args.hashtag else ""
+    _err(
+        f"{args.file}: {len(posts)} post(s){picked}, {len(without)} without a photo, "
+        f"{len(stored)} photo(s) stored ({duplicates} of them duplicates)"
+    )
     return 0
 
 

@@ -30,7 +30,7 @@ from serve.intake.channel import Channel, ItemOutcome, Outcome, sha256_hex, stor
 from serve.intake.intake import IntakeItem, intake_key
 from serve.intake.senders import hash_sender
 
-__all__ = ["Post", "import_posts", "read_posts"]
+__all__ = ["Post", "import_post", "import_posts", "read_posts", "with_hashtag"]
 
 MAX_NOTE = 500
 VIDEO = "\x00video"  # a post's video or GIF: reported, never read
@@ -279,6 +279,12 @@ def import_post(channel: Channel, post: Post) -> Outcome:
         )
         outcome.items.append(store_item(channel, item))
     return outcome
+
+
+def with_hashtag(posts: list[Post], tag: str) -> list[Post]:
+    """The posts whose text carries ``#tag`` (any case), e.g. the initiative's ``hiljadekamera``."""
+    wanted = re.compile(rf"#{re.escape(tag.lstrip('#'))}(?!\w)", re.IGNORECASE)
+    return [p for p in posts if wanted.search(p.text)]
 
 
 def import_posts(channel: Channel, posts: list[Post]) -> list[Outcome]:

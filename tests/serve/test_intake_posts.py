@@ -14,7 +14,7 @@ from PIL import Image
 from sqlalchemy import select, text
 
 from serve.intake.cli import main as intake_main
-from serve.intake.posts import import_posts, read_posts
+from serve.intake.posts import import_posts, read_posts, with_hashtag
 from serve.schemas import SubmissionView
 from serve.store import Base, Store, Submission
 from tests.serve.intake_fixtures import make_channel, street_photo, tiny_engine
@@ -152,11 +152,28 @@ def test_an_erased_post_photo_is_not_brought_back_by_a_new_import(
     assert again[1].items[0].kind == "already" and len(_submissions(store)) == 2
 
 
+def test_only_the_posts_with_the_hashtag(tmp_path: Path) -> None:
+    posts = read_posts(x_archive(tmp_path / "archive")).posts
+    assert [p.post_id for p in with_hashtag(posts, "HiljadeKamera")] == ["1001", "1002", "1003"]
+    assert with_hashtag(posts, "#hiljade") == []  # a whole tag, not a prefix
+
+
 def test_command_imports_a_file_and_names_a_bad_one(tmp_path: Path, tiny_model: Any, capsys: Any) -> None:
     common = ["--model", str(tiny_model.onnx), "--data-dir", str(tmp_path / "var"), "posts"]
     assert intake_main([*common, str(posts_jsonl(tmp_path / "export"))]) == 0
     captured = capsys.readouterr()
-    assert "photo 0: stored as submission" in captured.out and "3 photo(s) stored" in captured.err
+    assert (
+        "photo 0: stored as submission" in captured.out
+        and "3 photo(s) stored (1 of them duplicates)" in captured.err
+    )
+    tweets = x_archive(tmp_path / "archive")
+    assert intake_main([*common, str(tweets), "--hashtag", "hiljadekamera"]) == 0
+    captured = capsys.readouterr()
+    assert "no photo in this post" not in captured.out  # counted, not listed
+    assert (
+        "3 post(s) with #hiljadekamera, 0 without a photo, 3 photo(s) stored (2 of them duplicates)"
+        in captured.err
+    )
     bad = tmp_path / "tweets.js"
     bad.write_text("window.YTD.tweets.part0 = [{oops")
     assert intake_main([*common, str(bad)]) == 2
