@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from data.images import ImageLimits
@@ -31,6 +31,7 @@ __all__ = [
     "IntakeRules",
     "Intook",
     "follow_hash",
+    "follow_location",
     "follow_status",
     "intake_key",
     "stored_under",
@@ -186,3 +187,19 @@ def follow_status(store: Store, token: str) -> dict[str, str] | None:
     if row is None:
         return None
     return {"status": str(row.status), "received": row.created_at.date().isoformat()}
+
+
+def follow_location(store: Store, token: str, lat: float, lon: float) -> bool | None:
+    """Give a pending submission without a location the one its sender adds afterwards (phones
+    often strip the GPS from photos sent through a browser). True when set, False when the
+    submission already has a location or is no longer pending, None for an unknown token."""
+    with store.session(write=True) as s:
+        found = s.scalar(select(Submission.id).where(Submission.follow_hash == follow_hash(token)))
+        if found is None:
+            return None
+        changed = s.execute(
+            update(Submission)
+            .where(Submission.id == found, Submission.lat.is_(None), Submission.status == "pending")
+            .values(lat=lat, lon=lon, location_source="form", updated_at=utcnow())
+        )
+    return bool(getattr(changed, "rowcount", 0))

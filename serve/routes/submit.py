@@ -38,13 +38,28 @@ from serve.deps import (
 )
 from serve.engine import Engine
 from serve.errors import ApiError
-from serve.intake.intake import IntakeItem, IntakeRules, Intook, follow_status, take_in
+from serve.intake.intake import IntakeItem, IntakeRules, Intook, follow_location, follow_status, take_in
 from serve.ratelimit import client_address, enforce_rate
 from serve.schemas import Location, error_responses, image_form_body
 from serve.store import Store
 from serve.uploads import read_multipart
 
 router = APIRouter(tags=["submit"])
+
+
+HERE = Path(__file__).resolve().parents[1]
+I18N = HERE / "web" / "i18n"
+DEFAULT_LANG = "sr"
+PAGE_FILES = {"submit.js": "text/javascript", "submit.css": "text/css"}
+MAX_NOTE = 2000
+MAX_LOCATION = 500
+PREVIEW_SIDE = 800
+SUBMIT_FORM = image_form_body(
+    many=False,
+    location={"type": "string", "maxLength": MAX_LOCATION, "description": "44.8125, 20.4612 or a map link"},
+    note={"type": "string", "maxLength": MAX_NOTE},
+    lang={"type": "string", "description": "the language of 'message' (sr, en)"},
+)
 
 
 class FoundCamera(BaseModel):
@@ -71,26 +86,23 @@ class SubmitAnswer(BaseModel):
     follow_url: str = Field(description="the page that shows this submission's status (keep it)")
 
 
+class LateLocation(BaseModel):
+    """Where the camera is, sent after the photo: coordinates or a map link."""
+
+    location: str = Field(max_length=MAX_LOCATION, examples=["44.8125, 20.4612"])
+
+
+class LocationAdded(BaseModel):
+    """The location now kept with the submission."""
+
+    location: Location
+
+
 class FollowStatus(BaseModel):
     """All a follow token shows: the status and the day the photo arrived."""
 
     status: str = Field(examples=["pending"])
     received: str = Field(examples=["2026-12-04"])
-
-
-HERE = Path(__file__).resolve().parents[1]
-I18N = HERE / "web" / "i18n"
-DEFAULT_LANG = "sr"
-PAGE_FILES = {"submit.js": "text/javascript", "submit.css": "text/css"}
-MAX_NOTE = 2000
-MAX_LOCATION = 500
-PREVIEW_SIDE = 800
-SUBMIT_FORM = image_form_body(
-    many=False,
-    location={"type": "string", "maxLength": MAX_LOCATION, "description": "44.8125, 20.4612 or a map link"},
-    note={"type": "string", "maxLength": MAX_NOTE},
-    lang={"type": "string", "description": "the language of 'message' (sr, en)"},
-)
 
 
 @functools.cache
@@ -277,3 +289,27 @@ async def follow(token: str, store: StoreDep) -> FollowStatus:
     if found is None:
         raise ApiError(404, "not_found", "no submission with that follow link")
     return FollowStatus.model_validate(found)
+
+
+@router.post(
+    "/v1/follow/{token}/location",
+    response_model=LocationAdded,
+    dependencies=[Depends(_rate_limit)],
+    responses=error_responses(404, 409, 422, 429, 503),
+)
+async def add_location(token: str, body: LateLocation, store: StoreDep) -> LocationAdded:
+    """Add the camera's location to a pending submission sent without one (the follow token says
+    which); 409 when it has a location already."""
+    given = _location({"location": body.location})
+    if given is None:
+        raise ApiError(422, "invalid_location", "send the location: 44.8125, 20.4612 or a map link")
+    done = (
+        await run_in_threadpool(follow_location, store, token, given[0], given[1])
+        if len(token) <= 64
+        else None
+    )
+    if done is None:
+        raise ApiError(404, "not_found", "no submission with that follow link")
+    if not done:
+        raise ApiError(409, "location_set", "this submission has its location already (or was reviewed)")
+    return LocationAdded.model_validate({"location": {"lat": given[0], "lon": given[1], "source": "form"}})

@@ -9,10 +9,11 @@
   let pin = null;
   let map = null;
 
-  function showError(code, message) {
+  function showError(code, message, where) {
     const known = (T.errors || {})[code];
-    $("error").textContent = known || fill(T.error, { message: message || code });
-    $("error").hidden = false;
+    const box = $(where || "error");
+    box.textContent = known || fill(T.error, { message: message || code });
+    box.hidden = false;
   }
 
   function choose(input) {
@@ -36,14 +37,37 @@
     map.on("click", (e) => setLocation(e.latlng.lat, e.latlng.lng));
   }
 
-  function locate() {
-    if (!navigator.geolocation) { $("location-hint").textContent = T.location_denied; return; }
-    $("location-hint").textContent = T.location_locating;
+  function locate(found, hint) {
+    if (!navigator.geolocation) { $(hint).textContent = T.location_denied; $(hint).hidden = false; return; }
+    $(hint).textContent = T.location_locating;
     navigator.geolocation.getCurrentPosition(
-      (pos) => { setLocation(pos.coords.latitude, pos.coords.longitude); $("location-hint").textContent = T.location_hint;
-                 if (map) map.setView([pos.coords.latitude, pos.coords.longitude], 17); },
-      () => { $("location-hint").textContent = T.location_denied; },
+      (pos) => found(pos.coords.latitude, pos.coords.longitude),
+      () => { $(hint).textContent = T.location_denied; $(hint).hidden = false; },
       { enableHighAccuracy: true, timeout: 15000 });
+  }
+
+  function locateForForm() {
+    locate((lat, lon) => { setLocation(lat, lon); $("location-hint").textContent = T.location_hint;
+                           if (map) map.setView([lat, lon], 17); }, "location-hint");
+  }
+
+  function showLocation(loc) {
+    $("verdict-location").textContent = loc ? fill(T.verdict_location, { lat: loc.lat.toFixed(5), lon: loc.lon.toFixed(5) })
+                                            : T.verdict_no_location;
+  }
+
+  async function addLocation(event, token) {
+    event.preventDefault();
+    $("late-error").hidden = true;
+    const response = await fetch("/v1/follow/" + encodeURIComponent(token) + "/location", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ location: $("late-location").value.trim() }) }).catch(() => null);
+    if (!response) { showError("network", "", "late-error"); return; }
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) { const err = answer.error || {}; showError(err.code || "network", err.message, "late-error"); return; }
+    showLocation(answer.location);
+    $("verdict-location").textContent += " — " + T.location_added;
+    $("add-location").hidden = true;
   }
 
   function drawBoxes(answer) {
@@ -71,9 +95,10 @@
     $("verdict-duplicate").hidden = !answer.duplicate;
     $("preview").src = answer.preview;
     drawBoxes(answer);
-    const loc = answer.location;
-    $("verdict-location").textContent = loc ? fill(T.verdict_location, { lat: loc.lat.toFixed(5), lon: loc.lon.toFixed(5) })
-                                            : T.verdict_no_location;
+    showLocation(answer.location);
+    const token = new URL(answer.follow_url, location.href).searchParams.get("follow");
+    $("add-location").hidden = Boolean(answer.location);
+    $("add-location").onsubmit = (e) => addLocation(e, token);
     $("follow-link").href = answer.follow_url;
     window.scrollTo(0, 0);
   }
@@ -117,7 +142,9 @@
   if (follow) { showStatus(follow); return; }
   $("photo-camera").addEventListener("change", (e) => choose(e.target));
   $("photo-file").addEventListener("change", (e) => choose(e.target));
-  $("locate").addEventListener("click", locate);
+  $("locate").addEventListener("click", locateForForm);
+  $("late-locate").addEventListener("click", () => locate((lat, lon) => {
+    $("late-location").value = lat.toFixed(6) + ", " + lon.toFixed(6); }, "late-error"));
   $("location").addEventListener("change", () => {  // typed "lat, lon": show it on the map
     const m = /^\s*(-?\d{1,2}\.\d+)\s*,\s*(-?\d{1,3}\.\d+)\s*$/.exec($("location").value);
     if (m && map) { setLocation(+m[1], +m[2]); map.setView([+m[1], +m[2]], 16); }

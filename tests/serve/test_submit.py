@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from data.labels import load_labels
 from serve.routes.submit import I18N, texts, verdict_words
-from tests.serve.intake_fixtures import street_photo
+from tests.serve.intake_fixtures import heic_with_gps, street_photo
 from tests.serve.moderation_fixtures import database_url
 from tests.serve.test_submissions import moderation_app
 
@@ -72,6 +72,35 @@ def test_upload_answers_in_plain_words_and_follow_shows_only_the_status(client: 
         client, street_photo(31), location="https://www.openstreetmap.org/#map=18/44.81250/20.46120"
     )
     assert second.json()["duplicate"] is True and second.json()["location"]["lat"] == pytest.approx(44.8125)
+
+
+def test_a_heic_without_a_typed_location_takes_its_gps(client: TestClient) -> None:
+    answer = client.post("/v1/submit", files={"image": ("IMG_0042.HEIC", heic_with_gps(), "image/heic")})
+    assert answer.status_code == 201, answer.text
+    location = answer.json()["location"]
+    assert location["source"] == "exif" and (round(location["lat"], 2), round(location["lon"], 2)) == (
+        44.81,
+        20.46,
+    )
+    assert answer.json()["preview"].startswith("data:image/jpeg;base64,")  # browsers cannot show HEIC
+
+
+def test_the_location_can_be_added_after_the_photo(client: TestClient) -> None:
+    answer = _send(client, street_photo(35)).json()  # no GPS in the photo, nothing typed
+    assert answer["location"] is None
+    token = answer["follow_url"].split("follow=")[1].split("&")[0]
+    added = client.post(
+        f"/v1/follow/{token}/location", json={"location": "https://maps.apple.com/?ll=44.8043,20.4651"}
+    )
+    assert added.status_code == 200, added.text
+    assert added.json() == {"location": {"lat": 44.8043, "lon": 20.4651, "source": "form"}}
+    (item,) = client.app.state.store.list_submissions()[0]  # type: ignore[attr-defined]
+    assert item["result"]["location"] == {"lat": 44.8043, "lon": 20.4651, "source": "form"}
+    again = client.post(f"/v1/follow/{token}/location", json={"location": "44.10, 20.10"})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "location_set"
+    assert client.post(f"/v1/follow/{'x' * 24}/location", json={"location": "44.10, 20.10"}).status_code == 404
+    unreadable = client.post(f"/v1/follow/{token}/location", json={"location": "kod Slavije"})
+    assert unreadable.status_code == 422 and unreadable.json()["error"]["code"] == "invalid_location"
 
 
 def test_every_upload_error_is_a_clear_message(client: TestClient) -> None:

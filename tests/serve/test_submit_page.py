@@ -114,9 +114,18 @@ def test_phone_submits_a_jpeg_and_a_heic_with_typed_coordinates(live_server: Any
             located.click("#locate")
             located.wait_for_function("document.getElementById('location').value.length > 0")
             assert located.input_value("#location") == "44.804310, 20.465120"
+            located.set_input_files("#photo-file", str(jpeg))  # a photo whose GPS the phone removed
+            located.fill("#location", "")
+            located.click("#send")
+            located.wait_for_selector("#add-location:not([hidden])")  # the location can follow
+            assert located.text_content("#verdict-location") == texts("en")["verdict_no_location"]
+            located.fill("#late-location", "44.8043, 20.4651")
+            located.click("#add-location button[type=submit]")
+            located.wait_for_selector("#add-location", state="hidden")
+            assert "44.80430, 20.46510 — Location added" in str(located.text_content("#verdict-location"))
         finally:
             browser.close()
     items, total = app.state.store.list_submissions()
-    assert total == 2 and {i["source"] for i in items} == {"submit"}
+    assert total == 3 and {i["source"] for i in items} == {"submit"}
     for name in ("submit-phone-form.png", "submit-phone-verdict.png"):
         assert (tmp_path / name).stat().st_size < 300_000
