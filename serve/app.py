@@ -24,6 +24,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from serve.classify import InferencePool
 from serve.engine import Engine
 from serve.errors import install_error_handlers
+from serve.intake.service import add_imap_intake
 from serve.lifecycle.reload import live_model_path
 from serve.lifecycle.tasks import start_background
 from serve.observability import BodyLimitMiddleware, Metrics, RequestLogMiddleware
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(routes.router)
     app.include_router(admin_router)
     app.include_router(submit_routes.router)  # the public submit page (#13)
+    add_imap_intake(app)  # camid serve --intake-imap: the server polls the inbox too (#13)
     app.include_router(camera_routes.router)  # the camera registry and the public map (#16)
     app.include_router(map_routes.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
@@ -148,6 +150,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="reverse proxies whose X-Forwarded-For gives the client address (rate limits, logs): "
         "comma-separated IPs or CIDRs, '*' for any (CAMID_FORWARDED_ALLOW_IPS; default: none)",
     )
+    parser.add_argument(
+        "--intake-imap",
+        action="store_true",
+        help="also store the photos mailed to the inbox that CAMID_INTAKE_IMAP_* name (docs/intake.md)",
+    )
     return parser.parse_args(argv)
 
 
@@ -164,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         ("MODEL_PATH", args.model),
         ("DATA_DIR", args.data_dir),
         ("FORWARDED_ALLOW_IPS", args.forwarded_allow_ips),
+        ("INTAKE_IMAP_ENABLED", "1" if args.intake_imap else None),
     ):
         if value is not None:
             os.environ[f"CAMID_{name}"] = str(value)

@@ -250,6 +250,9 @@ class SubmissionView(BaseModel):
     heatmap_url: str
     reviews: list[ReviewEntry] | None = None
     duplicates: list[str] | None = None
+    provenance: dict[str, str | None] | None = Field(
+        default=None, description="where a mailed or posted photo came from (post link and time, mail date)"
+    )
     claim: Claim | None = Field(
         default=None, description="who is reviewing it now (absent when nobody holds a claim)"
     )

@@ -177,19 +177,22 @@ def poll_once(client: imaplib.IMAP4, channel: Channel, config: ImapConfig) -> li
 
 
 def watch(
-    channel: Channel,
+    channel: Callable[[], Channel],
     config: ImapConfig,
     *,
     interval_s: float,
     stop: threading.Event,
     report: Callable[[Outcome], None],
 ) -> None:
-    """Poll until ``stop`` is set; a lost connection is logged and opened again at the next poll."""
+    """Poll until ``stop`` is set; a lost connection is logged and opened again at the next poll.
+
+    ``channel()`` is asked at every poll, so a server that reloads its model polls with the new one.
+    """
     while not stop.is_set():
         try:
             client = connect(config)
             try:
-                for outcome in poll_once(client, channel, config):
+                for outcome in poll_once(client, channel(), config):
                     report(outcome)
             finally:
                 client.logout()

@@ -918,6 +918,8 @@ def submission_json(
     }
     if sub.claimed_by is not None and sub.claimed_until is not None and sub.claimed_until > utcnow():
         view["claim"] = {"moderator": sub.claimed_by, "until": _iso(sub.claimed_until)}
+    if sub.provenance:  # intake (#13): the post's link and time, a mail's date
+        view["provenance"] = sub.provenance
     if reviews is not None:
         view["reviews"] = [review_json(r) for r in reviews]
     if duplicates is not None:

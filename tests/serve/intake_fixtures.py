@@ -43,3 +43,15 @@ def make_channel(store: Store, engine: Engine, **rules: Any) -> Channel:
 def tiny_engine(tiny_model: Any) -> Iterator[Engine]:
     """The tiny test model loaded once."""
     yield Engine.load(tiny_model.onnx)
+
+
+def heic_with_gps() -> bytes:
+    """An iPhone-style HEIC photo whose EXIF holds a GPS position (44.81 N, 20.46 E)."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    from tests.serve.moderation_fixtures import photo_bytes
+
+    img = Image.open(io.BytesIO(photo_bytes(3, (160, 120), exif_gps=True)))
+    buf = io.BytesIO()
+    img.save(buf, "HEIF", exif=img.getexif().tobytes())
+    return buf.getvalue()
