@@ -182,3 +182,30 @@ def test_moderators_page_proposes_the_camera(live_server: tuple[str, Any], tmp_p
             page.wait_for_selector(f"#cm-msg >> text=merged cam-{far} into {cam} (2 photos)")
         finally:
             browser.close()
+
+
+@pytest.mark.slow
+def test_the_map_works_under_its_own_content_security_policy(live_server: tuple[str, Any]) -> None:  # noqa: F811
+    sync_api = _browser()
+    base, app = live_server
+    _populate(base, app)
+    own = urlsplit(base).netloc
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--headless", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1024, "height": 700})  # CSP enforced
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.route(
+                "**/*", lambda r: r.continue_() if urlsplit(r.request.url).netloc == own else r.abort()
+            )
+            page.goto(base + "/map")
+            page.wait_for_selector(".marker-cluster")
+            page.wait_for_selector("#chart-model svg rect")
+            page.locator(".leaflet-marker-icon.cam-icon").first.click()
+            page.wait_for_selector(".cam-popup img")
+            assert not [e for e in errors if "Content Security Policy" in e], errors
+        finally:
+            browser.close()
