@@ -295,7 +295,7 @@ async def follow(token: str, store: StoreDep) -> FollowStatus:
     "/v1/follow/{token}/location",
     response_model=LocationAdded,
     dependencies=[Depends(_rate_limit)],
-    responses=error_responses(404, 409, 422, 429, 503),
+    responses=error_responses(400, 404, 409, 422, 429, 503),
 )
 async def add_location(token: str, body: LateLocation, store: StoreDep) -> LocationAdded:
     """Add the camera's location to a pending submission sent without one (the follow token says
