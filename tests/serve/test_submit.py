@@ -98,7 +98,8 @@ def test_the_location_can_be_added_after_the_photo(client: TestClient) -> None:
     assert item["result"]["location"] == {"lat": 44.8043, "lon": 20.4651, "source": "form"}
     again = client.post(f"/v1/follow/{token}/location", json={"location": "44.10, 20.10"})
     assert again.status_code == 409 and again.json()["error"]["code"] == "location_set"
-    assert client.post(f"/v1/follow/{'x' * 24}/location", json={"location": "44.10, 20.10"}).status_code == 404
+    unknown = client.post(f"/v1/follow/{'x' * 24}/location", json={"location": "44.10, 20.10"})
+    assert unknown.status_code == 404
     unreadable = client.post(f"/v1/follow/{token}/location", json={"location": "kod Slavije"})
     assert unreadable.status_code == 422 and unreadable.json()["error"]["code"] == "invalid_location"
 
