@@ -29,12 +29,13 @@ from PIL import Image
 
 from data.boxes import BOXES_COLUMN, format_boxes
 from data.dedup import UnionFind
+from data.geo import distance_m
 from data.images import load_image
 from data.manifest import Manifest, Record, write_manifest
 from serve.privacy import blur_sensitive
 from serve.store import Store, Submission
 from serve.store.photos import MAX_SIDE, save_jpeg
-from serve.store.store import distance_m, stored_boxes
+from serve.store.store import stored_boxes
 
 log = logging.getLogger(__name__)
 

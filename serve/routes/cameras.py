@@ -21,6 +21,7 @@ from serve.store import Camera, NotFoundError, Store
 
 router = APIRouter(tags=["cameras"])
 ERRORS = error_responses(401, 403, 404, 409, 422, 503)
+BODY_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 503)  # 400: a JSON body that does not parse
 T = TypeVar("T")
 
 
@@ -89,7 +90,7 @@ async def get_camera(camera_id: str, store: StoreDep, moderator: ModeratorDep) -
     return await _in_session(store, False, lambda s: registry.camera_json(s, camera_id))
 
 
-@router.patch("/v1/cameras/{camera_id}", response_model=CameraView, responses=ERRORS)
+@router.patch("/v1/cameras/{camera_id}", response_model=CameraView, responses=BODY_ERRORS)
 async def edit_camera(
     camera_id: str, edit: CameraEdit, store: StoreDep, moderator: ModeratorDep
 ) -> dict[str, Any]:
@@ -102,7 +103,7 @@ async def edit_camera(
     )
 
 
-@router.post("/v1/cameras/{camera_id}/merge", response_model=CameraView, responses=ERRORS)
+@router.post("/v1/cameras/{camera_id}/merge", response_model=CameraView, responses=BODY_ERRORS)
 async def merge_camera(
     camera_id: str, body: MergeRequest, store: StoreDep, moderator: ModeratorDep
 ) -> dict[str, Any]:
@@ -112,7 +113,9 @@ async def merge_camera(
     )
 
 
-@router.post("/v1/cameras/{camera_id}/split", status_code=201, response_model=CameraView, responses=ERRORS)
+@router.post(
+    "/v1/cameras/{camera_id}/split", status_code=201, response_model=CameraView, responses=BODY_ERRORS
+)
 async def split_camera(
     camera_id: str, body: SplitRequest, store: StoreDep, moderator: ModeratorDep
 ) -> dict[str, Any]:
@@ -130,7 +133,9 @@ async def submission_cameras(submission_id: str, store: StoreDep, moderator: Mod
     return {"submission_id": submission_id, "boxes": boxes}
 
 
-@router.post("/v1/submissions/{submission_id}/cameras", response_model=SubmissionCameras, responses=ERRORS)
+@router.post(
+    "/v1/submissions/{submission_id}/cameras", response_model=SubmissionCameras, responses=BODY_ERRORS
+)
 async def assign_cameras(
     submission_id: str, body: Assignment, store: StoreDep, moderator: ModeratorDep
 ) -> dict[str, Any]:

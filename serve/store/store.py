@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from data.boxes import LabeledBox
 from data.dedup import hamming
+from data.geo import distance_m
 from data.labels import LabelSet
 from serve.store.models import Deletion, IntakeKey, Moderator, Review, Submission, utcnow
 from serve.store.photos import PhotoStore
@@ -127,14 +128,6 @@ def new_token() -> str:
 def hash_token(token: str) -> str:
     """sha256 hex of a bearer token (tokens are 32 random bytes, so no salt or KDF is needed)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres (haversine)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_371_008.8 * math.asin(math.sqrt(min(1.0, a)))
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -557,7 +550,8 @@ class Store:
         final = self._final_label(sub, verdict, label)
         seen = sub.revision
         status = self._next_status(sub, verdict, moderator_id, final)
-        camera_id = self._camera_id(s, sub, final, seen + 1) if status == "verified" else None
+        # the registry (below) says which cameras a verified photo shows; any other status shows none
+        camera_id = sub.camera_id if status == "verified" else None
         done: CursorResult[Any] = s.execute(  # type: ignore[assignment]
             update(Submission)
             .where(Submission.id == sub.id, Submission.revision == seen)
@@ -597,43 +591,6 @@ class Store:
             attach_verified(s, sub.id, self.labels, moderator_id)
         s.expire(sub)
         return submission_json(sub, sub.reviews)
-
-    def _camera_id(self, s: Session, sub: Submission, label: str | None, revision: int) -> str | None:
-        """The public camera a verified photo shows: the one it showed (same label), else the nearest
-        camera of that label whose photos' centroid lies within 25 m, else a new ``cam-<id>``.
-
-        Ids live on the photos, so a camera keeps its id when its first photo is rejected or deleted.
-        """
-        if label is None or sub.lat is None or sub.lon is None:
-            return None
-        if sub.camera_id is not None and sub.final_label == label:
-            return sub.camera_id
-        dlat = 2 * CAMERA_RADIUS_M / _M_PER_DEG_LAT
-        dlon = dlat / max(math.cos(math.radians(sub.lat)), 1e-6)
-        rows = s.execute(
-            select(Submission.camera_id, Submission.lat, Submission.lon).where(
-                Submission.status == "verified",
-                Submission.final_label == label,
-                Submission.camera_id.is_not(None),
-                Submission.id != sub.id,
-                Submission.lat.between(sub.lat - dlat, sub.lat + dlat),
-                Submission.lon.between(sub.lon - dlon, sub.lon + dlon),
-            )
-        ).all()
-        points: dict[str, list[tuple[float, float]]] = {}
-        for row in rows:
-            points.setdefault(str(row.camera_id), []).append((float(row.lat), float(row.lon)))
-        best: tuple[float, str] | None = None
-        for cam_id, pts in points.items():
-            lat, lon = sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)
-            d = distance_m(lat, lon, sub.lat, sub.lon)
-            if d <= CAMERA_RADIUS_M and (best is None or d < best[0]):
-                best = (d, cam_id)
-        if best is not None:
-            return best[1]
-        new_id = f"cam-{sub.id}"
-        taken = s.scalar(select(func.count()).where(Submission.camera_id == new_id, Submission.id != sub.id))
-        return f"{new_id}-{revision}" if taken else new_id
 
     def review_counts(self) -> dict[str, int]:
         """How many submissions are in each status (for the page and /metrics)."""
