@@ -95,8 +95,9 @@ def camera_boxes(sub: Submission, labels: LabelSet) -> list[BoxCamera]:
 
 
 def proposed_boxes(sub: Submission, labels: LabelSet) -> list[BoxCamera]:
-    """The cameras to match: the verified ones, or before a review the model's (to preview)."""
-    if sub.status == "verified":
+    """The cameras to match: the ones a moderator verified (also while a four-eyes check waits for
+    a second moderator), or before any approval the model's (to preview)."""
+    if sub.status in ("verified", "awaiting_second"):
         return camera_boxes(sub, labels)
     cameras = set(labels.cameras)
     found = [

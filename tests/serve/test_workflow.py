@@ -234,3 +234,12 @@ def test_http_claims_four_eyes_and_cursor(team: tuple[TestClient, str, str]) -> 
     bad = client.get("/v1/submissions", params={"cursor": "garbage"}, headers=auth(ana))
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_cursor"
     assert client.delete(f"/v1/submissions/{ids[1]}/claim", headers=auth(ana)).status_code == 204
+
+    # while it waits for the second pair of eyes, the registry panel proposes the first moderator's box
+    box = {"box": [4.0, 4.0, 40.0, 30.0], "label": "huawei_ipc6225_vrz_es"}
+    corrected = {**review, "verdict": "correct", "label": box["label"], "revision": 0, "boxes": [box]}
+    assert (
+        client.post(f"/v1/submissions/{ids[3]}/review", json=corrected, headers=auth(ana)).status_code == 200
+    )
+    proposal = client.get(f"/v1/submissions/{ids[3]}/cameras", headers=auth(bo)).json()["boxes"]
+    assert [(b["label"], b["box"]) for b in proposal] == [(box["label"], box["box"])]
