@@ -3,7 +3,7 @@
 
 const $ = (id) => document.getElementById(id);
 const state = { token: sessionStorage.getItem("camid-token") || "", items: [], index: 0, total: 0,
-  chosen: null, current: null, urls: [], classes: [], me: "", nextCursor: null, claimed: null,
+  chosen: null, current: null, urls: [], classes: [], me: "", nextCursor: null, claimed: null, queueAsked: 0,
   // the boxes being reviewed, in pixels of the upright original photo (size: its width and height)
   boxes: [], selected: -1, drag: null, size: { w: 1, h: 1 }, photoReady: false };
 const PAGE = 30;
@@ -76,7 +76,9 @@ async function loadQueue(append = false) {
   // reviewed meanwhile leave the list without pushing unseen ones past the page boundary.
   const params = filters();
   if (append && state.nextCursor) params.set("cursor", state.nextCursor);
+  const asked = ++state.queueAsked;
   const page = await (await api(`/v1/submissions?${params}`)).json();
+  if (asked !== state.queueAsked) return; // a filter changed meanwhile: the later answer wins
   const seen = new Set(state.items.map((i) => i.id));
   state.items = append ? state.items.concat(page.items.filter((i) => !seen.has(i.id))) : page.items;
   state.total = page.total;
@@ -148,6 +150,8 @@ async function show(index) {
   renderBars(r.probabilities);
   renderLocation(r.location);
   renderDuplicates(sub);
+  renderProvenance(sub);
+  renderVerdicts(sub); // its own request; shown when it answers, if this item is still open
   renderTrail(sub.reviews);
   choose(sub.final_label || r.label);
   $("review-note").value = "";
@@ -399,6 +403,59 @@ function renderDuplicates(sub) {
   $("d-dups").textContent = parts.length ? `Duplicates: ${parts.join("; ")}` : "";
 }
 
+function when(text) {
+  const date = new Date(text);
+  return text && !Number.isNaN(date.getTime()) ? date.toLocaleString() : String(text || "");
+}
+
+function webLink(url) {
+  // Only http(s) links become links: anything else (javascript:, data:) is shown as text.
+  try {
+    const parsed = new URL(String(url));
+    return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
+  } catch { return null; }
+}
+
+const CHANNELS = { submit: "the submit page", post: "a social-media post", email: "e-mail", "": "the API" };
+
+function renderProvenance(sub) {
+  // Where the photo came from: the intake channel, and the post's link and time or the mail's date.
+  const p = $("d-provenance");
+  const source = String(sub.source || "");
+  const prov = sub.provenance || {};
+  p.replaceChildren(`Came by ${Object.hasOwn(CHANNELS, source) ? CHANNELS[source] : source}`);
+  if (prov.url) {
+    const href = webLink(prov.url);
+    const a = document.createElement(href ? "a" : "span");
+    if (href) Object.assign(a, { href, target: "_blank", rel: "noopener noreferrer" });
+    a.textContent = String(prov.url);
+    p.append(": ", a);
+  }
+  if (prov.time) p.append(`, posted ${when(prov.time)}`);
+  if (prov.date) p.append(`, mail sent ${when(prov.date)}`);
+  p.append(".");
+}
+
+function verdictItem(v, at) {
+  const li = document.createElement("li");
+  li.textContent = `${v.model.name} ${v.model.version}: ${labelName(v.label)} ${pct(v.confidence)}, ` +
+    `${v.decision} (${at})`;
+  return li;
+}
+
+async function renderVerdicts(sub) {
+  // The verdicts earlier models gave before a re-scoring replaced them, then the current one.
+  const box = $("d-history"), list = $("d-verdicts");
+  box.hidden = true;
+  list.replaceChildren();
+  const response = await api(`/v1/submissions/${sub.id}/verdicts`).catch(() => null);
+  const history = response && response.ok ? await response.json() : null;
+  if (!history || state.current !== sub || !history.earlier.length) return;
+  for (const v of history.earlier) list.append(verdictItem(v, `until ${when(v.replaced_at)}`));
+  list.append(verdictItem(history.current, "now"));
+  box.hidden = false;
+}
+
 function renderTrail(reviews) {
   const list = $("trail");
   list.replaceChildren();
@@ -406,7 +463,8 @@ function renderTrail(reviews) {
     const li = document.createElement("li");
     li.textContent = `rev ${r.revision}: ${r.moderator} ${r.verdict}` + (r.label ? ` ${r.label}` : "") +
       (r.boxes ? `, ${r.boxes.length} box${r.boxes.length === 1 ? "" : "es"}` : "") +
-      ` (${new Date(r.created_at).toLocaleString()})` + (r.note ? ` — ${r.note}` : "");
+      ` (${new Date(r.created_at).toLocaleString()}` + (r.model_version ? `, model ${r.model_version}` : "") +
+      (r.model_label ? ` said ${labelName(r.model_label)}` : "") + ")" + (r.note ? ` — ${r.note}` : "");
     list.appendChild(li);
   }
   document.querySelector(".trail").hidden = !(reviews && reviews.length);

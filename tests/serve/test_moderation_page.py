@@ -10,6 +10,7 @@ Uses the ``playwright`` Python package with Debian's Chromium (``apt-get install
 # ruff: noqa: F811 - pytest fixtures imported from tests.serve.moderation_fixtures
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -26,6 +27,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from data.dedup import phash, sha256_bytes
+from serve.engine import Engine
+from serve.lifecycle.rescore import rescore_one
 from serve.store import NewSubmission
 from tests.serve.moderation_fixtures import fake_camera, fake_result, new_submission
 from tests.serve.test_submissions import moderation_app
@@ -363,3 +366,85 @@ def test_two_moderators_claims_and_delete(live_server: tuple[str, Any], tmp_path
     assert [(d["submission_id"], d["deleted_by"], d["reason"]) for d in deletions] == [
         (ids[0], "ana", "erasure request from the photographer")
     ]
+
+
+POST_URL = "https://x.com/i/status/1864000000000000001"
+
+
+@pytest.mark.slow
+def test_a_rescored_photo_shows_its_earlier_verdict_and_a_post_its_link(
+    live_server: tuple[str, Any], tiny_model: Any, tmp_path: Path
+) -> None:
+    """The detail names the channel a photo came by (a post: its link and time), the verdict an
+    earlier model gave before re-scoring, and the model each review saw; a post link that is not
+    http(s) stays text."""
+    sync_api = _browser()
+    base, app = live_server
+    store = app.state.store
+    token = store.add_moderator("ana")
+    first_verdict = new_submission(60, label="other_camera", confidence=0.8, decision="review")
+    rescored = store.add_submission(first_verdict)
+    engine = Engine.load(tiny_model.onnx, threads=1)
+    assert rescore_one(store, engine, rescored["id"]) in ("changed", "same")
+    moderator = store.authenticate(token)
+    assert moderator is not None
+    store.review(rescored["id"], moderator_id=moderator.id, verdict="reject", label=None, revision=0)
+    prov = {"channel": "post", "url": POST_URL, "time": "2026-11-30T17:05:00+00:00"}
+    post = store.add_submission(dataclasses.replace(new_submission(61), source="post", provenance=prov))
+    hostile = {"channel": "post", "url": "javascript:alert(document.title)", "time": "not a time"}
+    odd = store.add_submission(dataclasses.replace(new_submission(62), source="post", provenance=hostile))
+
+    def open_item(page: Any, sid: str) -> None:
+        page.click(f"#queue li.item[title^='{sid}:']")
+        page.wait_for_function(f"document.getElementById('d-id').textContent === {json.dumps(sid)}")
+
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--headless", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 860}, bypass_csp=True)
+            page.goto(base + "/")
+            page.fill("#token", token)
+            page.click("#login-form button[type=submit]")
+            page.select_option("#f-status", "")
+            page.wait_for_selector("#queue li.item >> nth=2")
+
+            open_item(page, rescored["id"])
+            page.wait_for_selector("#d-history:not([hidden])")
+            earlier, now = page.locator("#d-verdicts li").all_text_contents()
+            assert earlier.startswith("camid-test 0.0.1: Other surveillance camera 80%, review (until ")
+            assert now.startswith(f"{engine.info.name} {engine.info.version}: ") and now.endswith("(now)")
+            trail = page.locator("#trail li").all_text_contents()
+            assert len(trail) == 1 and f"model {engine.info.version} said " in trail[0]
+            assert page.text_content("#d-provenance") == "Came by the API."
+
+            open_item(page, post["id"])
+            link = page.locator("#d-provenance a")
+            assert link.get_attribute("href") == POST_URL and link.text_content() == POST_URL
+            assert link.get_attribute("rel") == "noopener noreferrer"
+            assert (page.text_content("#d-provenance") or "").startswith("Came by a social-media post: ")
+            assert ", posted " in (page.text_content("#d-provenance") or "")
+            assert page.locator("#d-history").is_hidden()  # never re-scored: no earlier verdicts
+
+            open_item(page, odd["id"])
+            assert page.locator("#d-provenance a").count() == 0
+            assert page.text_content("#d-provenance") == (
+                "Came by a social-media post: javascript:alert(document.title), posted not a time."
+            )
+
+            phone = browser.new_page(viewport={"width": 390, "height": 844}, bypass_csp=True)
+            phone.goto(base + "/")
+            phone.fill("#token", token)
+            phone.click("#login-form button[type=submit]")
+            phone.select_option("#f-status", "")
+            phone.wait_for_selector("#queue li.item >> nth=2")
+            for sid, shown in ((post["id"], "#d-provenance a"), (rescored["id"], "#d-history:not([hidden])")):
+                open_item(phone, sid)  # a long link, then the verdict history
+                phone.wait_for_selector(shown)
+                width = phone.evaluate("document.documentElement.scrollWidth")
+                assert width <= 390, f"page is {width} px wide on a 390 px phone"
+            phone.locator("#d-history").scroll_into_view_if_needed()
+            phone.screenshot(path=str(tmp_path / "history-phone.png"))
+        finally:
+            browser.close()
