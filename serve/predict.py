@@ -13,8 +13,9 @@ import json
 import logging
 import os
 import sys
+from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,69 @@ def _heatmap_path(folder: Path, photo: Path, used: set[str]) -> Path:
     return folder / name
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """One photo of :func:`predict_paths`: its result (``result``) or why it failed (``problem``)."""
+
+    path: Path
+    result: dict[str, Any] | None = None
+    heatmap_png: bytes | None = None
+    problem: str = ""
+
+
+def _decode_ahead(
+    pool: ThreadPoolExecutor, chunks: Iterator[list[Path]], min_side: int, ahead: int
+) -> Iterator[list[tuple[Path, Future[Photo | Exception]]]]:
+    """Chunks whose photos are being decoded already: ``ahead`` more chunks are submitted before the
+    current one is handed out, so decoding goes on while the model runs (0: decode, then classify)."""
+    queued: deque[list[tuple[Path, Future[Photo | Exception]]]] = deque()
+    for chunk in chunks:
+        queued.append([(p, pool.submit(_try_read, p, min_side)) for p in chunk])
+        if len(queued) > ahead:
+            yield queued.popleft()
+    yield from queued
+
+
+def predict_paths(
+    engine: Engine,
+    paths: Sequence[Path],
+    *,
+    batch_size: int = 8,
+    decode_workers: int | None = None,
+    heatmap: bool = False,
+    ahead: int = 1,
+) -> Iterator[Outcome]:
+    """Classify photos (files, or folders walked recursively) in order, ``batch_size`` at a time.
+
+    JPEG entropy decoding dominates on phone photos and Pillow releases the GIL while decoding, so
+    photos are decoded in ``decode_workers`` threads (default: one per core), ``ahead`` batches
+    ahead of the model. Unreadable photos come back as an :class:`Outcome` with its ``problem``.
+    """
+    with ThreadPoolExecutor(max_workers=decode_workers or os.cpu_count() or 1) as pool:
+        chunks = _chunks(iter_photos(paths), max(1, batch_size))
+        for chunk in _decode_ahead(pool, chunks, engine.min_side, ahead):
+            decoded = [(path, future.result()) for path, future in chunk]
+            photos = [photo for _, photo in decoded if isinstance(photo, Photo)]
+            predictions = iter(
+                engine.classify(
+                    [p.decoded.image for p in photos],
+                    heatmap=heatmap,
+                    sizes=[(p.decoded.width, p.decoded.height) for p in photos],
+                )
+                if photos
+                else ()
+            )
+            for path, photo in decoded:  # in the order given, failures in their place
+                if not isinstance(photo, Photo):
+                    problem = reason(photo) if isinstance(photo, ImageError) else _os_problem(photo)
+                    yield Outcome(path, problem=problem)
+                    continue
+                pred = next(predictions)
+                result = {"path": str(path), **build_result(pred, engine.info, **photo.decoded.facts())}
+                result.pop("heatmap_png", None)
+                yield Outcome(path, result, pred.heatmap_png)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``camid predict``."""
     try:
@@ -134,41 +198,31 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.heatmap_dir is not None:
         args.heatmap_dir.mkdir(parents=True, exist_ok=True)
-    min_side, failed, seen = engine.min_side, 0, 0
+    failed, seen = 0, 0
     results: list[dict[str, Any]] = []
     used: set[str] = set()
-    # JPEG entropy decoding dominates on phone photos and Pillow releases the GIL while decoding,
-    # so a batch's photos are decoded in parallel threads while the model waits for the batch.
-    pool = ThreadPoolExecutor(max_workers=args.decode_workers or os.cpu_count() or 1)
-    for chunk in _chunks(iter_photos(args.paths), max(1, args.batch_size)):
-        photos = []
-        seen += len(chunk)
-        for path, photo in zip(chunk, pool.map(lambda p: _try_read(p, min_side), chunk), strict=True):
-            if isinstance(photo, Photo):
-                photos.append(photo)
-            else:
-                failed += 1
-                problem = reason(photo) if isinstance(photo, ImageError) else _os_problem(photo)
-                print(f"{path}: {problem}", file=sys.stderr)
-        if not photos:
+    outcomes = predict_paths(
+        engine,
+        args.paths,
+        batch_size=args.batch_size,
+        decode_workers=args.decode_workers or None,
+        heatmap=args.heatmap_dir is not None,
+    )
+    for outcome in outcomes:
+        seen += 1
+        if outcome.result is None:
+            failed += 1
+            print(f"{outcome.path}: {outcome.problem}", file=sys.stderr)
             continue
-        predictions = engine.classify(
-            [p.decoded.image for p in photos],
-            heatmap=args.heatmap_dir is not None,
-            sizes=[(p.decoded.width, p.decoded.height) for p in photos],
-        )
-        for photo, pred in zip(photos, predictions, strict=True):
-            result = {"path": str(photo.path), **build_result(pred, engine.info, **photo.decoded.facts())}
-            if pred.heatmap_png is not None:
-                result.pop("heatmap_png", None)
-                out = _heatmap_path(args.heatmap_dir, photo.path, used)
-                out.write_bytes(pred.heatmap_png)
-                result["heatmap"] = str(out)
-            if args.json:
-                print(json.dumps(result), flush=True)
-            else:
-                results.append(result)
-    pool.shutdown()
+        result = outcome.result
+        if outcome.heatmap_png is not None:
+            out = _heatmap_path(args.heatmap_dir, outcome.path, used)
+            out.write_bytes(outcome.heatmap_png)
+            result["heatmap"] = str(out)
+        if args.json:
+            print(json.dumps(result), flush=True)
+        else:
+            results.append(result)
     if not seen:
         print("camid predict: no photos found in " + ", ".join(map(str, args.paths)), file=sys.stderr)
         return 1

@@ -86,3 +86,26 @@ def test_blank_tiny_and_missing_photos_get_one_clear_line_each(
     assert lines[str(paths[0])].startswith("the photo is one flat colour (blank)")
     assert lines[str(paths[1])].startswith("1x1 pixels is too small to show a camera")
     assert lines[str(paths[2])] == "No such file or directory"
+
+
+def test_decoding_ahead_keeps_the_order_and_the_failures(tiny_model: TinyModel, tmp_path: Path) -> None:
+    """Photos decoded a batch ahead of the model come out in the order given, with every broken
+    file in its place, exactly as when each batch is decoded and then classified."""
+    from serve.engine import Engine
+
+    paths = []
+    for i in range(7):
+        path = tmp_path / f"p{i}.jpg"
+        if i in (2, 5):
+            path.write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 50)  # a truncated JPEG
+        else:
+            make_photo(path, seed=10 + i)
+        paths.append(path)
+    engine = Engine.load(tiny_model.onnx, threads=1)
+    runs = [list(predict.predict_paths(engine, paths, batch_size=2, ahead=a)) for a in (0, 1, 3)]
+    for outcomes in runs:
+        assert [o.path.name for o in outcomes] == [p.name for p in paths]
+        assert [o.result is None for o in outcomes] == [i in (2, 5) for i in range(7)]
+        assert all("corrupt" in o.problem for o in outcomes if o.result is None)
+    labels = [[o.result["label"] if o.result else None for o in outcomes] for outcomes in runs]
+    assert labels[0] == labels[1] == labels[2]
