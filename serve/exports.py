@@ -3,9 +3,9 @@
 - training: one row per distinct verified photo, in the project's manifest columns
   (``path,label,group,source,license,lat,lon``) plus ``boxes`` (:mod:`data.boxes`); ``path`` is
   ``photos/<sha256>.jpg`` relative to the manifest, so the zip and folder exports resolve it;
-  ``group`` joins photos taken within 50 m of each other (named after a ~50 m grid cell), so photos
-  of one camera stay in one split; photos without a location keep the group of the submission they
-  repeat, or their own; ``boxes`` are the verified boxes in pixels of the exported photo.
+  ``group`` is the registry's physical camera (:mod:`serve.registry.groups`), so every photo of
+  one camera stays in one split; photos showing no camera fall back to 50 m location clusters;
+  ``boxes`` are the verified boxes in pixels of the exported photo.
 - cameras: one point per physical camera of the registry (:mod:`serve.registry.public` writes
   the GeoJSON, CSV and KML with the columns below); no stored photos, no notes; the location
   rounded (``public_location_decimals``, 4: ~10 m) and dates without the time of day, so the
@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import math
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -28,18 +27,16 @@ from typing import Any
 from PIL import Image
 
 from data.boxes import BOXES_COLUMN, format_boxes
-from data.dedup import UnionFind
-from data.geo import distance_m
 from data.images import load_image
 from data.manifest import Manifest, Record, write_manifest
 from serve.privacy import blur_sensitive
+from serve.registry.groups import camera_groups, group_photos
 from serve.store import Store, Submission
 from serve.store.photos import MAX_SIDE, save_jpeg
 from serve.store.store import stored_boxes
 
 log = logging.getLogger(__name__)
 
-GRID_M = 50.0
 PUBLIC_LOCATION_DECIMALS = 4  # ~11 m north-south, ~8 m east-west in Belgrade
 LICENSE = "contributed to #hiljadekamera (moderated camid submission)"
 CAMERA_CSV_COLUMNS = (
@@ -54,48 +51,6 @@ CAMERA_CSV_COLUMNS = (
     "photo_count",
     "source",
 )
-
-
-def location_group(lat: float, lon: float, grid_m: float = GRID_M) -> str:
-    """The ~``grid_m`` grid cell holding a point, e.g. ``loc-99781-35417``."""
-    row, col = _cell(lat, lon, grid_m)
-    return f"loc-{row}-{col}"
-
-
-def location_groups(subs: Sequence[Submission], radius_m: float = GRID_M) -> dict[str, str]:
-    """Submission id -> group: photos within ``radius_m`` of each other (transitively) share one.
-
-    The group is named after the ~50 m grid cell of the cluster's first photo; photos without a
-    location keep the group of the submission they repeat (``duplicate_of``) or their own.
-    """
-    located = [s for s in subs if s.lat is not None and s.lon is not None]
-    uf = UnionFind(len(located))
-    cells: dict[tuple[int, int], list[int]] = {}
-    for i, sub in enumerate(located):
-        assert sub.lat is not None and sub.lon is not None
-        row, col = _cell(sub.lat, sub.lon, radius_m)
-        for key in ((row + dr, col + dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)):
-            for j in cells.get(key, []):
-                other = located[j]
-                assert other.lat is not None and other.lon is not None
-                if distance_m(sub.lat, sub.lon, other.lat, other.lon) <= radius_m:
-                    uf.union(i, j)
-        cells.setdefault((row, col), []).append(i)
-    groups: dict[str, str] = {}
-    for members in uf.components():
-        first = located[members[0]]
-        assert first.lat is not None and first.lon is not None
-        for i in members:
-            groups[located[i].id] = location_group(first.lat, first.lon, radius_m)
-    for sub in subs:
-        groups.setdefault(sub.id, groups.get(sub.duplicate_of or "", f"sub-{sub.duplicate_of or sub.id}"))
-    return groups
-
-
-def _cell(lat: float, lon: float, grid_m: float) -> tuple[int, int]:
-    row = math.floor(lat * 111_320.0 / grid_m)
-    col = math.floor(lon * 111_320.0 * math.cos(math.radians(round(lat, 1))) / grid_m)
-    return row, col
 
 
 def stored_size(sub: Submission) -> tuple[int, int]:
@@ -125,12 +80,15 @@ def export_boxes(sub: Submission, size: tuple[int, int]) -> str:
 
 
 def verified_records(store: Store) -> list[Record]:
-    """The training manifest's records of the store's verified submissions (see training_records)."""
-    return training_records(store.verified(), lambda sub: exported_size(store, sub))
+    """The training manifest's records of the store's verified submissions (see training_records),
+    grouped by the camera registry's physical cameras."""
+    return training_records(store.verified(), lambda sub: exported_size(store, sub), camera_groups(store))
 
 
 def training_records(
-    subs: Sequence[Submission], photo_size: Callable[[Submission], tuple[int, int]] = stored_size
+    subs: Sequence[Submission],
+    photo_size: Callable[[Submission], tuple[int, int]] = stored_size,
+    groups: dict[str, str] | None = None,
 ) -> list[Record]:
     """Manifest records for verified submissions, one per distinct photo (sha256), moderators' labels.
 
@@ -140,7 +98,7 @@ def training_records(
     of its most recently reviewed submission that has boxes; ``photo_size`` gives the exported
     photo's size, which the boxes are scaled to.
     """
-    groups = location_groups(subs)
+    groups = groups if groups is not None else group_photos(subs, {})
     by_photo: dict[str, list[Submission]] = {}
     for sub in subs:
         if sub.final_label is not None:

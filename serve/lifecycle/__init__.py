@@ -4,7 +4,7 @@
   contract, card and comparisons; ``registry.json`` names the live one and keeps the history.
 - :mod:`serve.lifecycle.gate`: candidate vs live model on the verified submissions and a fixed
   benchmark, group-bootstrap intervals, refusal when the candidate is worse beyond them;
-  :mod:`serve.lifecycle.groups` groups the verified photos by the registry's cameras.
+  :mod:`serve.registry.groups` groups the verified photos by the registry's cameras.
 - :mod:`serve.lifecycle.reload`: a running server swaps in the live model without dropping a request.
 - :mod:`serve.lifecycle.rescore`: the live model re-scores pending submissions; old verdicts kept.
 

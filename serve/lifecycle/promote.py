@@ -7,7 +7,6 @@ registry's live one, or, before the first promotion, the model the server runs t
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from typing import Any
 from serve.engine import Engine
 from serve.exports import export_training
 from serve.lifecycle.gate import EvalSet, compare, format_table, load_set
-from serve.lifecycle.groups import camera_groups
 from serve.lifecycle.registry import Entry, ModelRegistry, RegistryError, entry_id
 from serve.store import Store
 
@@ -37,20 +35,10 @@ class Outcome:
     saved: Path
 
 
-SOURCE_PREFIX = "camid-submission/"
-
-
 def verified_set(store: Store, folder: Path) -> EvalSet:
     """The verified submissions as the training export writes them (blurred photos), each photo
-    in the group of its registry camera (:mod:`serve.lifecycle.groups`) rather than the export's
-    location cluster."""
-    exported = load_set("verified", export_training(store, folder))
-    groups = camera_groups(store)
-    records = tuple(
-        dataclasses.replace(r, group=groups.get(r.source.removeprefix(SOURCE_PREFIX), r.group))
-        for r in exported.records
-    )
-    return dataclasses.replace(exported, records=records)
+    in the group of its registry camera (:mod:`serve.registry.groups`)."""
+    return load_set("verified", export_training(store, folder))
 
 
 def _sets(store: Store | None, benchmark: Path | None, work: Path) -> list[EvalSet]:

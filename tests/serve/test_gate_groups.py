@@ -1,4 +1,5 @@
-"""The promotion gate groups the verified photos by the registry's physical cameras, on both databases."""
+"""The training export (and so the promotion gate) groups the verified photos by the registry's physical
+cameras, on both databases."""
 
 # ruff: noqa: F811 - pytest fixtures imported from tests.serve.moderation_fixtures
 from __future__ import annotations
@@ -6,10 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from data.boxes import LabeledBox
-from serve.exports import location_groups
-from serve.lifecycle.groups import camera_groups
 from serve.lifecycle.promote import verified_set
 from serve.registry import cameras as registry
+from serve.registry.groups import camera_groups, location_groups
 from serve.store import Store
 from tests.serve.moderation_fixtures import (  # noqa: F401 - fixtures
     database_url,
@@ -20,7 +20,7 @@ from tests.serve.test_registry import cameras_of, north, verify
 
 
 def _by_source(store: Store, folder: Path) -> dict[str, str]:
-    """Submission id -> the group the gate's verified set gives its photo."""
+    """Submission id -> the group column of the training export, the gate's verified set."""
     evalset = verified_set(store, folder)
     return {r.source.removeprefix("camid-submission/"): r.group for r in evalset.records}
 

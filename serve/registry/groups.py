@@ -1,28 +1,74 @@
-"""The gate's groups for the verified photos: the camera registry's physical cameras.
+"""Groups of verified photos by the camera registry's physical cameras, for the training
+export's ``group`` column (group-aware splits) and the promotion gate's resampling.
 
-The promotion gate resamples whole groups, so every photo of one physical camera must fall in one
-group. The registry (:mod:`serve.registry`) names the camera(s) each verified photo shows
-(``camera_photos`` rows), which is better than a 50 m location cluster: GPS error can put two
+Every photo of one physical camera must fall in one group. The registry names the camera(s) each
+verified photo shows (``camera_photos`` rows), which is better than a 50 m location cluster: GPS
+error can put two
 photos of one camera more than 50 m apart, and two cameras can stand within 50 m of each other.
 
 Photos are joined (transitively) when they show a common camera, are the same photo (sha256), or
 one repeats the other (``duplicate_of``). A group with a camera is named ``camera-<id>`` after
 its smallest camera id. Photos showing no camera (``no_camera`` photos, or verified before the
-registry knew them) fall back to the training export's 50 m location clusters among themselves
+registry knew them) fall back to 50 m location clusters among themselves
 (``loc-...``), or their own group when they have no location.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from sqlalchemy import select
 
 from data.dedup import UnionFind
-from serve.exports import location_groups
+from data.geo import distance_m
 from serve.store import Camera, CameraPhoto, Store, Submission
 
-__all__ = ["camera_groups", "group_photos", "registry_cameras"]
+__all__ = ["GRID_M", "camera_groups", "group_photos", "location_group", "location_groups", "registry_cameras"]
+
+GRID_M = 50.0
+
+
+def location_group(lat: float, lon: float, grid_m: float = GRID_M) -> str:
+    """The ~``grid_m`` grid cell holding a point, e.g. ``loc-99781-35417``."""
+    row, col = _cell(lat, lon, grid_m)
+    return f"loc-{row}-{col}"
+
+
+def location_groups(subs: Sequence[Submission], radius_m: float = GRID_M) -> dict[str, str]:
+    """Submission id -> group: photos within ``radius_m`` of each other (transitively) share one.
+
+    The group is named after the ~50 m grid cell of the cluster's first photo; photos without a
+    location keep the group of the submission they repeat (``duplicate_of``) or their own.
+    """
+    located = [s for s in subs if s.lat is not None and s.lon is not None]
+    uf = UnionFind(len(located))
+    cells: dict[tuple[int, int], list[int]] = {}
+    for i, sub in enumerate(located):
+        assert sub.lat is not None and sub.lon is not None
+        row, col = _cell(sub.lat, sub.lon, radius_m)
+        for key in ((row + dr, col + dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)):
+            for j in cells.get(key, []):
+                other = located[j]
+                assert other.lat is not None and other.lon is not None
+                if distance_m(sub.lat, sub.lon, other.lat, other.lon) <= radius_m:
+                    uf.union(i, j)
+        cells.setdefault((row, col), []).append(i)
+    groups: dict[str, str] = {}
+    for members in uf.components():
+        first = located[members[0]]
+        assert first.lat is not None and first.lon is not None
+        for i in members:
+            groups[located[i].id] = location_group(first.lat, first.lon, radius_m)
+    for sub in subs:
+        groups.setdefault(sub.id, groups.get(sub.duplicate_of or "", f"sub-{sub.duplicate_of or sub.id}"))
+    return groups
+
+
+def _cell(lat: float, lon: float, grid_m: float) -> tuple[int, int]:
+    row = math.floor(lat * 111_320.0 / grid_m)
+    col = math.floor(lon * 111_320.0 * math.cos(math.radians(round(lat, 1))) / grid_m)
+    return row, col
 
 
 def _resolve(camera_id: str, merged_into: Mapping[str, str]) -> str:
