@@ -35,7 +35,8 @@
     if (!data.boxes.length) { panel.append(el("p", { class: "hint" }, "No camera to match.")); return; }
     data.boxes.forEach((box) => {
       const group = el("fieldset", { class: "cm-box", "data-box": String(box.box_index) });
-      group.append(el("legend", {}, `Box ${box.box_index + 1} (${box.label})`));
+      const shown = typeof labelName === "function" ? labelName(box.label) : box.label; // moderation.js
+      group.append(el("legend", {}, `Box ${box.box_index + 1} (${shown})`));
       const name = `cm-${box.box_index}`;
       if (box.camera_id) group.append(choice(name, box.camera_id, `keep camera ${box.camera_id}`, true));
       box.candidates.forEach((c, i) => {

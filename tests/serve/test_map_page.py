@@ -165,6 +165,8 @@ def test_moderators_page_proposes_the_camera(live_server: tuple[str, Any], tmp_p
             page.wait_for_selector("#camera-match:not([hidden]) fieldset")
             text = page.text_content("#camera-match") or ""
             assert f"same as camera {cam}" in text and "14 m away, 1 photo" in text
+            legend = page.text_content("#camera-match legend") or ""
+            assert legend.startswith("Box 1 (") and "_" not in legend  # a class's display name, not its id
 
             # a verified photo 40 m off made its own camera; the panel merges it into the first
             far = httpx.post(f"{base}/v1/submissions", files={"image": ("p.jpg", third)},
