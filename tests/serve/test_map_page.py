@@ -3,7 +3,7 @@ blurred photo, the model filter and the GeoJSON download; screenshots at desktop
 
 Uses the ``playwright`` Python package with Debian's Chromium (``playwright install`` is never
 run); skips with the reason when either is missing. Screenshots go to the test's tmp folder, and
-to docs/ when ``CAMID_UPDATE_SCREENSHOTS=1``.
+to docs/img when ``CAMID_UPDATE_SCREENSHOTS=1``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,8 +20,8 @@ import pytest
 from PIL import Image
 
 from tests.serve.test_moderation_page import _browser, _sample_photos, live_server  # noqa: F401 - fixture
+from tests.serve.test_moderation_page import _screenshot as shoot
 
-REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("CAMID_CHROMIUM", "/usr/bin/chromium"))
 MAX_SCREENSHOT_BYTES = 300_000
 # three groups of nearby poles (clusters at city zoom) and two lone cameras, in Belgrade
@@ -64,11 +63,8 @@ def _populate(base: str, app: Any) -> None:
 
 
 def _screenshot(page: Any, name: str, tmp_path: Path) -> Path:
-    path = tmp_path / name
-    page.screenshot(path=str(path))
+    path = shoot(page, name, tmp_path, full_page=False)
     assert path.stat().st_size < MAX_SCREENSHOT_BYTES, f"{name}: {path.stat().st_size} bytes"
-    if os.environ.get("CAMID_UPDATE_SCREENSHOTS") == "1":
-        shutil.copyfile(path, REPO / "docs" / name)
     return path
 
 

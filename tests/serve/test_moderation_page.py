@@ -86,9 +86,9 @@ def _browser() -> Any:
     return sync_api
 
 
-def _screenshot(page: Any, name: str, tmp_path: Path) -> Path:
+def _screenshot(page: Any, name: str, tmp_path: Path, *, full_page: bool = True) -> Path:
     path = tmp_path / name
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     if os.environ.get("CAMID_UPDATE_SCREENSHOTS") == "1":
         (REPO / "docs" / "img").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, REPO / "docs" / "img" / name)
