@@ -95,17 +95,26 @@ def _upgrade(old: Path, labels_path: Path | None, out: Path) -> int:
 
 
 def _pair(args: argparse.Namespace) -> int:
-    if args.int8 or args.fp16_weights:
-        print("camid export: --zoom exports fp32 only", file=sys.stderr)
+    if args.int8:
+        print("camid export: --zoom exports fp32 or --fp16-weights, not --int8", file=sys.stderr)
         return 2
     try:
         det, crop = export_pair(
-            args.checkpoint, args.zoom, args.out, name=args.name, version=args.version, exporter=args.exporter
+            args.checkpoint,
+            args.zoom,
+            args.out,
+            name=args.name,
+            version=args.version,
+            exporter=args.exporter,
+            fp16=args.fp16_weights,
+            evaluation=args.evaluation or args.parity,
+            min_agreement=args.min_agreement,
         )
     except (ExportError, FileNotFoundError, ValueError) as exc:
         print(f"camid export: {exc}", file=sys.stderr)
         return 1
     for report in (det, crop):
+        agreed = f", agrees with fp32 on {100 * report.agreement:.1f}%" if report.n_photos else ""
         print(f"wrote {report.path} ({report.size_bytes / 1e6:.1f} MB, {report.precision}); "
-              f"parity vs torch {report.parity_max_abs_softmax:.2e}")  # fmt: skip
+              f"parity vs torch {report.parity_max_abs_softmax:.2e}{agreed}")  # fmt: skip
     return 0

@@ -279,11 +279,12 @@ def export_onnx(
     """
     model, ckpt_meta = load_any_checkpoint(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
     if isinstance(model, CamidDetector):
-        if int8 or fp16:
-            raise ExportError("--int8/--fp16-weights are not available for camera detectors yet; export fp32")
+        if int8:
+            raise ExportError("--int8 is not available for camera detectors; use --fp16-weights or fp32")
         return export_detector(
-            (model, ckpt_meta), out, name=name, version=version, exporter=exporter, tolerance=tolerance
-        )
+            (model, ckpt_meta), out, name=name, version=version, exporter=exporter, tolerance=tolerance,
+            fp16=fp16, evaluation=evaluation or parity_manifest or calibration, min_agreement=min_agreement,
+        )  # fmt: skip
     model, meta = model.eval(), ckpt_meta.contract
     size = meta.resize.size
     photos = _photos(meta, parity_images, parity_manifest or evaluation or calibration)
@@ -332,9 +333,16 @@ def export_detector(
     exporter: str = "dynamo",
     tolerance: float = 1e-4,
     n_random: int = 4,
+    fp16: bool = False,
+    evaluation: str | Path | None = None,
+    min_agreement: float = 0.99,
 ) -> ExportReport:
-    """Export a camera detector (fp32) after checking that onnxruntime's camera scores and boxes
-    match torch's on random images; writes ``out`` atomically only when they do."""
+    """Export a camera detector after checking that onnxruntime's camera scores and boxes match
+    torch's on random images; writes ``out`` atomically only when they do.
+
+    With ``fp16``, the weights are stored as float16 and the file is kept only when the cameras it
+    finds (:func:`detector_agreement`) are the fp32 model's on at least ``min_agreement`` of the
+    ``evaluation`` manifest's photos (required) and the random images."""
     model, ckpt_meta = load_any_checkpoint(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
     if not isinstance(model, CamidDetector):
         raise ExportError("export_detector: not a camera detector checkpoint; use export_onnx")
@@ -343,8 +351,7 @@ def export_detector(
     proto = to_onnx(model, size, exporter=exporter)
     onnx.checker.check_model(proto)
     probe = random_inputs(n_random, size)
-    with torch.no_grad():
-        ref = [t.numpy() for t in model.eval()(torch.from_numpy(probe))]
+    ref = detector_outputs(model, probe)
     got = _session(proto.SerializeToString()).run(list(DETECTOR_OUTPUTS), {"image": probe})
     diff = max(
         float(np.abs(np.asarray(g) - r).max()) / max(1.0, float(np.abs(r).max()))
@@ -352,13 +359,64 @@ def export_detector(
     )
     if diff > tolerance:
         raise ParityError(f"onnxruntime differs from torch by {diff:.2e} (relative, > {tolerance:.0e})")
-    set_metadata(
-        proto, metadata_for(meta, name=name or meta.name, version=version or meta.version, precision="fp32")
-    )
+    precision, agreement, n_photos = "fp32", 1.0, 0
+    if fp16:
+        if evaluation is None:
+            raise ExportError("--fp16-weights needs photos to compare on: pass --eval MANIFEST")
+        photos = manifest_inputs(evaluation, meta)
+        held_out = np.concatenate([photos, probe])
+        proto, precision = fp16_weights(proto), "fp16-weights"
+        got = _session(proto.SerializeToString()).run(list(DETECTOR_OUTPUTS), {"image": held_out})
+        agreement = detector_agreement(detector_outputs(model, held_out), got, _lowest_camera_score(meta))
+        n_photos = len(photos)
+        log.info("fp16-weights: fp32's cameras on %.1f%% of %d images", 100 * agreement, len(held_out))
+        if agreement < min_agreement:
+            raise QuantizationRefused(
+                f"fp16-weights finds the fp32 model's cameras on only {100 * agreement:.1f}% of "
+                f"{len(held_out)} images (needs {100 * min_agreement:.0f}%); export in fp32"
+            )
+    props = metadata_for(meta, name=name or meta.name, version=version or meta.version, precision=precision)
+    set_metadata(proto, props)
     data = proto.SerializeToString()
     path = Path(out)
     atomic_write(path, lambda tmp: tmp.write_bytes(data))
-    return ExportReport(path, len(data), "fp32", diff, 1.0, 0, n_random)
+    return ExportReport(path, len(data), precision, diff, agreement, n_photos, n_random)
+
+
+def detector_outputs(model: CamidDetector, x: np.ndarray) -> list[np.ndarray]:
+    """The detector's decoded outputs (``DETECTOR_OUTPUTS``) from torch, in batches."""
+    parts: list[list[np.ndarray]] = []
+    with torch.no_grad():
+        for batch in _batches(x):
+            parts.append([t.numpy() for t in model.eval()(torch.from_numpy(batch))])
+    return [np.concatenate(column) for column in zip(*parts, strict=True)]
+
+
+def detector_agreement(
+    reference: list[np.ndarray], other: list[np.ndarray], threshold: float, box_px: float = 1.0
+) -> float:
+    """Share of images on which ``other`` finds the same cameras as ``reference``: the same peaks
+    at or above ``threshold``, each with the same most likely class and a box within ``box_px``
+    input pixels. Both are ``DETECTOR_OUTPUTS`` lists."""
+    _, ref_scores, ref_classes, ref_boxes = reference
+    _, scores, classes, boxes = (np.asarray(a) for a in other)
+    same = []
+    for n in range(len(ref_scores)):
+        keep = ref_scores[n] >= threshold
+        ok = bool(np.array_equal(keep, scores[n] >= threshold))
+        if ok and keep.any():
+            ok = bool(np.array_equal(ref_classes[n][keep].argmax(-1), classes[n][keep].argmax(-1)))
+            ok = ok and float(np.abs(ref_boxes[n][keep] - boxes[n][keep]).max()) <= box_px
+        same.append(ok)
+    return float(np.mean(same)) if same else 1.0
+
+
+def _lowest_camera_score(meta: ModelContract) -> float:
+    """The lowest detector score the served pipeline acts on: the zoom stage's proposal threshold
+    for a look-then-zoom pair, else the camera threshold."""
+    if meta.zoom is not None:
+        return ZoomSettings.from_json(meta.zoom).propose
+    return float(meta.thresholds["camera"])
 
 
 def zoom_contract(detector: ModelContract, crop: ModelContract, file: Path) -> ModelContract:
@@ -406,10 +464,15 @@ def export_pair(
     version: str | None = None,
     exporter: str = "dynamo",
     tolerance: float = 1e-4,
+    fp16: bool = False,
+    evaluation: str | Path | None = None,
+    min_agreement: float = 0.99,
 ) -> tuple[ExportReport, ExportReport]:
     """Export a look-then-zoom pair: the crop classifier to ``X.zoom.onnx`` beside ``out``
     (``X.onnx``), then the detector to ``out`` with the pair's contract (:func:`zoom_contract`),
-    so that ``Engine.load(out)`` loads both. Each file is parity-checked before it is written."""
+    so that ``Engine.load(out)`` loads both. Each file is parity-checked before it is written;
+    with ``fp16`` both store float16 weights, each kept only when it agrees with fp32 on the
+    ``evaluation`` manifest's photos (as :func:`export_onnx` and :func:`export_detector` check)."""
     det, det_meta = load_any_checkpoint(detector) if isinstance(detector, (str, Path)) else detector
     crop, crop_meta = (
         load_any_checkpoint(crop_classifier) if isinstance(crop_classifier, (str, Path)) else crop_classifier
@@ -428,14 +491,16 @@ def export_pair(
         )
     path = Path(out)
     companion = companion_path(path)
+    if fp16 and evaluation is None:
+        raise ExportError("--fp16-weights needs photos to compare on: pass --eval MANIFEST")
     crop_report = export_onnx(
         (crop, crop_meta), companion, name=name and f"{name}-zoom", version=version, exporter=exporter,
-        tolerance=tolerance,
+        tolerance=tolerance, fp16=fp16, evaluation=evaluation, min_agreement=min_agreement,
     )  # fmt: skip
     with_zoom = zoom_contract(det_meta.contract, crop_meta.contract, companion)
     det_report = export_detector(
         (det, replace(det_meta, contract=with_zoom)), path, name=name, version=version, exporter=exporter,
-        tolerance=tolerance,
+        tolerance=tolerance, fp16=fp16, evaluation=evaluation, min_agreement=min_agreement,
     )  # fmt: skip
     return det_report, crop_report
 

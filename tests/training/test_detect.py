@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from data.boxes import iou, record_boxes
 from data.manifest import read_manifest
@@ -76,3 +77,36 @@ def test_exported_detector_serves_two_boxes_with_their_own_labels(detector_run, 
     assert parsed.cameras[0].confidence >= parsed.cameras[-1].confidence
     assert parsed.label == max(pred.cameras, key=lambda c: c.p_target(engine.info.targets)).label
     assert abs(sum(s.score for s in parsed.cameras[0].probabilities) - 1) < 1e-6
+
+
+def test_fp16_weights_are_kept_only_when_they_find_the_same_cameras(  # type: ignore[no-untyped-def]
+    detector_run, tmp_path: Path, monkeypatch
+) -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    import model.export as export
+    from serve.engine import Engine
+
+    data, result = detector_run
+    full, half = tmp_path / "full.onnx", tmp_path / "half.onnx"
+    export.export_onnx(result.checkpoint, full)
+    report = export.export_onnx(result.checkpoint, half, fp16=True, evaluation=data)
+    assert report.precision == "fp16-weights" and report.agreement >= 0.99 and report.n_photos > 0
+    assert half.stat().st_size < 0.7 * full.stat().st_size  # tiny model: small tensors stay fp32
+    assert Engine.load(half).info.precision == "fp16-weights"
+
+    halve = export.fp16_weights
+
+    def damaged(proto: onnx.ModelProto) -> onnx.ModelProto:  # a reduction that loses the cameras
+        out = halve(proto)
+        for init in out.graph.initializer:
+            if init.name.endswith("__fp16"):
+                init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * 0.5, init.name))
+        return out
+
+    monkeypatch.setattr(export, "fp16_weights", damaged)
+    refused = tmp_path / "refused.onnx"
+    with pytest.raises(export.QuantizationRefused, match="fp32 model's cameras"):
+        export.export_onnx(result.checkpoint, refused, fp16=True, evaluation=data)
+    assert not refused.exists()

@@ -246,3 +246,28 @@ def test_export_refuses_a_whole_photo_classifier_as_zoom(zoom_run, tmp_path: Pat
     plain = (model, type(meta)(meta.contract.with_updates(crop=None)))
     with pytest.raises(ExportError, match="not a crop classifier"):
         export_pair(det.checkpoint, plain, tmp_path / "x.onnx")
+
+
+def test_a_pair_in_fp16_weights_is_smaller_and_finds_the_same_cameras(  # type: ignore[no-untyped-def]
+    zoom_run, pair: Path, tmp_path: Path
+) -> None:
+    from data.images import load_image
+    from model.cli import export_main
+    from serve.engine import Engine
+
+    data, det, zoom = zoom_run
+    out = tmp_path / "half.onnx"
+    args = ["--checkpoint", str(det.checkpoint), "--zoom", str(zoom.checkpoint), "--out", str(out)]
+    assert export_main([*args, "--fp16-weights"]) == 1  # no photos to compare on: refused, nothing written
+    assert not out.exists() and not companion_path(out).exists()
+    assert export_main([*args, "--fp16-weights", "--eval", str(data)]) == 0
+    half, full = Engine.load(out), Engine.load(pair)
+    assert half.info.precision == "fp16-weights" and half.zoom is not None
+    for new, old in ((out, pair), (companion_path(out), companion_path(pair))):
+        assert new.stat().st_size < 0.7 * old.stat().st_size  # tiny models: small tensors stay fp32
+    manifest = read_manifest(data)
+    photos = [load_image(manifest.resolve(r), min_side=full.min_side) for r in manifest.records[:12]]
+    for a, b in zip(half.classify(photos), full.classify(photos), strict=True):
+        assert [c.label for c in a.cameras] == [c.label for c in b.cameras]
+        for ca, cb in zip(a.cameras, b.cameras, strict=True):
+            assert iou(ca.box, cb.box) > 0.95 and abs(ca.confidence - cb.confidence) < 0.02
