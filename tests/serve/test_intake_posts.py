@@ -178,3 +178,15 @@ def test_command_imports_a_file_and_names_a_bad_one(tmp_path: Path, tiny_model: 
     bad.write_text("window.YTD.tweets.part0 = [{oops")
     assert intake_main([*common, str(bad)]) == 2
     assert f"{bad}: not JSON" in capsys.readouterr().err
+
+
+def test_a_post_whose_geo_is_no_place_is_refused_not_stored(
+    store: Store, tiny_engine: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "a.jpg").write_bytes(street_photo(24))
+    post = {"url": "https://x.com/mika/status/7", "geo": [91.0, 200.0], "media": ["a.jpg"]}
+    (tmp_path / "posts.jsonl").write_text(json.dumps(post) + "\n", encoding="utf-8")
+    outcomes = import_posts(make_channel(store, tiny_engine), read_posts(tmp_path / "posts.jsonl").posts)
+    (line,) = outcomes[0].lines()
+    assert line.startswith("post https://x.com/i/status/7: photo 0: invalid_location:") and "91" in line
+    assert outcomes[0].items[0].kind == "refused" and _submissions(store) == []
