@@ -170,7 +170,7 @@ class ModelRegistry:
             "event": "promote",
             **event,
             "id": entry.id,
-            "previous": state["live"],
+            "previous": state["live"] or event.get("previous"),
             "at": utcnow().isoformat(timespec="seconds").replace("+00:00", "Z"),
         }
         _write_json(self.root / REGISTRY_FILE, {"live": entry.id, "history": [*state["history"], record]})
