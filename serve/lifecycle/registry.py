@@ -106,7 +106,8 @@ class ModelRegistry:
         """Every registered model, oldest folder name first."""
         if not self.root.is_dir():
             return []
-        return [self.get(p.name) for p in sorted(self.root.iterdir()) if (p / MODEL_FILE).is_file()]
+        folders = sorted(p for p in self.root.iterdir() if not p.name.startswith("."))  # not staging
+        return [self.get(p.name) for p in folders if (p / MODEL_FILE).is_file()]
 
     def get(self, model_id: str) -> Entry:
         """The entry ``model_id``; :class:`RegistryError` naming the known ids when absent."""
@@ -128,6 +129,8 @@ class ModelRegistry:
         """Copy an exported model (and its crop classifier) into the registry; the same file twice is
         a no-op, another file with the same name and version is refused."""
         src = Path(path)
+        if card is not None and not Path(card).is_file():
+            raise RegistryError(f"{card}: no such model card")
         try:
             engine = Engine.load(src, threads=1)
         except ModelError as exc:
