@@ -164,6 +164,9 @@ class ModelRegistry:
             return self.get(ref)
         if Path(ref).is_file():
             return self.add(ref)
+        if "/" in ref or ref.endswith(".onnx"):  # meant a file
+            known = ", ".join(e.id for e in self.entries()) or "none yet"
+            raise RegistryError(f"{ref}: no such file (nor a registered model; registered: {known})")
         return self.get(ref)  # raises, naming the known ids
 
     def set_live(self, entry: Entry, event: Mapping[str, Any]) -> dict[str, Any]:

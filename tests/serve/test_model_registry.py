@@ -72,6 +72,10 @@ def test_commands_name_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFix
     assert "no live model yet" in capsys.readouterr().err
     assert model_cli.main(["--models-dir", str(tmp_path / "models"), "rollback"]) == 2
     assert "no earlier live model" in capsys.readouterr().err
+    missing = tmp_path / "runs" / "model.onnx"
+    gate = ["--skip-verified", "--benchmark", str(tmp_path / "manifest.csv")]
+    assert model_cli.main(["--models-dir", str(tmp_path / "models"), "promote", str(missing), *gate]) == 2
+    assert f"{missing}: no such file" in capsys.readouterr().err
 
 
 def test_a_live_model_that_does_not_load_leaves_the_served_one_in_place(
