@@ -160,7 +160,12 @@ def test_only_the_posts_with_the_hashtag(tmp_path: Path) -> None:
 
 def test_command_imports_a_file_and_names_a_bad_one(tmp_path: Path, tiny_model: Any, capsys: Any) -> None:
     common = ["--model", str(tiny_model.onnx), "--data-dir", str(tmp_path / "var"), "posts"]
-    assert intake_main([*common, str(posts_jsonl(tmp_path / "export"))]) == 0
+    posts = posts_jsonl(tmp_path / "export")
+    assert intake_main([*common, str(posts)]) == 2  # a folder no server uses: its photos would be lost
+    assert f"no camid store in {tmp_path / 'var'}" in capsys.readouterr().err
+    assert not (tmp_path / "var" / "camid.sqlite3").exists()
+    common.insert(-1, "--new-store")
+    assert intake_main([*common, str(posts)]) == 0
     captured = capsys.readouterr()
     assert (
         "photo 0: stored as submission" in captured.out
