@@ -68,11 +68,11 @@ def check_store(settings: Any, *, new_store: bool = False) -> list[str]:
     if sqlite_file is not None and not Path(sqlite_file).is_file() and not new_store:
         raise StoreCheckError(
             f"there is no camid store in {data_dir} (no {sqlite_file}, and no server has used that "
-            f"folder); a token made here would work on no server. Run the command where `camid serve` "
+            f"folder); what is stored there would reach no server. Run the command where `camid serve` "
             f"runs, or {how}; pass --new-store to create a store there on purpose"
         )
     return [
-        f"no server has started on {data_dir} yet (no server.json): tokens made here work on a "
+        f"no server has started on {data_dir} yet (no server.json): what is stored here is seen by a "
         f"server started with CAMID_DATA_DIR={data_dir}"
         + ("" if sqlite_file else f" and CAMID_DATABASE_URL={shown_url(url)}")
     ]

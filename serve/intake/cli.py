@@ -30,6 +30,7 @@ from serve.intake.imap import ImapConfig, connect, poll_once, watch
 from serve.intake.intake import IntakeRules
 from serve.intake.posts import import_posts, read_posts, with_hashtag
 from serve.intake.senders import sender_key
+from serve.moderators import StoreCheckError
 
 __all__ = ["main"]
 
@@ -43,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
         "--model", type=Path, help="ONNX model (default: CAMID_MODEL_PATH, the release model)"
     )
     parser.add_argument("--data-dir", type=Path, help="the server's data folder (default: CAMID_DATA_DIR)")
+    parser.add_argument(
+        "--new-store", action="store_true", help="create the store if the data folder has none"
+    )
     parser.add_argument(
         "--per-sender-per-day",
         type=int,
@@ -89,6 +93,7 @@ def _password(args: argparse.Namespace) -> str:
 def _channel(args: argparse.Namespace) -> Iterator[Channel]:
     from serve.engine import Engine
     from serve.lifecycle.reload import live_model_path
+    from serve.moderators import check_store
     from serve.settings import Settings
     from serve.store import describe_store, open_store
 
@@ -99,6 +104,8 @@ def _channel(args: argparse.Namespace) -> Iterator[Channel]:
     if not model_path.is_file():
         raise ValueError(f"no model at {model_path}; pass --model PATH or set CAMID_MODEL_PATH")
     _err(describe_store(settings))
+    for note in check_store(settings, new_store=args.new_store):  # refuses a store no server uses
+        _err(note)
     engine = Engine.load(model_path, threads=settings.ort_threads)
     store = open_store(settings, engine.info.labels)
     limits = ImageLimits(
@@ -180,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
                 return _run_imap(args, channel)
             return _run_posts(args, channel)
     except ValueError as exc:
+        _err(str(exc))
+        return 2
+    except StoreCheckError as exc:
         _err(str(exc))
         return 2
     except (OSError, RuntimeError, imaplib.IMAP4.error) as exc:

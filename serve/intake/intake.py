@@ -9,6 +9,7 @@ Blocking and CPU-bound: the HTTP routes run it in the inference pool.
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -144,7 +145,14 @@ def take_in(engine: Engine, store: Store, item: IntakeItem, rules: IntakeRules) 
     photo = decode_upload(item.data, index=item.index, limits=rules.image)
     location = photo.location
     if item.location is not None:
-        location = {"lat": item.location[0], "lon": item.location[1], "source": item.location_source}
+        lat, lon = item.location
+        if not (math.isfinite(lat) and math.isfinite(lon) and abs(lat) <= 90 and abs(lon) <= 180):
+            raise ApiError(
+                422,
+                "invalid_location",
+                f"{lat:g}, {lon:g} is no place: latitude between -90 and 90, longitude -180 to 180",
+            )
+        location = {"lat": lat, "lon": lon, "source": item.location_source}
     result = _classify(engine, photo, location)
     token = secrets.token_urlsafe(18) if item.follow else None
     new = NewSubmission(

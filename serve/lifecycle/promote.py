@@ -93,6 +93,8 @@ def promote(
     promoted = not comparison["refused"] or force
     if promoted:
         event = {"by": by, "reason": reason, "forced": comparison["forced"], "comparison": saved.name}
+        if registry.live() is None and baseline is not None:  # the first promotion: a rollback
+            event["previous"] = registry.add(baseline).id  # returns to the model the server ran
         registry.set_live(entry, event)
         log.info("promoted %s (was %s)", entry.id, live_id)
     return Outcome(entry, comparison, table, promoted, saved)

@@ -106,7 +106,8 @@ class ModelRegistry:
         """Every registered model, oldest folder name first."""
         if not self.root.is_dir():
             return []
-        return [self.get(p.name) for p in sorted(self.root.iterdir()) if (p / MODEL_FILE).is_file()]
+        folders = sorted(p for p in self.root.iterdir() if not p.name.startswith("."))  # not staging
+        return [self.get(p.name) for p in folders if (p / MODEL_FILE).is_file()]
 
     def get(self, model_id: str) -> Entry:
         """The entry ``model_id``; :class:`RegistryError` naming the known ids when absent."""
@@ -128,6 +129,8 @@ class ModelRegistry:
         """Copy an exported model (and its crop classifier) into the registry; the same file twice is
         a no-op, another file with the same name and version is refused."""
         src = Path(path)
+        if card is not None and not Path(card).is_file():
+            raise RegistryError(f"{card}: no such model card")
         try:
             engine = Engine.load(src, threads=1)
         except ModelError as exc:
@@ -161,6 +164,9 @@ class ModelRegistry:
             return self.get(ref)
         if Path(ref).is_file():
             return self.add(ref)
+        if "/" in ref or ref.endswith(".onnx"):  # meant a file
+            known = ", ".join(e.id for e in self.entries()) or "none yet"
+            raise RegistryError(f"{ref}: no such file (nor a registered model; registered: {known})")
         return self.get(ref)  # raises, naming the known ids
 
     def set_live(self, entry: Entry, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -170,7 +176,7 @@ class ModelRegistry:
             "event": "promote",
             **event,
             "id": entry.id,
-            "previous": state["live"],
+            "previous": state["live"] or event.get("previous"),
             "at": utcnow().isoformat(timespec="seconds").replace("+00:00", "Z"),
         }
         _write_json(self.root / REGISTRY_FILE, {"live": entry.id, "history": [*state["history"], record]})

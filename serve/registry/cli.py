@@ -28,6 +28,16 @@ __all__ = ["main"]
 PROG = "camid registry"
 
 
+def _metres(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of metres") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: the match radius must be more than 0 metres")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     add_store_options(parser)
@@ -35,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import-official", help="import the official list (CSV or GeoJSON); replaces it")
     imp.add_argument("file", type=Path)
     cmp = sub.add_parser("compare", help="compare the official list with the verified cameras")
-    cmp.add_argument("--distance", type=float, help="match radius in metres (default CAMID_OFFICIAL_MATCH_M)")
+    cmp.add_argument(
+        "--distance", type=_metres, help="match radius in metres (default CAMID_OFFICIAL_MATCH_M)"
+    )
     cmp.add_argument(
         "--districts", type=Path, help="GeoJSON polygons of districts (default CAMID_DISTRICTS_PATH)"
     )
@@ -101,13 +113,19 @@ def _compare(store: Store, args: argparse.Namespace) -> int:
     for name, c in result.per_district.items():
         only = f"{c['citizens_only']} citizens only, {c['official_only']} official only"
         _out(f"  {name}: {c['citizens']} citizens, {c['official']} official, {only}")
+    reports = []
     if args.out:
         rows = official.comparison_rows(result, districts, settings.public_location_decimals)
-        args.out.write_text(official.comparison_csv(rows), encoding="utf-8")
-        _out(f"wrote {args.out}")
+        reports.append((args.out, official.comparison_csv(rows)))
     if args.district_counts:
-        args.district_counts.write_text(official.district_csv(result.per_district), encoding="utf-8")
-        _out(f"wrote {args.district_counts}")
+        reports.append((args.district_counts, official.district_csv(result.per_district)))
+    for path, text in reports:
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            _err(f"{path}: cannot write ({exc.strerror})")
+            return 2
+        _out(f"wrote {path}")
     return 0
 
 

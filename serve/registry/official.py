@@ -29,6 +29,7 @@ from serve.registry.public import PublicCamera
 from serve.store.models import utcnow
 from serve.store.registry_models import OfficialCamera
 
+ID_KEYS = ("id", "official_id", "ref")
 LAT_KEYS = ("lat", "latitude", "y", "geo_lat")
 LON_KEYS = ("lon", "lng", "long", "longitude", "x", "geo_lon")
 CSV_COLUMNS = ("kind", "official_id", "camera_id", "district", "lat", "lon", "distance_m", "model", "address")
@@ -72,7 +73,7 @@ def _pick(row: dict[str, Any], keys: Sequence[str]) -> Any:
 
 
 def _entry(row: dict[str, Any], where: str) -> OfficialEntry:
-    ident, lat, lon = _pick(row, ("id", "official_id", "ref")), _pick(row, LAT_KEYS), _pick(row, LON_KEYS)
+    ident, lat, lon = _pick(row, ID_KEYS), _pick(row, LAT_KEYS), _pick(row, LON_KEYS)
     if ident is None or lat is None or lon is None:
         raise ValueError(f"{where}: needs an id, a latitude and a longitude (columns id, lat, lon)")
     return OfficialEntry(
@@ -91,6 +92,12 @@ def parse_csv(text: str, name: str) -> list[OfficialEntry]:
     except csv.Error:
         dialect = csv.excel
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    header = [str(k).strip() for k in reader.fieldnames or [] if k]
+    for what, keys in (("id", ID_KEYS), ("latitude", LAT_KEYS), ("longitude", LON_KEYS)):
+        if header and not any(k.lower() in keys for k in header):
+            raise ValueError(
+                f"{name}: no {what} column (one of {', '.join(keys)}); the header has: {', '.join(header)}"
+            )
     return [_entry(row, f"{name}, row {i}") for i, row in enumerate(reader, start=2)]
 
 
@@ -101,7 +108,9 @@ def parse_geojson(data: Any, name: str) -> list[OfficialEntry]:
     out = []
     for i, feature in enumerate(data.get("features") or []):
         where = f"{name}, feature {i}"
-        geometry = (feature or {}).get("geometry") or {}
+        if not isinstance(feature, dict):
+            raise ValueError(f"{where}: not a GeoJSON Feature (an object with a Point geometry)")
+        geometry = feature.get("geometry") or {}
         if geometry.get("type") != "Point" or len(geometry.get("coordinates") or []) < 2:
             raise ValueError(f"{where}: the official list needs Point geometries")
         props = dict(feature.get("properties") or {})

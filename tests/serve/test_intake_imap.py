@@ -256,7 +256,7 @@ def test_command_polls_the_inbox(server: ImapServer, tmp_path: Path, tiny_model:
     _deliver(server, _photo(_mail("Kamera", "44.8125, 20.4612"), street_photo(13)))
     secret = tmp_path / "imap-password"
     secret.write_text(server.password + "\n")
-    common = ["--model", str(tiny_model.onnx), "--data-dir", str(tmp_path / "var"), "imap"]
+    common = ["--model", str(tiny_model.onnx), "--data-dir", str(tmp_path / "var"), "--new-store", "imap"]
     where = [
         "--host",
         server.host,

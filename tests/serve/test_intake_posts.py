@@ -160,7 +160,12 @@ def test_only_the_posts_with_the_hashtag(tmp_path: Path) -> None:
 
 def test_command_imports_a_file_and_names_a_bad_one(tmp_path: Path, tiny_model: Any, capsys: Any) -> None:
     common = ["--model", str(tiny_model.onnx), "--data-dir", str(tmp_path / "var"), "posts"]
-    assert intake_main([*common, str(posts_jsonl(tmp_path / "export"))]) == 0
+    posts = posts_jsonl(tmp_path / "export")
+    assert intake_main([*common, str(posts)]) == 2  # a folder no server uses: its photos would be lost
+    assert f"no camid store in {tmp_path / 'var'}" in capsys.readouterr().err
+    assert not (tmp_path / "var" / "camid.sqlite3").exists()
+    common.insert(-1, "--new-store")
+    assert intake_main([*common, str(posts)]) == 0
     captured = capsys.readouterr()
     assert (
         "photo 0: stored as submission" in captured.out
@@ -178,3 +183,15 @@ def test_command_imports_a_file_and_names_a_bad_one(tmp_path: Path, tiny_model: 
     bad.write_text("window.YTD.tweets.part0 = [{oops")
     assert intake_main([*common, str(bad)]) == 2
     assert f"{bad}: not JSON" in capsys.readouterr().err
+
+
+def test_a_post_whose_geo_is_no_place_is_refused_not_stored(
+    store: Store, tiny_engine: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "a.jpg").write_bytes(street_photo(24))
+    post = {"url": "https://x.com/mika/status/7", "geo": [91.0, 200.0], "media": ["a.jpg"]}
+    (tmp_path / "posts.jsonl").write_text(json.dumps(post) + "\n", encoding="utf-8")
+    outcomes = import_posts(make_channel(store, tiny_engine), read_posts(tmp_path / "posts.jsonl").posts)
+    (line,) = outcomes[0].lines()
+    assert line.startswith("post https://x.com/i/status/7: photo 0: invalid_location:") and "91" in line
+    assert outcomes[0].items[0].kind == "refused" and _submissions(store) == []

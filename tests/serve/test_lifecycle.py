@@ -147,6 +147,18 @@ def test_force_needs_a_reason_and_unknown_models_are_named(
     assert "no model 'nope'" in capsys.readouterr().err
 
 
+def test_the_first_promotion_rolls_back_to_the_model_the_server_ran(
+    variants: Variants, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = tmp_path / "models"
+    bench = _benchmark(tmp_path / "bench", variants.good)
+    gate = ["--baseline", str(variants.worse), "--skip-verified", "--benchmark", str(bench)]
+    assert model_cli.main(["--models-dir", str(registry), "promote", str(variants.good), *gate]) == 0
+    assert model_cli.main(["--models-dir", str(registry), "rollback", "--reason", "test"]) == 0
+    assert "camid-tiny-0.9.0 is live again (was camid-tiny-1.0.0)" in capsys.readouterr().out
+    assert ModelRegistry(registry).live().id == "camid-tiny-0.9.0"  # type: ignore[union-attr]
+
+
 def _free_port() -> int:
     import socket
 

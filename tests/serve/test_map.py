@@ -207,3 +207,21 @@ def test_cli_imports_and_compares(tiny_model: Any, tmp_path: Path, districts_fil
     assert counts.read_text().splitlines()[1] == "Stari Grad,1,2,1,0,1"
     missing = tmp_path / "nope.csv"
     assert registry_main(["--data-dir", str(data_dir), "import-official", str(missing)]) == 2
+
+
+def test_cli_compare_names_a_report_it_cannot_write(
+    tiny_model: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = tmp_path / "var"
+    with TestClient(create_app(settings_for(tiny_model.onnx, data_dir))):
+        pass  # the server's marker
+    listing = tmp_path / "police.csv"
+    listing.write_text("id,lat,lon\no1,44.81018,20.42\n", encoding="utf-8")
+    assert registry_main(["--data-dir", str(data_dir), "import-official", str(listing)]) == 0
+    out = tmp_path / "no-such-folder" / "report.csv"
+    compare = ["--data-dir", str(data_dir), "compare", "--model", str(tiny_model.onnx)]
+    assert registry_main([*compare, "--out", str(out)]) == 2
+    assert f"{out}: cannot write" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        registry_main([*compare, "--distance", "-5"])
+    assert exited.value.code == 2 and "--distance" in capsys.readouterr().err

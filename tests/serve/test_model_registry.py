@@ -42,6 +42,29 @@ def test_the_same_file_twice_is_one_entry_and_another_file_with_its_version_is_r
         registry.rollback("test")
 
 
+def test_a_missing_card_is_named_and_leaves_the_registry_as_it_was(
+    variants: Variants, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models = tmp_path / "models"
+    card = tmp_path / "no-such-card.md"
+    assert model_cli.main(["--models-dir", str(models), "add", str(variants.good), "--card", str(card)]) == 2
+    assert f"{card}: no such model card" in capsys.readouterr().err
+    assert model_cli.main(["--models-dir", str(models), "list"]) == 0
+    assert "no models in" in capsys.readouterr().out
+    assert model_cli.main(["--models-dir", str(models), "add", str(variants.good)]) == 0
+    assert [e.version for e in ModelRegistry(models).entries()] == ["1.0.0"]
+
+
+def test_an_add_cut_off_halfway_does_not_break_the_registry(variants: Variants, tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+    registry.add(variants.good)
+    staging = registry.root / ".camid-tiny-0.9.0.adding"  # killed while copying: no contract yet
+    staging.mkdir()
+    shutil.copy(variants.worse, staging / "model.onnx")
+    assert [e.version for e in registry.entries()] == ["1.0.0"]
+    assert registry.add(variants.worse).version == "0.9.0"
+
+
 def test_commands_name_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert model_cli.main(["--models-dir", str(tmp_path / "models"), "list"]) == 0
     assert "no models in" in capsys.readouterr().out
@@ -49,6 +72,10 @@ def test_commands_name_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFix
     assert "no live model yet" in capsys.readouterr().err
     assert model_cli.main(["--models-dir", str(tmp_path / "models"), "rollback"]) == 2
     assert "no earlier live model" in capsys.readouterr().err
+    missing = tmp_path / "runs" / "model.onnx"
+    gate = ["--skip-verified", "--benchmark", str(tmp_path / "manifest.csv")]
+    assert model_cli.main(["--models-dir", str(tmp_path / "models"), "promote", str(missing), *gate]) == 2
+    assert f"{missing}: no such file" in capsys.readouterr().err
 
 
 def test_a_live_model_that_does_not_load_leaves_the_served_one_in_place(

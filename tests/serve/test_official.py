@@ -106,6 +106,7 @@ def test_an_import_replaces_the_list(store: Store, tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("id,lat,lon\n1,44.8,\n", "row 2: needs an id, a latitude and a longitude"),
+        ("id;latitude\n1;44.8\n", "no longitude column .*the header has: id, latitude"),
         ("id,lat,lon\n1,north,20.4\n", "row 2: latitude 'north' is not a number"),
         ("id,lat,lon\n1,144.8,20.4\n", "row 2: latitude 144.8 is out of range"),
         ("id,lat,lon\n1,44.8,20.4\n1,44.9,20.4\n", "ids repeat: 1"),
@@ -129,4 +130,11 @@ def test_geojson_needs_points(tmp_path: Path) -> None:
     }
     path.write_text(json.dumps({"type": "FeatureCollection", "features": [line]}), encoding="utf-8")
     with pytest.raises(ValueError, match="feature 0: the official list needs Point geometries"):
+        official.read_official(path)
+
+
+def test_geojson_features_must_be_objects(tmp_path: Path) -> None:
+    path = tmp_path / "bad.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": ["P1"]}), encoding="utf-8")
+    with pytest.raises(ValueError, match="feature 0: not a GeoJSON Feature"):
         official.read_official(path)
