@@ -93,9 +93,10 @@ def detector_peaks(
     return peaks, truth, float(np.mean(losses)) if losses else 0.0
 
 
-def _truths(items: Sequence[Any], cameras: Sequence[str], width: float) -> list[PhotoTruth]:
+def _truths(items: Sequence[Any], cameras: Sequence[str], widths: Sequence[float]) -> list[PhotoTruth]:
+    """Each photo's cameras (look-alikes left out) with the photo's width in input pixels."""
     out = []
-    for boxes, classes in items:
+    for (boxes, classes), width in zip(items, widths, strict=True):
         kept = tuple(
             (tuple(b), cameras[c])
             for b, c in zip(boxes.tolist(), classes.tolist(), strict=True)
@@ -124,15 +125,16 @@ def _agnostic_truth(t: PhotoTruth) -> PhotoTruth:
     return PhotoTruth(tuple((b, "camera") for b, _ in t.boxes), t.width)
 
 
-def detection_validation(labels: LabelSet, width: float) -> Any:
-    """The fit hook: ``(class-agnostic AP50, mean detection loss)`` on the validation loader."""
+def detection_validation(labels: LabelSet, widths: Sequence[float]) -> Any:
+    """The fit hook: ``(class-agnostic AP50, mean detection loss)`` on the validation loader
+    (``widths``: its photos' widths in input pixels, in order)."""
 
     def validate(
         model: nn.Module, loader: DataLoader[Any], device: torch.device, dtype: Any, progress: bool
     ) -> tuple[float, float]:
         peaks, items, loss = detector_peaks(model, loader, device)
         found = [_agnostic(fs) for fs in _found(peaks, labels, 1.0)]
-        truth = [_agnostic_truth(t) for t in _truths(items, labels.cameras, width)]
+        truth = [_agnostic_truth(t) for t in _truths(items, labels.cameras, widths)]
         ap = ap_per_class(found, truth, ["camera"])["camera"]
         return (0.0 if np.isnan(ap) else ap), loss
 
@@ -140,12 +142,16 @@ def detection_validation(labels: LabelSet, width: float) -> Any:
 
 
 def calibrate_detector(
-    peaks: Sequence[RawPeaks], items: Sequence[Any], labels: LabelSet, cfg: TrainConfig
+    peaks: Sequence[RawPeaks],
+    items: Sequence[Any],
+    labels: LabelSet,
+    cfg: TrainConfig,
+    widths: Sequence[float],
 ) -> tuple[float, dict[str, float], dict[str, Any]]:
     """Temperature of the class logits, the camera threshold (<= ``det_false_per_photo`` false
-    cameras per validation photo) and the photo flag / reject thresholds, with the figures."""
-    size = float(cfg.image_size)
-    truth = _truths(items, labels.cameras, size)
+    cameras per validation photo) and the photo flag / reject thresholds, with the figures
+    (size buckets by each photo's own width in input pixels, ``widths``)."""
+    truth = _truths(items, labels.cameras, widths)
     # temperature: class logits of the strongest peak matched to each true camera
     agnostic = _found(peaks, labels, 1.0)
     logits, ys = [], []
@@ -258,6 +264,8 @@ def train_detector(
         )
         trained = frozen_and_trained(model, config.det_freeze_blocks)
         train_loader, val_loader = _loaders(ctx)
+        assert isinstance(val_loader.dataset, DetectionDataset)
+        val_widths = val_loader.dataset.photo_widths()
 
         def save_last(state: FitState, net: nn.Module) -> None:
             assert isinstance(net, CamidDetector)
@@ -275,12 +283,12 @@ def train_detector(
             model, train_loader, val_loader, fit_config(config),
             device=ctx.device, dist_info=ctx.dist, train_modules=trained, state=_resume(ctx, model),
             on_epoch_end=save_last, desc="detect", loss_step=step,
-            validate=detection_validation(ctx.labels, float(config.image_size)),
+            validate=detection_validation(ctx.labels, val_widths),
         )  # fmt: skip
         ctx.histories["detect"] = state.history
         ctx.seconds["train_total"] = time.perf_counter() - start
         peaks, items, _ = detector_peaks(model, val_loader, ctx.device)
-        temperature, thresholds, figures = calibrate_detector(peaks, items, ctx.labels, config)
+        temperature, thresholds, figures = calibrate_detector(peaks, items, ctx.labels, config, val_widths)
         log.info("detector validation: %s; thresholds %s", figures, thresholds)
         contract = create_contract(
             config, ctx.labels, ctx.rule, model, trained_on=provenance(ctx, manifest_path)

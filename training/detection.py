@@ -26,10 +26,10 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from data.boxes import LabeledBox, record_boxes
-from data.images import load_image
+from data.images import load_image, probe_image
 from data.labels import LabelSet
 from data.manifest import Manifest, Record
-from data.preprocess import ResizeRule, photo_to_input, prepare
+from data.preprocess import ResizeRule, photo_to_input, placement, prepare
 from model.detector import LOG_SIZE_RANGE, STRIDE
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,15 @@ class DetectionDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]])
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def photo_widths(self) -> list[float]:
+        """Each photo's width in input pixels (its letterboxed or cropped width, not the input's):
+        what a box's width is a fraction of in the size buckets, portrait photos included."""
+        out = []
+        for r in self.records:
+            info = probe_image(self.manifest.resolve(r))
+            out.append(float(placement(info.width, info.height, self.rule).resized[0]))
+        return out
 
     def _class(self, box: LabeledBox) -> int:
         return self.cameras.index(box.label) if box.label in self.cameras else IGNORE

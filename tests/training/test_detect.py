@@ -9,7 +9,7 @@ import pytest
 
 from data.boxes import iou, record_boxes
 from data.manifest import read_manifest
-from tests.training.detdata import SHAPES, SIZE, draw_cameras
+from tests.training.detdata import DETECTOR_OVERRIDES, SHAPES, SIZE, draw_cameras
 
 
 def test_the_detector_finds_each_camera_with_its_own_label(detector_run) -> None:  # type: ignore[no-untyped-def]
@@ -110,3 +110,33 @@ def test_fp16_weights_are_kept_only_when_they_find_the_same_cameras(  # type: ig
     with pytest.raises(export.QuantizationRefused, match="fp32 model's cameras"):
         export.export_onnx(result.checkpoint, refused, fp16=True, evaluation=data)
     assert not refused.exists()
+
+
+def test_validation_size_buckets_use_each_photos_own_width(tmp_path: Path) -> None:
+    """A camera 20 % as wide as a portrait photo is a "> 15 %" camera, though the letterboxed input
+    is twice as wide as the photo in it (the buckets used to divide by the input's width)."""
+    from PIL import Image
+
+    from data.boxes import LabeledBox, format_boxes
+    from data.labels import load_labels
+    from data.manifest import Manifest, Record, write_manifest
+    from data.preprocess import ResizeRule
+    from training.config import resolve_config
+    from training.detect import RawPeaks, calibrate_detector
+    from training.detection import DetectionDataset, collate
+
+    Image.new("RGB", (300, 600), (90, 90, 90)).save(tmp_path / "portrait.jpg")
+    box = LabeledBox("huawei_ipc6625_z30", (120.0, 200.0, 180.0, 260.0))  # 60 px of 300
+    record = Record("portrait.jpg", box.label, "g", split="val", extra={"boxes": format_boxes([box])})
+    manifest = read_manifest(write_manifest(Manifest(tmp_path, [record]), tmp_path / "manifest.csv"))
+    labels = load_labels()
+    ds = DetectionDataset(manifest, manifest.records, labels, ResizeRule(64, "letterbox"))
+    assert ds.photo_widths() == [32.0]
+    _, items = collate([ds[0]])
+    (found,) = items[0][0].numpy()  # the true box in input pixels, found exactly
+    logits = np.full((1, len(labels.cameras)), -5.0, dtype=np.float32)
+    logits[0, labels.cameras.index(box.label)] = 5.0
+    peaks = [RawPeaks(np.array([0.9], dtype=np.float32), logits, found[None])]
+    cfg = resolve_config(None, **{**DETECTOR_OVERRIDES, "det_false_per_photo": 0.1})
+    _, _, figures = calibrate_detector(peaks, items, labels, cfg, ds.photo_widths())
+    assert figures["val_recall_by_size"][">15%"] == [1, 1]
