@@ -53,10 +53,15 @@ def districts(settings: Settings) -> tuple[District, ...]:
 async def public(
     store: Store, settings: Settings, model: str | None = None, district: str | None = None
 ) -> list[PublicCamera]:
-    """The public cameras, filtered by model (label) and district; 422 for an unknown model."""
+    """The public cameras, filtered by model (label) and district; 422 for an unknown model or
+    district (a misspelt filter must not look like an empty map)."""
     if model and model not in store.labels:
         raise ApiError(422, "unknown_model", f"no model {model!r}; known: {', '.join(store.labels.targets)}")
-    return await run_in_threadpool(load_public, store, districts(settings), model or None, district or None)
+    areas = districts(settings)
+    if district and district not in {d.name for d in areas}:
+        known = ", ".join(d.name for d in areas) or "none (no districts file is configured)"
+        raise ApiError(422, "unknown_district", f"no district {district!r}; known: {known}")
+    return await run_in_threadpool(load_public, store, areas, model or None, district or None)
 
 
 def tile_origin(url: str) -> str:

@@ -87,6 +87,9 @@ def test_geojson_has_one_feature_per_physical_camera(client: TestClient, token: 
     assert [f["properties"]["label"] for f in only["features"]] == ["huawei_ipc6225_vrz_es"]
     bad = client.get("/v1/export/cameras.geojson", params={"model": "toaster"})
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "unknown_model"
+    misspelt = client.get("/v1/export/cameras.geojson", params={"district": "Stari grad"})
+    assert misspelt.status_code == 422 and misspelt.json()["error"]["code"] == "unknown_district"
+    assert "Stari Grad" in misspelt.json()["error"]["message"]
 
 
 def test_csv_kml_and_stats_agree(client: TestClient, token: str) -> None:
