@@ -445,14 +445,26 @@ function verdictItem(v, at) {
 
 async function renderVerdicts(sub) {
   // The verdicts earlier models gave before a re-scoring replaced them, then the current one.
+  // Another photo's history goes at once; the same photo's stays until the new one is in (a
+  // re-render after a claim or review must not blank it).
   const box = $("d-history"), list = $("d-verdicts");
-  box.hidden = true;
-  list.replaceChildren();
+  if (list.dataset.sid !== sub.id) {
+    box.hidden = true;
+    list.replaceChildren();
+    list.dataset.sid = sub.id;
+  }
   const response = await api(`/v1/submissions/${sub.id}/verdicts`).catch(() => null);
   const history = response && response.ok ? await response.json() : null;
-  if (!history || state.current !== sub || !history.earlier.length) return;
-  for (const v of history.earlier) list.append(verdictItem(v, `until ${when(v.replaced_at)}`));
-  list.append(verdictItem(history.current, "now"));
+  if (state.current !== sub) return;
+  if (!history || !history.earlier.length) {
+    box.hidden = true;
+    list.replaceChildren();
+    return;
+  }
+  list.replaceChildren(
+    ...history.earlier.map((v) => verdictItem(v, `until ${when(v.replaced_at)}`)),
+    verdictItem(history.current, "now"),
+  );
   box.hidden = false;
 }
 

@@ -411,7 +411,7 @@ def test_a_rescored_photo_shows_its_earlier_verdict_and_a_post_its_link(
             page.wait_for_selector("#queue li.item >> nth=2")
 
             open_item(page, rescored["id"])
-            page.wait_for_selector("#d-history:not([hidden])")
+            page.wait_for_selector("#d-history:not([hidden]) #d-verdicts li >> nth=1")
             earlier, now = page.locator("#d-verdicts li").all_text_contents()
             assert earlier.startswith("camid-test 0.0.1: Other surveillance camera 80%, review (until ")
             assert now.startswith(f"{engine.info.name} {engine.info.version}: ") and now.endswith("(now)")
