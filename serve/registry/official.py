@@ -1,8 +1,9 @@
 """The official (police) camera list: import it, and compare it with the cameras citizens found.
 
 Input: CSV with a header (``id``, ``lat``/``latitude``, ``lon``/``lng``/``longitude``, optional
-``address`` and ``model``; ``;`` or ``,`` separated, decimal commas accepted) or GeoJSON Point
-features (``id`` from the feature or its properties). An import replaces the list held before.
+``address`` and ``model``; ``;`` or ``,`` separated, decimal commas accepted; UTF-8, else read as
+Windows-1250) or GeoJSON Point features (``id`` from the feature or its properties). An import
+replaces the list held before.
 
 The comparison matches each official entry to the nearest public camera within
 ``max_distance_m``, one to one (closest pairs first), and lists the citizens' cameras that are
@@ -32,6 +33,7 @@ from serve.store.registry_models import OfficialCamera
 ID_KEYS = ("id", "official_id", "ref")
 LAT_KEYS = ("lat", "latitude", "y", "geo_lat")
 LON_KEYS = ("lon", "lng", "long", "longitude", "x", "geo_lon")
+FALLBACK_ENCODING = "cp1250"  # Windows-1250: Serbian Latin (and Central European) spreadsheets
 CSV_COLUMNS = ("kind", "official_id", "camera_id", "district", "lat", "lon", "distance_m", "model", "address")
 
 
@@ -120,18 +122,38 @@ def parse_geojson(data: Any, name: str) -> list[OfficialEntry]:
     return out
 
 
-def read_official(path: Path) -> list[OfficialEntry]:
-    """Read an official list (``.csv``, ``.geojson``/``.json``); ValueError naming file and problem."""
+def decode_text(data: bytes, name: str) -> tuple[str, str]:
+    """The text of a list and the encoding read: UTF-8 (a BOM or none), else Windows-1250, as Serbian
+    Latin spreadsheets are often saved (č ć š ž đ). ValueError naming the file for other bytes."""
+    if b"\x00" not in data:  # UTF-16 ("Unicode text"), a spreadsheet (.xlsx) or other binary
+        try:
+            return data.decode("utf-8-sig"), "utf-8"
+        except UnicodeDecodeError:
+            pass
+        try:
+            return data.decode(FALLBACK_ENCODING), FALLBACK_ENCODING
+        except UnicodeDecodeError:
+            pass
+    raise ValueError(
+        f"{name}: cannot read the official list: it is neither UTF-8 nor Windows-1250 text; "
+        "save it as CSV UTF-8 (or GeoJSON) and import it again"
+    )
+
+
+def load_official(path: Path) -> tuple[list[OfficialEntry], str]:
+    """Read an official list (``.csv``, ``.geojson``/``.json``) and say which encoding it was read
+    in (``utf-8`` or :data:`FALLBACK_ENCODING`); ValueError naming the file and the problem."""
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read the official list ({exc})") from exc
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the official list ({exc.strerror or exc})") from exc
+    text, encoding = decode_text(data, str(path))
     if Path(path).suffix.lower() in (".geojson", ".json"):
         try:
-            data = json.loads(text)
+            parsed = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}: not JSON ({exc})") from exc
-        entries = parse_geojson(data, str(path))
+        entries = parse_geojson(parsed, str(path))
     else:
         entries = parse_csv(text, str(path))
     ids = [e.id for e in entries]
@@ -139,7 +161,12 @@ def read_official(path: Path) -> list[OfficialEntry]:
         raise ValueError(f"{path}: ids repeat: {', '.join(dupes[:5])}; each entry needs its own id")
     if not entries:
         raise ValueError(f"{path}: no entries")
-    return entries
+    return entries, encoding
+
+
+def read_official(path: Path) -> list[OfficialEntry]:
+    """The entries of an official list (see :func:`load_official`)."""
+    return load_official(path)[0]
 
 
 def store_official(s: Session, entries: Iterable[OfficialEntry], source: str) -> int:

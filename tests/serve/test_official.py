@@ -7,14 +7,16 @@ import csv
 import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from data.labels import load_labels
 from serve.registry import official
+from serve.registry.cli import main as registry_main
 from serve.registry.districts import load_districts
 from serve.registry.public import public_cameras
-from serve.store import Store
+from serve.store import Store, open_store
 from tests.serve.moderation_fixtures import database_url, new_submission, store, store_settings  # noqa: F401
 from tests.serve.test_registry import verify
 
@@ -138,3 +140,49 @@ def test_geojson_features_must_be_objects(tmp_path: Path) -> None:
     path.write_text(json.dumps({"type": "FeatureCollection", "features": ["P1"]}), encoding="utf-8")
     with pytest.raises(ValueError, match="feature 0: not a GeoJSON Feature"):
         official.read_official(path)
+
+
+def _cli_store(tmp_path: Path) -> Path:
+    """A data folder with an empty SQLite store, as `camid registry` finds it."""
+    data_dir = tmp_path / "var"
+    open_store(SimpleNamespace(data_dir=data_dir, database_url=None), None).close()
+    return data_dir
+
+
+def test_a_windows_1250_list_keeps_its_letters_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Serbian Latin spreadsheets are often saved as Windows-1250, not UTF-8."""
+    path = tmp_path / "policija.csv"
+    addresses = ["Čika Ljubina 15, Đure Jakšića ćošak", "Žička 3"]
+    text = f"id;lat;lon;adresa\nP-1;44,8125;20,4612;{addresses[0]}\nP-2;44,80;20,45;{addresses[1]}\n"
+    path.write_bytes(text.encode("cp1250"))
+    assert [e.address for e in official.read_official(path)] == addresses
+    data_dir = _cli_store(tmp_path)
+    assert registry_main(["--data-dir", str(data_dir), "import-official", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{path}: not UTF-8; read as Windows-1250 (cp1250)" in out
+    assert "imported 2 official entries" in out
+    utf8 = tmp_path / "utf8.csv"
+    utf8.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))  # with a BOM, as Excel writes "CSV UTF-8"
+    assert registry_main(["--data-dir", str(data_dir), "import-official", str(utf8)]) == 0
+    assert "Windows-1250" not in capsys.readouterr().out
+    stored = open_store(SimpleNamespace(data_dir=data_dir, database_url=None), None)
+    try:
+        with stored.session() as s:
+            assert official.official_entries(s)[0].address == addresses[0]
+    finally:
+        stored.close()
+
+
+def test_an_unreadable_list_is_refused_with_a_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "policija.csv"
+    path.write_bytes("id\tlat\tlon\nP-1\t44.81\t20.46\n".encode("utf-16"))  # Excel's "Unicode text"
+    with pytest.raises(ValueError, match="save it as CSV UTF-8") as err:
+        official.read_official(path)
+    assert str(path) in str(err.value)
+    data_dir = _cli_store(tmp_path)
+    assert registry_main(["--data-dir", str(data_dir), "import-official", str(path)]) == 2
+    assert f"{path}: cannot read the official list" in capsys.readouterr().err
