@@ -34,6 +34,7 @@ ID_KEYS = ("id", "official_id", "ref")
 LAT_KEYS = ("lat", "latitude", "y", "geo_lat")
 LON_KEYS = ("lon", "lng", "long", "longitude", "x", "geo_lon")
 FALLBACK_ENCODING = "cp1250"  # Windows-1250: Serbian Latin (and Central European) spreadsheets
+OUTSIDE_DISTRICTS = "outside the districts"  # the per-district row of what lies in no district
 CSV_COLUMNS = ("kind", "official_id", "camera_id", "district", "lat", "lon", "distance_m", "model", "address")
 
 
@@ -50,7 +51,8 @@ class OfficialEntry:
 
 @dataclass
 class Comparison:
-    """The three lists and the counts per district (empty without districts)."""
+    """The three lists and the counts per district (empty without districts; with them, a last row
+    :data:`OUTSIDE_DISTRICTS` counts what lies in none)."""
 
     matched: list[tuple[OfficialEntry, PublicCamera, float]] = field(default_factory=list)
     citizens_only: list[PublicCamera] = field(default_factory=list)
@@ -217,14 +219,14 @@ def compare(
 
 
 def _per_district(result: Comparison, districts: Sequence[District]) -> dict[str, dict[str, int]]:
+    """Counts per district, and a last row for what lies in none, so the rows add up to the totals."""
     keys = ("citizens", "official", "matched", "citizens_only", "official_only")
-    table = {d.name: dict.fromkeys(keys, 0) for d in districts}
+    table = {name: dict.fromkeys(keys, 0) for name in [*(d.name for d in districts), OUTSIDE_DISTRICTS]}
 
     def add(lat: float, lon: float, *columns: str) -> None:
-        name = district_of(lat, lon, districts)
-        if name is not None:
-            for col in columns:
-                table[name][col] += 1
+        name = district_of(lat, lon, districts) or OUTSIDE_DISTRICTS
+        for col in columns:
+            table[name][col] += 1
 
     for e, c, _ in result.matched:
         add(c.lat, c.lon, "citizens", "matched")

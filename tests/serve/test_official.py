@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,12 +16,13 @@ from data.labels import load_labels
 from serve.registry import official
 from serve.registry.cli import main as registry_main
 from serve.registry.districts import load_districts
-from serve.registry.public import public_cameras
+from serve.registry.public import PublicCamera, public_cameras
 from serve.store import Store, open_store
 from tests.serve.moderation_fixtures import database_url, new_submission, store, store_settings  # noqa: F401
 from tests.serve.test_registry import verify
 
 M_PER_DEG_LAT = 111_320.0
+OUTSIDE = "outside the districts"  # the per-district row of what lies in no district
 
 
 def north_of(lat: float, lon: float, metres: float) -> tuple[float, float]:
@@ -77,7 +79,8 @@ def test_the_comparison_of_a_small_city(store: Store, city: tuple[Path, Path]) -
     assert sorted(cam[c.id] for c in result.citizens_only) == ["c2", "c4"]
     assert sorted(e.id for e in result.official_only) == ["o2", "o4", "o5", "o6"]
     expected = {"citizens": 2, "official": 3, "matched": 1, "citizens_only": 1, "official_only": 2}
-    assert result.per_district == {"Stari Grad": expected, "Zvezdara": expected}
+    none = dict.fromkeys(expected, 0)
+    assert result.per_district == {"Stari Grad": expected, "Zvezdara": expected, OUTSIDE: none}
     rows = official.comparison_rows(result, districts)
     kinds = [r["kind"] for r in rows]
     assert (
@@ -89,6 +92,31 @@ def test_the_comparison_of_a_small_city(store: Store, city: tuple[Path, Path]) -
     o1 = next(r for r in parsed if r["official_id"] == "o1")
     assert (o1["kind"], o1["district"], o1["address"]) == ("matched", "Stari Grad", "Ulica o1")
     assert float(o1["distance_m"]) == pytest.approx(20.0, abs=0.5)
+
+
+def _camera(ident: str, lat: float, lon: float) -> PublicCamera:
+    when = datetime(2026, 12, 1, tzinfo=UTC)
+    return PublicCamera(ident, "huawei_ipc6625_z30", lat, lon, 5.0, None, "verified", when, when, 1, ident,
+                        None, None)  # fmt: skip
+
+
+def test_what_lies_outside_every_district_has_its_own_row(city: tuple[Path, Path]) -> None:
+    """The per-district rows add up to the totals: what lies in no district is counted on its own row."""
+    districts = load_districts(city[1])
+    entries = [official.OfficialEntry(k, *where) for k, where in OFFICIAL.items()]
+    entries.append(official.OfficialEntry("far", 44.70, 20.60))  # beyond both districts
+    cameras = [_camera(k, *where) for k, where in CAMERAS.items()]
+    cameras += [_camera("c-far", 44.90, 20.30), _camera("c-near-far", *north_of(44.70, 20.60, 10))]
+    result = official.compare(entries, cameras, 50.0, districts)
+    outside = result.per_district[OUTSIDE]
+    assert outside == {"citizens": 2, "official": 1, "matched": 1, "citizens_only": 1, "official_only": 0}
+    assert list(result.per_district)[-1] == OUTSIDE
+    rows = result.per_district.values()
+    assert sum(r["citizens"] for r in rows) == len(cameras)
+    assert sum(r["official"] for r in rows) == len(entries)
+    table = official.district_csv(result.per_district).splitlines()
+    assert table[-1] == "outside the districts,2,1,1,1,0"
+    assert official.compare(entries, cameras, 50.0).per_district == {}  # no districts, no table
 
 
 def test_an_import_replaces_the_list(store: Store, tmp_path: Path) -> None:
