@@ -195,3 +195,17 @@ def test_a_post_whose_geo_is_no_place_is_refused_not_stored(
     (line,) = outcomes[0].lines()
     assert line.startswith("post https://x.com/i/status/7: photo 0: invalid_location:") and "91" in line
     assert outcomes[0].items[0].kind == "refused" and _submissions(store) == []
+
+
+def test_a_file_of_one_pretty_printed_post_is_one_post(tmp_path: Path) -> None:
+    """A single post object saved with indentation (not JSONL, not an array) is read as one post."""
+    (tmp_path / "a.jpg").write_bytes(street_photo(25))
+    post = {"url": "https://x.com/mika/status/8", "text": "#hiljadekamera Slavija", "author": "@mika",
+            "geo": {"lat": 44.8025, "lon": 20.4663}, "media": ["a.jpg"]}  # fmt: skip
+    path = tmp_path / "post.json"
+    path.write_text(json.dumps(post, indent=2) + "\n", encoding="utf-8")
+    found = read_posts(path)
+    assert found.problems == []
+    (read,) = found.posts
+    assert (read.url, read.text, read.media) == ("https://x.com/i/status/8", post["text"], ["a.jpg"])
+    assert read.geo is not None and (read.geo.lat, read.geo.lon) == (44.8025, 20.4663)
