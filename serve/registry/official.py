@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from data.geo import distance_m
 from serve.registry.districts import District, district_of
 from serve.registry.public import PublicCamera
+from serve.spreadsheet import safe_row, safe_values
 from serve.store.models import utcnow
 from serve.store.registry_models import OfficialCamera
 
@@ -261,21 +262,23 @@ def comparison_rows(
 
 
 def comparison_csv(rows: Sequence[dict[str, Any]]) -> str:
-    """The comparison's rows as CSV text."""
+    """The comparison's rows as CSV text (text cells safe to open in a spreadsheet)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(safe_row(r) for r in rows)  # official addresses, district names: text, never formulas
     return buf.getvalue()
 
 
 def district_csv(per_district: dict[str, dict[str, int]]) -> str:
-    """The per-district counts as CSV text."""
+    """The per-district counts as CSV text (district names safe to open in a spreadsheet)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["district", "citizens", "official", "matched", "citizens_only", "official_only"])
     for name, c in per_district.items():
         writer.writerow(
-            [name, c["citizens"], c["official"], c["matched"], c["citizens_only"], c["official_only"]]
+            safe_values(
+                [name, c["citizens"], c["official"], c["matched"], c["citizens_only"], c["official_only"]]
+            )
         )
     return buf.getvalue()

@@ -214,3 +214,26 @@ def test_an_unreadable_list_is_refused_with_a_hint(
     data_dir = _cli_store(tmp_path)
     assert registry_main(["--data-dir", str(data_dir), "import-official", str(path)]) == 2
     assert f"{path}: cannot read the official list" in capsys.readouterr().err
+
+
+def test_the_comparison_csv_never_holds_a_formula(tmp_path: Path) -> None:
+    """Text from the official list and the districts file opens in a spreadsheet as text (CSV injection)."""
+    evil_district = '=HYPERLINK("http://evil.example","Stari Grad")'
+    districts_file = tmp_path / "districts.geojson"
+    area = square(evil_district, 20.40, 20.45)
+    districts_file.write_text(json.dumps({"type": "FeatureCollection", "features": [area]}), encoding="utf-8")
+    districts = load_districts(districts_file)
+    formulas = ["=1+1", "+381 11 123", "-2+3+cmd|' /C calc'!A0", "@SUM(A1:A2)", "\tTab", "\rCR"]
+    addresses = [*formulas, "Knez Mihailova 1"]
+    entries = [official.OfficialEntry(f"o{i}", 44.81 + i / 100, 20.42, a) for i, a in enumerate(addresses)]
+    entries.append(official.OfficialEntry("=o-far", -33.8688, -151.2093, "Sydney"))  # numbers stay numbers
+    result = official.compare(entries, [], 50.0, districts)
+    text = official.comparison_csv(official.comparison_rows(result, districts))
+    by_id = {r["official_id"]: r for r in csv.DictReader(io.StringIO(text, newline=""))}
+    shown = [by_id[f"o{i}"]["address"] for i in range(len(addresses))]
+    assert shown == [*("'" + f.replace("\r", "\n") for f in formulas), "Knez Mihailova 1"]  # a CR: a new line
+    assert by_id["o0"]["district"] == "'" + evil_district
+    far = by_id["'=o-far"]
+    assert (far["lat"], far["lon"]) == ("-33.8688", "-151.2093")
+    counts = list(csv.reader(io.StringIO(official.district_csv(result.per_district), newline="")))
+    assert counts[1][0] == "'" + evil_district and counts[-1][0] == OUTSIDE
