@@ -257,9 +257,14 @@ def _declared_length(request: Request, limits: UploadLimits) -> None:
 
 
 def _body_too_large(limits: UploadLimits) -> ApiError:
-    return ApiError(
-        413, "too_large", f"request body is over {limits.max_request_bytes:,} bytes; send fewer photos"
-    )
+    over = f"request body is over {limits.max_request_bytes:,} bytes"
+    if limits.max_files == 1:  # one photo per request (the submit page, submissions): that photo is too large
+        return ApiError(
+            413,
+            "too_large",
+            f"{over}: the photo is too large (at most {limits.max_bytes:,} bytes); send a smaller one",
+        )
+    return ApiError(413, "too_large", f"{over}; send fewer photos")
 
 
 async def read_multipart(

@@ -180,7 +180,9 @@ def _run_posts(args: argparse.Namespace, channel: Channel) -> int:
 def main(argv: list[str] | None = None) -> int:
     """``camid intake imap|posts``; 2 with a message for a bad file, password or connection."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for own in ("serve", "data"):  # camid's own progress lines; other libraries' (Alembic's) only warnings
+        logging.getLogger(own).setLevel(logging.INFO)
     try:
         with _channel(args) as channel:
             if args.channel == "imap":

@@ -6,7 +6,7 @@ again (a retweet, or sent by e-mail too) is stored as a duplicate of the first s
 and perceptual hash). Importing a file twice stores nothing new: each photo is keyed by the
 post's URL and the photo's sha256.
 
-A JSONL line (or an item of a JSON array) looks like::
+A JSONL line (or an item of a JSON array, or the one object of a JSON file) looks like::
 
     {"url": "https://x.com/ana/status/1", "text": "#hiljadekamera 44.8125, 20.4612",
      "author": "@ana", "time": "2026-11-28T10:00:00Z", "geo": {"lat": 44.81, "lon": 20.46},
@@ -199,11 +199,24 @@ def _post_object(obj: Any, where: str, base: Path, author: str | None) -> Post:
     return Post(post_id, url, text, str(handle) if handle else None, when, geo, media, base, _platform(url))
 
 
+def _one_object(text: str) -> dict[str, Any] | None:
+    """The post when the whole file is one JSON object (a JSONL file of several lines is not)."""
+    if not text.startswith("{"):
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def _read_objects(path: Path, text: str, author: str | None) -> PostFile:
     out = PostFile()
     stripped = text.lstrip()
     if stripped.startswith("["):
         entries = [(f"{path.name} item {n}", o) for n, o in enumerate(json.loads(stripped))]
+    elif (single := _one_object(stripped)) is not None:  # one post, pretty-printed over many lines
+        entries = [(path.name, single)]
     else:
         entries = []
         for n, line in enumerate(text.splitlines(), 1):

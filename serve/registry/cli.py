@@ -67,10 +67,12 @@ def _out(text: str) -> None:
 
 def _import(store: Store, path: Path) -> int:
     try:
-        entries = official.read_official(path)
+        entries, encoding = official.load_official(path)
     except ValueError as exc:
         _err(str(exc))
         return 2
+    if encoding != "utf-8":
+        _out(f"{path}: not UTF-8; read as Windows-1250 ({encoding})")
     with store.session(write=True) as s:
         n = official.store_official(s, entries, path.name)
     _out(f"imported {n} official entries from {path} (the list held before is replaced)")

@@ -1,8 +1,9 @@
 """The official (police) camera list: import it, and compare it with the cameras citizens found.
 
 Input: CSV with a header (``id``, ``lat``/``latitude``, ``lon``/``lng``/``longitude``, optional
-``address`` and ``model``; ``;`` or ``,`` separated, decimal commas accepted) or GeoJSON Point
-features (``id`` from the feature or its properties). An import replaces the list held before.
+``address`` and ``model``; ``;`` or ``,`` separated, decimal commas accepted; UTF-8, else read as
+Windows-1250) or GeoJSON Point features (``id`` from the feature or its properties). An import
+replaces the list held before.
 
 The comparison matches each official entry to the nearest public camera within
 ``max_distance_m``, one to one (closest pairs first), and lists the citizens' cameras that are
@@ -26,12 +27,15 @@ from sqlalchemy.orm import Session
 from data.geo import distance_m
 from serve.registry.districts import District, district_of
 from serve.registry.public import PublicCamera
+from serve.spreadsheet import safe_row, safe_values
 from serve.store.models import utcnow
 from serve.store.registry_models import OfficialCamera
 
 ID_KEYS = ("id", "official_id", "ref")
 LAT_KEYS = ("lat", "latitude", "y", "geo_lat")
 LON_KEYS = ("lon", "lng", "long", "longitude", "x", "geo_lon")
+FALLBACK_ENCODING = "cp1250"  # Windows-1250: Serbian Latin (and Central European) spreadsheets
+OUTSIDE_DISTRICTS = "outside the districts"  # the per-district row of what lies in no district
 CSV_COLUMNS = ("kind", "official_id", "camera_id", "district", "lat", "lon", "distance_m", "model", "address")
 
 
@@ -48,7 +52,8 @@ class OfficialEntry:
 
 @dataclass
 class Comparison:
-    """The three lists and the counts per district (empty without districts)."""
+    """The three lists and the counts per district (empty without districts; with them, a last row
+    :data:`OUTSIDE_DISTRICTS` counts what lies in none)."""
 
     matched: list[tuple[OfficialEntry, PublicCamera, float]] = field(default_factory=list)
     citizens_only: list[PublicCamera] = field(default_factory=list)
@@ -120,18 +125,38 @@ def parse_geojson(data: Any, name: str) -> list[OfficialEntry]:
     return out
 
 
-def read_official(path: Path) -> list[OfficialEntry]:
-    """Read an official list (``.csv``, ``.geojson``/``.json``); ValueError naming file and problem."""
+def decode_text(data: bytes, name: str) -> tuple[str, str]:
+    """The text of a list and the encoding read: UTF-8 (a BOM or none), else Windows-1250, as Serbian
+    Latin spreadsheets are often saved (č ć š ž đ). ValueError naming the file for other bytes."""
+    if b"\x00" not in data:  # UTF-16 ("Unicode text"), a spreadsheet (.xlsx) or other binary
+        try:
+            return data.decode("utf-8-sig"), "utf-8"
+        except UnicodeDecodeError:
+            pass
+        try:
+            return data.decode(FALLBACK_ENCODING), FALLBACK_ENCODING
+        except UnicodeDecodeError:
+            pass
+    raise ValueError(
+        f"{name}: cannot read the official list: it is neither UTF-8 nor Windows-1250 text; "
+        "save it as CSV UTF-8 (or GeoJSON) and import it again"
+    )
+
+
+def load_official(path: Path) -> tuple[list[OfficialEntry], str]:
+    """Read an official list (``.csv``, ``.geojson``/``.json``) and say which encoding it was read
+    in (``utf-8`` or :data:`FALLBACK_ENCODING`); ValueError naming the file and the problem."""
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read the official list ({exc})") from exc
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the official list ({exc.strerror or exc})") from exc
+    text, encoding = decode_text(data, str(path))
     if Path(path).suffix.lower() in (".geojson", ".json"):
         try:
-            data = json.loads(text)
+            parsed = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}: not JSON ({exc})") from exc
-        entries = parse_geojson(data, str(path))
+        entries = parse_geojson(parsed, str(path))
     else:
         entries = parse_csv(text, str(path))
     ids = [e.id for e in entries]
@@ -139,7 +164,12 @@ def read_official(path: Path) -> list[OfficialEntry]:
         raise ValueError(f"{path}: ids repeat: {', '.join(dupes[:5])}; each entry needs its own id")
     if not entries:
         raise ValueError(f"{path}: no entries")
-    return entries
+    return entries, encoding
+
+
+def read_official(path: Path) -> list[OfficialEntry]:
+    """The entries of an official list (see :func:`load_official`)."""
+    return load_official(path)[0]
 
 
 def store_official(s: Session, entries: Iterable[OfficialEntry], source: str) -> int:
@@ -190,14 +220,14 @@ def compare(
 
 
 def _per_district(result: Comparison, districts: Sequence[District]) -> dict[str, dict[str, int]]:
+    """Counts per district, and a last row for what lies in none, so the rows add up to the totals."""
     keys = ("citizens", "official", "matched", "citizens_only", "official_only")
-    table = {d.name: dict.fromkeys(keys, 0) for d in districts}
+    table = {name: dict.fromkeys(keys, 0) for name in [*(d.name for d in districts), OUTSIDE_DISTRICTS]}
 
     def add(lat: float, lon: float, *columns: str) -> None:
-        name = district_of(lat, lon, districts)
-        if name is not None:
-            for col in columns:
-                table[name][col] += 1
+        name = district_of(lat, lon, districts) or OUTSIDE_DISTRICTS
+        for col in columns:
+            table[name][col] += 1
 
     for e, c, _ in result.matched:
         add(c.lat, c.lon, "citizens", "matched")
@@ -232,21 +262,23 @@ def comparison_rows(
 
 
 def comparison_csv(rows: Sequence[dict[str, Any]]) -> str:
-    """The comparison's rows as CSV text."""
+    """The comparison's rows as CSV text (text cells safe to open in a spreadsheet)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(safe_row(r) for r in rows)  # official addresses, district names: text, never formulas
     return buf.getvalue()
 
 
 def district_csv(per_district: dict[str, dict[str, int]]) -> str:
-    """The per-district counts as CSV text."""
+    """The per-district counts as CSV text (district names safe to open in a spreadsheet)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["district", "citizens", "official", "matched", "citizens_only", "official_only"])
     for name, c in per_district.items():
         writer.writerow(
-            [name, c["citizens"], c["official"], c["matched"], c["citizens_only"], c["official_only"]]
+            safe_values(
+                [name, c["citizens"], c["official"], c["matched"], c["citizens_only"], c["official_only"]]
+            )
         )
     return buf.getvalue()

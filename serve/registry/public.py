@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from data.labels import LabelSet
 from serve.exports import CAMERA_CSV_COLUMNS, PUBLIC_LOCATION_DECIMALS
 from serve.registry.districts import District, district_of
+from serve.spreadsheet import safe_row
 from serve.store import Store
 from serve.store.models import Submission
 from serve.store.registry_models import Camera, CameraPhoto
@@ -136,7 +137,7 @@ def cameras_csv(
     writer = csv.DictWriter(buf, fieldnames=PUBLIC_CSV_COLUMNS, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for c in cameras:
-        writer.writerow(properties(c, labels, decimals))
+        writer.writerow(safe_row(properties(c, labels, decimals)))  # district names: text, never formulas
     return buf.getvalue()
 
 

@@ -148,7 +148,8 @@ class ComparisonCounts(BaseModel):
 
 
 class ComparisonReport(BaseModel):
-    """The official list against the verified cameras; ``rows`` as in the CSV (column ``kind``)."""
+    """The official list against the verified cameras; ``rows`` as in the CSV (column ``kind``);
+    ``per_district`` (with districts) ends with ``outside the districts``, what lies in none."""
 
     distance_m: float
     counts: ComparisonCounts

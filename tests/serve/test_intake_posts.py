@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ from serve.schemas import SubmissionView
 from serve.store import Base, Store, Submission
 from tests.serve.intake_fixtures import make_channel, street_photo, tiny_engine
 from tests.serve.moderation_fixtures import database_url, store, store_settings
+
+REPO = Path(__file__).resolve().parents[2]
 
 __all__ = ["database_url", "store", "store_settings", "tiny_engine"]
 
@@ -195,3 +199,29 @@ def test_a_post_whose_geo_is_no_place_is_refused_not_stored(
     (line,) = outcomes[0].lines()
     assert line.startswith("post https://x.com/i/status/7: photo 0: invalid_location:") and "91" in line
     assert outcomes[0].items[0].kind == "refused" and _submissions(store) == []
+
+
+def test_a_file_of_one_pretty_printed_post_is_one_post(tmp_path: Path) -> None:
+    """A single post object saved with indentation (not JSONL, not an array) is read as one post."""
+    (tmp_path / "a.jpg").write_bytes(street_photo(25))
+    post = {"url": "https://x.com/mika/status/8", "text": "#hiljadekamera Slavija", "author": "@mika",
+            "geo": {"lat": 44.8025, "lon": 20.4663}, "media": ["a.jpg"]}  # fmt: skip
+    path = tmp_path / "post.json"
+    path.write_text(json.dumps(post, indent=2) + "\n", encoding="utf-8")
+    found = read_posts(path)
+    assert found.problems == []
+    (read,) = found.posts
+    assert (read.url, read.text, read.media) == ("https://x.com/i/status/8", post["text"], ["a.jpg"])
+    assert read.geo is not None and (read.geo.lat, read.geo.lon) == (44.8025, 20.4663)
+
+
+def test_the_command_on_a_fresh_store_shows_only_its_own_lines(tmp_path: Path, tiny_model: Any) -> None:
+    """Setting up a new database (Alembic's migrations) says nothing; camid's lines and warnings do."""
+    (tmp_path / "posts.jsonl").write_text(json.dumps({"url": "https://x.com/a/status/9"}) + "\n")
+    argv = ["--model", str(tiny_model.onnx), "--data-dir", str(tmp_path / "var"), "--new-store", "posts"]
+    command = [sys.executable, "-m", "serve.cli", "intake", *argv, str(tmp_path / "posts.jsonl")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=REPO, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "alembic" not in done.stderr and "Running upgrade" not in done.stderr
+    assert "1 post(s), 1 without a photo, 0 photo(s) stored" in done.stderr
+    assert "INFO serve.store store: database" in done.stderr  # camid's own log lines stay

@@ -182,32 +182,50 @@ def test_comparison_page_and_csv(client: TestClient, token: str, tmp_path: Path)
     store = client.app.state.store  # type: ignore[attr-defined]
     from serve.registry import official
 
+    far = official.OfficialEntry("far", 44.70, 20.60)  # in no district
     with store.session(write=True) as s:
-        official.store_official(s, [official.OfficialEntry(k, *v) for k, v in OFFICIAL.items()], "test")
+        entries = [official.OfficialEntry(k, *v) for k, v in OFFICIAL.items()]
+        official.store_official(s, [*entries, far], "test")
     page = client.get("/comparison")
     assert page.status_code == 200
-    assert 'id="citizens-only">0<' in page.text and 'id="official-only">5<' in page.text
+    assert 'id="citizens-only">0<' in page.text and 'id="official-only">6<' in page.text
     assert "<td>Stari Grad</td><td>1</td><td>4</td><td>1</td><td>0</td><td>3</td>" in page.text
+    assert "<td>outside the districts</td><td>0</td><td>1</td><td>0</td><td>0</td><td>1</td>" in page.text
+    per_district = client.get("/v1/registry/comparison").json()["per_district"]
+    assert sum(n["official"] for n in per_district.values()) == 7  # the rows add up to the total
     rows = client.get("/v1/registry/comparison.csv").text.splitlines()
-    assert rows[0].startswith("kind,official_id,camera_id,district") and len(rows) == 7
+    assert rows[0].startswith("kind,official_id,camera_id,district") and len(rows) == 8
 
 
-def test_cli_imports_and_compares(tiny_model: Any, tmp_path: Path, districts_file: Path) -> None:
+def test_cli_imports_and_compares(
+    tiny_model: Any, tmp_path: Path, districts_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data_dir = tmp_path / "var"
     settings = settings_for(tiny_model.onnx, data_dir, submissions_per_minute=1000)
     with TestClient(create_app(settings)) as client:  # the server's marker and one verified camera
         token = client.app.state.store.add_moderator("ana")  # type: ignore[attr-defined]
         verify(client, token, 1, lat="44.81", lon="20.42")
     listing = tmp_path / "police.csv"
-    listing.write_text("id,lat,lon\no1,44.81018,20.42\no2,44.84,20.41\n", encoding="utf-8")
+    listing.write_text("id,lat,lon\no1,44.81018,20.42\no2,44.84,20.41\no3,44.70,20.60\n", encoding="utf-8")
     assert registry_main(["--data-dir", str(data_dir), "import-official", str(listing)]) == 0
     out = tmp_path / "report.csv"
     counts = tmp_path / "districts.csv"
     argv = ["--data-dir", str(data_dir), "compare", "--model", str(tiny_model.onnx), "--districts",
             str(districts_file), "--out", str(out), "--district-counts", str(counts)]  # fmt: skip
     assert registry_main(argv) == 0
-    assert [line.split(",")[0] for line in out.read_text().splitlines()[1:]] == ["matched", "official_only"]
-    assert counts.read_text().splitlines()[1] == "Stari Grad,1,2,1,0,1"
+    assert [line.split(",")[0] for line in out.read_text().splitlines()[1:]] == [
+        "matched",
+        "official_only",
+        "official_only",
+    ]
+    assert counts.read_text().splitlines()[1:] == [
+        "Stari Grad,1,2,1,0,1",
+        "Vracar,0,0,0,0,0",
+        "outside the districts,0,1,0,0,1",  # o3: the rows add up to the totals
+    ]
+    assert "  outside the districts: 0 citizens, 1 official, 0 citizens only, 1 official only" in (
+        capsys.readouterr().out
+    )
     missing = tmp_path / "nope.csv"
     assert registry_main(["--data-dir", str(data_dir), "import-official", str(missing)]) == 2
 

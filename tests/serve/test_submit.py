@@ -118,6 +118,22 @@ def test_every_upload_error_is_a_clear_message(client: TestClient) -> None:
     assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limited"
 
 
+def test_a_too_large_photo_is_one_photo_too_large(tiny_model: Any, tmp_path: Path) -> None:
+    """The page takes one photo: its 413 speaks of that photo, never of sending fewer photos."""
+    app = moderation_app(tiny_model.onnx, tmp_path / "var", None, max_bytes=100_000)
+    with TestClient(app) as small:
+        big = _send(small, b"\xff\xd8\xff" + bytes(1_200_000))  # the request is refused by its length
+    assert big.status_code == 413 and big.json()["error"]["code"] == "too_large"
+    message = big.json()["error"]["message"]
+    assert "the photo is too large (at most 100,000 bytes); send a smaller one" in message
+    assert "fewer" not in message
+    shown = {lang: texts(lang)["errors"]["too_large"] for lang in ("sr", "en")}  # what the page shows
+    assert shown == {
+        "sr": "Fotografija je prevelika; pošaljite manju.",
+        "en": "The photo is too large; send a smaller one.",
+    }
+
+
 def test_translations_have_every_text(client: TestClient) -> None:
     files = sorted(I18N.glob("*.json"))
     assert [f.stem for f in files] == ["en", "sr"]
