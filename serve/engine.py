@@ -12,7 +12,7 @@ import functools
 import importlib.util
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,9 @@ class Prediction:
     probabilities: tuple[tuple[str, float], ...]
     heatmap_png: bytes | None = None
     cameras: tuple[Camera, ...] = ()
+    # with ``classify(candidate_threshold=)``: the cameras at that lower threshold, from the same
+    # model outputs (evaluation's AP and recall-at-false curves); never part of a result
+    candidates: tuple[Camera, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """``{"label","confidence","decision","probabilities","cameras"[, "heatmap_png" (base64)]}``."""
@@ -243,14 +246,18 @@ class Engine:
         heatmap: bool = False,
         batch_size: int = 8,
         sizes: Sequence[tuple[int, int]] | None = None,
+        candidate_threshold: float | None = None,
     ) -> list[Prediction]:
         """Classify decoded photos (RGB PIL images), ``batch_size`` at a time; results in order.
 
         ``sizes``: each photo's original ``(width, height)`` when it was decoded smaller (JPEG
         draft), so that camera boxes come back in the original photo's pixels.
+        ``candidate_threshold`` (detectors): also decode the same outputs at this lower camera
+        threshold into ``Prediction.candidates``; the served cameras and verdicts are unchanged.
         """
         if self.info.task == "detect":
-            return self._detect(images, heatmap, batch_size, sizes or [img.size for img in images])
+            sizes = sizes or [img.size for img in images]
+            return self._detect(images, heatmap, batch_size, sizes, candidate_threshold)
         results: list[Prediction] = []
         for start in range(0, len(images), batch_size):
             batch = self.prepare(images[start : start + batch_size])
@@ -263,7 +270,12 @@ class Engine:
         return results
 
     def _detect(
-        self, images: Sequence[Image.Image], heatmap: bool, batch_size: int, sizes: Sequence[tuple[int, int]]
+        self,
+        images: Sequence[Image.Image],
+        heatmap: bool,
+        batch_size: int,
+        sizes: Sequence[tuple[int, int]],
+        candidate_threshold: float | None,
     ) -> list[Prediction]:
         info, results = self.info, []
         for start in range(0, len(images), batch_size):
@@ -271,34 +283,38 @@ class Engine:
             heat, scores, cls, boxes = self.session.run(list(DETECTOR_OUTPUTS), {"image": batch})
             for i in range(len(batch)):
                 w, h = sizes[start + i]
-                to_photo = functools.partial(input_to_photo, width=w, height=h, rule=info.resize)
+                # the cameras at a threshold, from this photo's outputs: one model run serves both
+                # the served cameras and the low-threshold candidates
+                cameras_at: Callable[..., tuple[list[Camera], Camera | None]]
                 if self.zoom is not None:
-                    cams, miss = self._zoom(
+                    proposals, probs = self._zoom(
                         images[start + i], (w, h), np.asarray(scores[i]), np.asarray(boxes[i])
                     )
+                    cameras_at = functools.partial(zoom_cameras, proposals, probs, info.labels)
                 else:
-                    cams, miss = decode_cameras(
-                        np.asarray(scores[i]),
-                        np.asarray(cls[i]),
-                        np.asarray(boxes[i]),
-                        labels=info.labels,
-                        temperature=info.temperature,
-                        threshold=info.thresholds["camera"],
-                        to_photo=to_photo,
-                    )
+                    cameras_at = functools.partial(
+                        decode_cameras, np.asarray(scores[i]), np.asarray(cls[i]), np.asarray(boxes[i]),
+                        labels=info.labels, temperature=info.temperature,
+                        to_photo=functools.partial(input_to_photo, width=w, height=h, rule=info.resize),
+                    )  # fmt: skip
+                cams, miss = cameras_at(threshold=info.thresholds["camera"])
                 v = photo_verdict(cams, miss, info.labels, dict(info.thresholds))
                 png = (
                     heatmap_overlay(np.asarray(heat[i]), images[start + i], info.resize) if heatmap else None
                 )
+                weak = None
+                if candidate_threshold is not None:
+                    weak = tuple(cameras_at(threshold=candidate_threshold)[0])
                 results.append(
-                    Prediction(v.label, v.confidence, v.decision, v.probabilities, png, tuple(cams))
+                    Prediction(v.label, v.confidence, v.decision, v.probabilities, png, tuple(cams), weak)
                 )
         return results
 
     def _zoom(
         self, image: Image.Image, size: tuple[int, int], scores: np.ndarray, boxes: np.ndarray
-    ) -> tuple[list[Camera], Camera | None]:
-        """The look-then-zoom cameras of one photo from the detector's peaks (``data/zoom.py``)."""
+    ) -> tuple[list[Box], np.ndarray]:
+        """The look-then-zoom proposals of one photo (boxes in photo pixels) from the detector's
+        peaks and the crop classifier's probabilities for each (``data/zoom.py``)."""
         assert self.zoom is not None
         zoom, (w, h) = self.zoom, size
         picked = top_proposals(scores, zoom.settings)
@@ -309,7 +325,5 @@ class Engine:
         crops = crop_inputs(image, photo_boxes, size, zoom.settings, zoom.info.resize.size)
         if len(crops):
             (logits,) = zoom.session.run(["logits"], {"image": crops})
-            probs = softmax(np.asarray(logits), zoom.info.temperature)
-        else:
-            probs = np.zeros((0, len(self.info.names)))
-        return zoom_cameras(photo_boxes, probs, self.info.labels, self.info.thresholds["camera"])
+            return photo_boxes, softmax(np.asarray(logits), zoom.info.temperature)
+        return photo_boxes, np.zeros((0, len(self.info.names)))

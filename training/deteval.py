@@ -16,8 +16,6 @@ recall and specificity, flag precision and recall, accuracy, with group-bootstra
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import json
 import logging
 import os
@@ -77,14 +75,14 @@ def camera_score(camera: Camera, negative: str) -> float:
     return 1.0 - probs[negative] if negative in probs else camera.confidence
 
 
-def finding_of(prediction: Prediction, candidates: Prediction | None, size: tuple[int, int]) -> PhotoFinding:
-    """A :class:`PhotoFinding` from the engine's prediction (and one decoded at a low threshold)."""
+def finding_of(prediction: Prediction, size: tuple[int, int]) -> PhotoFinding:
+    """A :class:`PhotoFinding` from the engine's prediction (with its low-threshold candidates)."""
     return PhotoFinding(
         tuple(prediction.cameras),
         prediction.label,
         prediction.confidence,
         str(prediction.decision),
-        tuple(candidates.cameras) if candidates is not None else None,
+        prediction.candidates,
         size,
     )
 
@@ -94,17 +92,15 @@ def engine_finder(
 ) -> Finder:
     """A finder running an exported detector as ``camid predict`` does: each photo decoded by
     :func:`serve.photos.decode_photo` at ``engine.min_side`` (JPEG draft), classified with its
-    original size so that boxes are in its pixels. ``candidates``: run the model a second time
-    with the camera threshold lowered to :data:`CANDIDATE_THRESHOLD`, for AP and recall-at-false
-    (the served cameras and verdicts stay the engine's own, bit for bit)."""
+    original size so that boxes are in its pixels. ``candidates``: also decode the same model
+    outputs with the camera threshold lowered to :data:`CANDIDATE_THRESHOLD`, for AP and
+    recall-at-false (the served cameras and verdicts stay the engine's own, bit for bit)."""
     from serve.photos import decode_photo
 
     info = engine.info
     if info.task != "detect":
         raise ValueError(f"{engine.path}: a photo classifier, not a camera detector")
-    low = copy.copy(engine)
-    low_th = min(CANDIDATE_THRESHOLD, info.thresholds["camera"])
-    low.info = dataclasses.replace(info, thresholds={**info.thresholds, "camera": low_th})
+    low_th = min(CANDIDATE_THRESHOLD, info.thresholds["camera"]) if candidates else None
     min_side = engine.min_side
 
     def decode(path: Path) -> Any:
@@ -117,9 +113,8 @@ def engine_finder(
         with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
             photos = list(pool.map(decode, paths))
         images, sizes = [p.image for p in photos], [(p.width, p.height) for p in photos]
-        served = engine.classify(images, batch_size=batch_size, sizes=sizes)
-        weak = low.classify(images, batch_size=batch_size, sizes=sizes) if candidates else [None] * len(paths)
-        return [finding_of(p, w, s) for p, w, s in zip(served, weak, sizes, strict=True)]
+        served = engine.classify(images, batch_size=batch_size, sizes=sizes, candidate_threshold=low_th)
+        return [finding_of(p, s) for p, s in zip(served, sizes, strict=True)]
 
     return find
 

@@ -271,3 +271,30 @@ def test_a_pair_in_fp16_weights_is_smaller_and_finds_the_same_cameras(  # type: 
         assert [c.label for c in a.cameras] == [c.label for c in b.cameras]
         for ca, cb in zip(a.cameras, b.cameras, strict=True):
             assert iou(ca.box, cb.box) > 0.95 and abs(ca.confidence - cb.confidence) < 0.02
+
+
+def test_candidates_come_from_the_same_model_run_as_the_served_cameras(  # type: ignore[no-untyped-def]
+    zoom_run, pair: Path
+) -> None:
+    """Evaluation's low-threshold candidates (one model run) are exactly what a second run at that
+    threshold finds, and asking for them changes nothing that is served."""
+    import dataclasses
+
+    from data.images import load_image
+    from model.export import export_onnx
+    from serve.engine import Engine
+
+    data, det, _ = zoom_run
+    detector = pair.with_name("detector-alone.onnx")
+    export_onnx(det.checkpoint, detector)
+    manifest = read_manifest(data)
+    for path in (detector, pair):
+        engine = Engine.load(path)
+        photos = [load_image(manifest.resolve(r), min_side=engine.min_side) for r in manifest.records[:16]]
+        low = Engine(engine.session, engine.info, engine.path, engine.zoom)
+        low.info = dataclasses.replace(engine.info, thresholds={**engine.info.thresholds, "camera": 0.02})
+        both = engine.classify(photos, candidate_threshold=0.02)
+        assert [dataclasses.replace(p, candidates=None) for p in both] == engine.classify(photos)
+        assert [p.candidates for p in both] == [tuple(p.cameras) for p in low.classify(photos)]
+        if path == detector:  # weak peaks exist, so the check above compared something
+            assert sum(len(p.candidates or ()) for p in both) > sum(len(p.cameras) for p in both)
