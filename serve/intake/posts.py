@@ -258,7 +258,11 @@ def _media_bytes(post: Post, media: str, most: int) -> bytes | str:
             f"{media[:80]} is a URL; camid does not download: save the photo beside the file "
             "and list its path in 'media'"
         )
-    path = post.base / media
+    path = (post.base / media).resolve()
+    if not path.is_relative_to(post.base.resolve()):
+        # an export lists its own media; a path out of its folder (../, /…) could take in any file
+        # the operator can read, another citizen's stored photo included
+        return f"{media}: outside the posts file's folder; skipped"
     if not path.is_file():
         return f"{media}: no such file beside the posts file"
     if path.stat().st_size > most:

@@ -225,3 +225,26 @@ def test_the_command_on_a_fresh_store_shows_only_its_own_lines(tmp_path: Path, t
     assert "alembic" not in done.stderr and "Running upgrade" not in done.stderr
     assert "1 post(s), 1 without a photo, 0 photo(s) stored" in done.stderr
     assert "INFO serve.store store: database" in done.stderr  # camid's own log lines stay
+
+
+def test_media_outside_the_posts_folder_are_not_taken_in(
+    store: Store, tiny_engine: Any, tmp_path: Path
+) -> None:
+    """A post naming ../ or an absolute path (another folder's photo) gets a clear line, no submission."""
+    export, elsewhere = tmp_path / "export", tmp_path / "elsewhere"
+    export.mkdir(), elsewhere.mkdir()
+    (elsewhere / "b.jpg").write_bytes(street_photo(26))
+    (export / "a.jpg").write_bytes(street_photo(27))
+    post = {
+        "url": "https://x.com/mika/status/9",
+        "media": ["../elsewhere/b.jpg", str(elsewhere / "b.jpg"), "a.jpg"],
+    }
+    (export / "posts.jsonl").write_text(json.dumps(post) + "\n", encoding="utf-8")
+    (outcome,) = import_posts(make_channel(store, tiny_engine), read_posts(export / "posts.jsonl").posts)
+    lines = outcome.lines()
+    assert [line.endswith("outside the posts file's folder; skipped") for line in lines] == [
+        True,
+        True,
+        False,
+    ]
+    assert len(_submissions(store)) == 1
