@@ -57,7 +57,8 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
-def _valid(lat: float, lon: float) -> LatLon | None:
+def valid_point(lat: float, lon: float) -> LatLon | None:
+    """The point, or None when it is no place (not finite, latitude beyond ±90, longitude ±180)."""
     if not (math.isfinite(lat) and math.isfinite(lon)) or abs(lat) > 90 or abs(lon) > 180:
         return None
     return LatLon(lat, lon)
@@ -76,7 +77,7 @@ _PAIR_KEYS = ("q", "query", "ll", "sll", "coordinate", "center", "destination", 
 
 def _pair(text: str) -> LatLon | None:
     match = _PAIR.match(unquote(text).replace("+", " "))
-    return _valid(float(match[1]), float(match[2])) if match else None
+    return valid_point(float(match[1]), float(match[2])) if match else None
 
 
 def _from_query(query: Mapping[str, list[str]]) -> LatLon | None:
@@ -102,12 +103,12 @@ def parse_map_link(url: str) -> LatLon | None:
     text = unquote(url)
     match = _PIN.search(text)
     if match:
-        return _valid(float(match[1]), float(match[2]))
+        return valid_point(float(match[1]), float(match[2]))
     found = _from_query(parse_qs(parts.query)) or _from_query(parse_qs(parts.fragment))
     if found:
         return found
     match = _OSM_HASH.search(text) or _AT.search(text)
-    return _valid(float(match[1]), float(match[2])) if match else None
+    return valid_point(float(match[1]), float(match[2])) if match else None
 
 
 # --- degrees, minutes, seconds -----------------------------------------------------------------
@@ -152,7 +153,7 @@ def _parse_dms(text: str) -> LatLon | None:
             continue
         lat = -values[0] if hemis[0] == "S" else values[0]
         lon = -values[1] if hemis[1] == "W" else values[1]
-        found = _valid(lat, lon)
+        found = valid_point(lat, lon)
         if found:
             return found
     return None
@@ -183,12 +184,12 @@ def _parse_decimal(text: str) -> LatLon | None:
         first, second = match[1].lower(), match[3].lower()
         if first.startswith("lat") != second.startswith("lat"):
             a, b = _float(match[2]), _float(match[4])
-            found = _valid(a, b) if first.startswith("lat") else _valid(b, a)
+            found = valid_point(a, b) if first.startswith("lat") else valid_point(b, a)
             if found:
                 return found
     for match in _DEC_PAIR.finditer(text):
         lat, lon = (match[1], match[2]) if match[1] else (match[3], match[4])
-        found = _valid(_float(lat), _float(lon))
+        found = valid_point(_float(lat), _float(lon))
         if found:
             return found
     return None

@@ -9,7 +9,6 @@ Blocking and CPU-bound: the HTTP routes run it in the inference pool.
 from __future__ import annotations
 
 import hashlib
-import math
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from data.geo import valid_point
 from data.images import ImageLimits
 from serve.classify import decode_upload
 from serve.engine import Engine, build_result
@@ -146,7 +146,7 @@ def take_in(engine: Engine, store: Store, item: IntakeItem, rules: IntakeRules) 
     location = photo.location
     if item.location is not None:
         lat, lon = item.location
-        if not (math.isfinite(lat) and math.isfinite(lon) and abs(lat) <= 90 and abs(lon) <= 180):
+        if valid_point(lat, lon) is None:
             raise ApiError(
                 422,
                 "invalid_location",
