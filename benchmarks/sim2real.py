@@ -207,6 +207,71 @@ def run_arm(
     }
 
 
+def run_members(
+    name: str, arm: Arm, base: TrainConfig, renders: Manifest, sets: RealSets, out: Path, members: int
+) -> list[dict[str, Any]]:
+    """``members`` runs of one arm that differ only in the training seed (``name``, ``name.s1``,
+    ...: seeds ``base.seed + i``), each evaluated, then their ensemble (the mean of the members'
+    probabilities) as the last row."""
+    rows = []
+    for i in range(members):
+        member = name if i == 0 else f"{name}.s{i}"
+        row = run_arm(member, arm, replace(base, seed=base.seed + i), renders, sets, out)
+        rows.append({**row, "title": f"{arm.title}, training seed {base.seed + i}"})
+    if members == 1:
+        return [{**rows[0], "title": arm.title}]
+    ens = out / f"{name}.x{members}"
+    real_csv = mean_predictions(
+        [out / r["arm"] / "eval-real" / "predictions.csv" for r in rows], ens / "real.csv"
+    )
+    ren_csv = mean_predictions(
+        [out / r["arm"] / "eval-renders" / "predictions.csv" for r in rows], ens / "renders.csv"
+    )
+    rows.append(
+        {
+            "arm": ens.name,
+            "title": f"{arm.title}: **ensemble of the {members} seeds** (mean probabilities)",
+            "train_s": sum(r["train_s"] for r in rows),
+            "real": real_figures(real_csv),
+            "renders": render_figures(ren_csv),
+        }
+    )
+    return rows
+
+
+def mean_predictions(member_csvs: Sequence[Path], out_csv: Path) -> Path:
+    """One predictions CSV whose class probabilities are the members' means, ``pred`` their
+    argmax and ``decision`` the members' most common decision (same photos, same order)."""
+    tables = []
+    for path in member_csvs:
+        with path.open(newline="", encoding="utf-8") as f:
+            tables.append(list(csv.DictReader(f)))
+    fields = list(tables[0][0])
+    classes = [c for c in fields if c.startswith("p_")]
+    rows = []
+    for same in zip(*tables, strict=True):
+        if len({r["path"] for r in same}) != 1:
+            raise ValueError(f"{member_csvs}: the members' predictions are not of the same photos")
+        mean = {c: float(np.mean([float(r[c]) for r in same])) for c in classes}
+        best = max(classes, key=lambda c: mean[c])
+        decisions = [r["decision"] for r in same]
+        rows.append(
+            {
+                **same[0],
+                **{c: f"{v:.6f}" for c, v in mean.items()},
+                "pred": best[2:],
+                "confidence": f"{mean[best]:.6f}",
+                "decision": max(set(decisions), key=decisions.count),
+            }
+        )
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    with out_csv.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return out_csv
+
+
 def run_baseline(spec: str, out: Path, render_manifest: Path) -> dict[str, Any]:
     """An already trained model (``NAME=PATH``, e.g. today's release) on the same evaluation sets."""
     name, _, path = spec.partition("=")
@@ -254,7 +319,10 @@ def run(args: argparse.Namespace) -> int:
     renders = split_manifest(renders, SplitConfig(seed=args.seed), progress=False).manifest
     args.out.mkdir(parents=True, exist_ok=True)
     eval_manifest(sets, args.out / "real_eval.csv")
-    base = resolve_config(args.config, epochs=args.epochs, image_size=args.image_size, seed=args.seed)
+    # --train-seed changes only the training's randomness (initial head, batches, augmentation),
+    # not which real photos are held out: the spread over it says how much a figure is luck
+    train_seed = args.seed if args.train_seed is None else args.train_seed
+    base = resolve_config(args.config, epochs=args.epochs, image_size=args.image_size, seed=train_seed)
     unknown = [a for a in args.arms if a not in ARMS]
     if unknown:
         raise SystemExit(f"unknown arm(s) {', '.join(unknown)}; choose from {', '.join(ARMS)}")
@@ -264,7 +332,7 @@ def run(args: argparse.Namespace) -> int:
         results += [run_baseline(spec, args.out, renders_csv) for spec in args.baseline]
     for name in args.arms:
         log.info("arm %s: %s", name, ARMS[name].title)
-        results.append(run_arm(name, ARMS[name], base, renders, sets, args.out))
+        results += run_members(name, ARMS[name], base, renders, sets, args.out, args.members)
         (args.out / "sim2real.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
     text = table(results)
     (args.out / "sim2real.md").write_text(text + "\n", encoding="utf-8")
@@ -291,7 +359,14 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--config", type=Path, default=RECIPE)
     r.add_argument("--epochs", type=int)
     r.add_argument("--image-size", type=int)
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=int, default=0, help="the splits' seed (real negatives and renders)")
+    r.add_argument("--train-seed", type=int, help="the training's seed (default: --seed)")
+    r.add_argument(
+        "--members",
+        type=int,
+        default=1,
+        help="train each arm with this many training seeds and add their ensemble",
+    )
     r.add_argument("--baseline", action="append", default=[], help="NAME=MODEL evaluated alongside")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -50,6 +50,7 @@ def reset_scene() -> None:
         bpy.data.worlds,
         bpy.data.node_groups,
         bpy.data.images,
+        bpy.data.textures,
     ):
         for block in list(coll):
             coll.remove(block)
@@ -100,6 +101,9 @@ def add_texture(nt: Any, bsdf: Any, kind: str, s: P) -> None:
     if kind == "facade":
         facade_texture(nt, bsdf, coord, s)
         return
+    if kind == "asphalt":
+        asphalt_texture(nt, bsdf, coord, s)
+        return
     noise = nt.nodes.new("ShaderNodeTexNoise")
     noise.inputs["Scale"].default_value = s.get("noise_scale", 6.0)
     noise.inputs["Detail"].default_value = 2.0
@@ -116,60 +120,116 @@ def add_texture(nt: Any, bsdf: Any, kind: str, s: P) -> None:
         grime_texture(nt, bsdf, noise, s)
 
 
+def op(nt: Any, operation: str, a: Any, b: Any = None, c: Any = None) -> Any:
+    """A shader Math node on sockets or numbers; returns its output socket."""
+    node = nt.nodes.new("ShaderNodeMath")
+    node.operation = operation
+    for i, v in enumerate((a, b, c)):
+        if v is None:
+            continue
+        if isinstance(v, (int, float)):
+            node.inputs[i].default_value = float(v)
+        else:
+            nt.links.new(v, node.inputs[i])
+    return node.outputs[0]
+
+
+def band(nt: Any, x: Any, lo: float, hi: float) -> Any:
+    """1 where ``lo < x < hi``, else 0."""
+    return op(nt, "MULTIPLY", op(nt, "GREATER_THAN", x, lo), op(nt, "LESS_THAN", x, hi))
+
+
+def mix_colour(nt: Any, fac: Any, c1: Any, c2: Any) -> Any:
+    """``c1`` where ``fac`` is 0, ``c2`` where it is 1 (colours as sockets or RGB tuples)."""
+    node = nt.nodes.new("ShaderNodeMixRGB")
+    for sock, v in ((node.inputs["Fac"], fac), (node.inputs["Color1"], c1), (node.inputs["Color2"], c2)):
+        if isinstance(v, (int, float)):
+            sock.default_value = float(v)
+        elif isinstance(v, (tuple, list)):
+            sock.default_value = (*v, 1.0)
+        else:
+            nt.links.new(v, sock)
+    return node.outputs["Color"]
+
+
+def noise_at(nt: Any, vector: Any, scale: float, detail: float = 4.0) -> Any:
+    tex = nt.nodes.new("ShaderNodeTexNoise")
+    tex.inputs["Scale"].default_value = scale
+    tex.inputs["Detail"].default_value = detail
+    nt.links.new(vector, tex.inputs["Vector"])
+    return tex.outputs["Fac"]
+
+
 def facade_texture(nt: Any, bsdf: Any, coord: Any, s: P) -> None:
-    """A grid of windows from the brick texture: mortar = wall, bricks = window panes."""
-    nodes, links = nt.nodes, nt.links
-    mapping = nodes.new("ShaderNodeMapping")
-    mapping.inputs["Scale"].default_value = s["scale"]
-    links.new(coord.outputs["UV"], mapping.inputs["Vector"])
-    brick = nodes.new("ShaderNodeTexBrick")
-    brick.offset = 0.0
-    brick.squash = 1.0
-    brick.inputs["Mortar Size"].default_value = s.get("mortar", 0.25)
-    brick.inputs["Scale"].default_value = 1.0
-    brick.inputs["Brick Width"].default_value = 1.0
-    brick.inputs["Row Height"].default_value = 1.0
-    brick.inputs["Mortar Smooth"].default_value = 0.05
-    brick.inputs["Color1"].default_value = (*s["window"], 1.0)
-    brick.inputs["Color2"].default_value = (*[c * 2.5 for c in s["window"]], 1.0)
-    brick.inputs["Mortar"].default_value = (*s["color"], 1.0)
-    links.new(mapping.outputs["Vector"], brick.inputs["Vector"])
-    links.new(brick.outputs["Color"], bsdf.inputs["Base Color"])
-    rough = nodes.new("ShaderNodeMapRange")
-    rough.inputs["To Min"].default_value = 0.05
-    rough.inputs["To Max"].default_value = 0.85
-    links.new(brick.outputs["Fac"], rough.inputs["Value"])
-    links.new(rough.outputs["Result"], bsdf.inputs["Roughness"])
+    """Plaster with stains and rain runs, and a grid of framed windows with sills; each pane
+    reflects the sky, some have a curtain behind, and at night some are lit."""
+    cols, rows, _ = s["scale"]
+    mx, mb, mt = s.get("margins", (0.27, 0.3, 0.15))
+    fw = s.get("frame_w", 0.03)
+    grid = nt.nodes.new("ShaderNodeMapping")
+    grid.inputs["Scale"].default_value = (cols, rows, 1.0)
+    nt.links.new(coord.outputs["UV"], grid.inputs["Vector"])
+    xyz = nt.nodes.new("ShaderNodeSeparateXYZ")
+    nt.links.new(grid.outputs["Vector"], xyz.inputs["Vector"])
+    x, y = xyz.outputs["X"], xyz.outputs["Y"]
+    fx, fy = op(nt, "FRACT", x), op(nt, "FRACT", y)
+    window = op(nt, "MULTIPLY", band(nt, fx, mx, 1 - mx), band(nt, fy, mb, 1 - mt))
+    pane = op(nt, "MULTIPLY", band(nt, fx, mx + fw, 1 - mx - fw), band(nt, fy, mb + fw, 1 - mt - fw))
+    sill = op(nt, "MULTIPLY", band(nt, fx, mx - 0.04, 1 - mx + 0.04), band(nt, fy, mb - 0.05, mb))
+    cell = nt.nodes.new("ShaderNodeCombineXYZ")
+    nt.links.new(op(nt, "FLOOR", x), cell.inputs["X"])
+    nt.links.new(op(nt, "FLOOR", y), cell.inputs["Y"])
+    rand = nt.nodes.new("ShaderNodeTexWhiteNoise")
+    rand.noise_dimensions = "3D"
+    nt.links.new(cell.outputs["Vector"], rand.inputs["Vector"])
+    curtain = op(nt, "LESS_THAN", rand.outputs["Value"], s.get("curtains", 0.3))
+    # plaster: broad colour patches and vertical rain runs in metres
+    metres = nt.nodes.new("ShaderNodeMapping")
+    w_m, h_m = s.get("size_m", (cols * 3.0, rows * 3.0))
+    metres.inputs["Scale"].default_value = (w_m, h_m, 1.0)
+    nt.links.new(coord.outputs["UV"], metres.inputs["Vector"])
+    runs = nt.nodes.new("ShaderNodeMapping")
+    runs.inputs["Scale"].default_value = (1.5, 0.12, 1.0)
+    nt.links.new(metres.outputs["Vector"], runs.inputs["Vector"])
+    patches = noise_at(nt, metres.outputs["Vector"], 0.35, 2.0)
+    runs_fac = noise_at(nt, runs.outputs["Vector"], 2.0, 2.0)
+    stain = op(
+        nt, "MULTIPLY", op(nt, "MAXIMUM", op(nt, "SUBTRACT", runs_fac, 0.55), 0.0), 4.0 * s.get("stains", 0.2)
+    )
+    tone = op(nt, "SUBTRACT", op(nt, "MULTIPLY_ADD", patches, 0.2, 0.9), stain)
+    wall = nt.nodes.new("ShaderNodeMixRGB")
+    wall.blend_type = "MULTIPLY"
+    wall.inputs["Fac"].default_value = 1.0
+    wall.inputs["Color1"].default_value = (*s["color"], 1.0)
+    grey = nt.nodes.new("ShaderNodeCombineRGB")
+    for c in "RGB":
+        nt.links.new(tone, grey.inputs[c])
+    nt.links.new(grey.outputs["Image"], wall.inputs["Color2"])
+    glass = mix_colour(
+        nt, op(nt, "MULTIPLY", rand.outputs["Value"], 0.8), s["window"], [c * 2.0 for c in s["window"]]
+    )
+    glass = mix_colour(
+        nt, curtain, glass, mix_colour(nt, rand.outputs["Value"], (0.05, 0.045, 0.04), (0.4, 0.36, 0.3))
+    )
+    colour = mix_colour(nt, sill, wall.outputs["Color"], (0.55, 0.55, 0.53))
+    colour = mix_colour(nt, window, colour, s.get("frame", (0.7, 0.7, 0.7)))
+    colour = mix_colour(nt, pane, colour, glass)
+    nt.links.new(colour, bsdf.inputs["Base Color"])
+    # glass is glossy (it mirrors the sky and the street), plaster and curtains are matte
+    rough = op(nt, "MULTIPLY_ADD", op(nt, "MULTIPLY", pane, op(nt, "SUBTRACT", 1.0, curtain)), -0.8, 0.85)
+    nt.links.new(rough, bsdf.inputs["Roughness"])
+    bump = nt.nodes.new("ShaderNodeBump")
+    bump.inputs["Strength"].default_value = 0.08
+    nt.links.new(
+        op(nt, "MULTIPLY", noise_at(nt, metres.outputs["Vector"], 6.0, 3.0), op(nt, "SUBTRACT", 1.0, window)),
+        bump.inputs["Height"],
+    )
+    nt.links.new(bump.outputs["Normal"], bsdf.inputs["Normal"])
     if s.get("lit", 0.0) > 0:
-        lit_windows(nt, bsdf, brick, s)
-
-
-def lit_windows(nt: Any, bsdf: Any, brick: Any, s: P) -> None:
-    """At dusk/night some windows glow: the brick colour variation above a threshold emits."""
-    nodes, links = nt.nodes, nt.links
-    ramp = nodes.new("ShaderNodeValToRGB")
-    ramp.color_ramp.elements[0].position = 0.75
-    ramp.color_ramp.elements[0].color = (0, 0, 0, 1)
-    ramp.color_ramp.elements[1].position = 0.77
-    ramp.color_ramp.elements[1].color = (1.0, 0.75, 0.45, 1)
-    bw = nodes.new("ShaderNodeRGBToBW")
-    links.new(brick.outputs["Color"], bw.inputs["Color"])
-    mul = nodes.new("ShaderNodeMath")
-    mul.operation = "MULTIPLY"
-    mul.inputs[1].default_value = 1.0 / max(1e-3, 2.5 * max(s["window"]))
-    links.new(bw.outputs["Val"], mul.inputs[0])
-    links.new(mul.outputs["Value"], ramp.inputs["Fac"])
-    inv = nodes.new("ShaderNodeMath")  # 1 - mortar mask: only panes glow
-    inv.operation = "SUBTRACT"
-    inv.inputs[0].default_value = 1.0
-    links.new(brick.outputs["Fac"], inv.inputs[1])
-    mask = nodes.new("ShaderNodeMixRGB")
-    mask.blend_type = "MULTIPLY"
-    mask.inputs["Fac"].default_value = 1.0
-    links.new(ramp.outputs["Color"], mask.inputs["Color1"])
-    links.new(inv.outputs["Value"], mask.inputs["Color2"])
-    links.new(mask.outputs["Color"], bsdf.inputs["Emission"])
-    bsdf.inputs["Emission Strength"].default_value = s["lit"]
+        glow = op(nt, "MULTIPLY", pane, op(nt, "GREATER_THAN", rand.outputs["Value"], 0.55))
+        emit = mix_colour(nt, glow, (0.0, 0.0, 0.0), (1.0, 0.75, 0.45))
+        nt.links.new(emit, bsdf.inputs["Emission"])
+        bsdf.inputs["Emission Strength"].default_value = s["lit"]
 
 
 def leaves_texture(nt: Any, bsdf: Any, coord: Any, noise: Any, s: P) -> None:
@@ -198,11 +258,41 @@ def leaves_texture(nt: Any, bsdf: Any, coord: Any, noise: Any, s: P) -> None:
     links.new(shade.outputs["Color"], bsdf.inputs["Base Color"])
     transp = nodes.new("ShaderNodeBsdfTransparent")
     mix = nodes.new("ShaderNodeMixShader")
-    links.new(ramp.outputs["Color"], mix.inputs["Fac"])
+    # shadow rays see the clump solid: its fine holes would cast a speckled shade (sampling noise)
+    path = nodes.new("ShaderNodeLightPath")
+    solid = nodes.new("ShaderNodeMixRGB")
+    solid.inputs["Color2"].default_value = (1.0, 1.0, 1.0, 1.0)
+    links.new(path.outputs["Is Shadow Ray"], solid.inputs["Fac"])
+    links.new(ramp.outputs["Color"], solid.inputs["Color1"])
+    links.new(solid.outputs["Color"], mix.inputs["Fac"])
     links.new(transp.outputs["BSDF"], mix.inputs[1])
     links.new(bsdf.outputs["BSDF"], mix.inputs[2])
     links.new(mix.outputs["Shader"], nt.nodes["Material Output"].inputs["Surface"])
     bsdf.inputs["Subsurface"].default_value = 0.0
+
+
+def asphalt_texture(nt: Any, bsdf: Any, coord: Any, s: P) -> None:
+    """Road surface in metres (the ground plane spans 240 m): worn lighter and darker stretches,
+    tar patches, and a fine aggregate bump."""
+    metres = nt.nodes.new("ShaderNodeMapping")
+    metres.inputs["Scale"].default_value = (120.0, 120.0, 1.0)
+    nt.links.new(coord.outputs["Object"], metres.inputs["Vector"])
+    wear = noise_at(nt, metres.outputs["Vector"], 0.08)
+    tar = op(nt, "GREATER_THAN", noise_at(nt, metres.outputs["Vector"], 0.25, 2.0), 0.62)
+    tone = op(nt, "SUBTRACT", op(nt, "MULTIPLY_ADD", wear, 0.6, 0.7), op(nt, "MULTIPLY", tar, 0.35))
+    grey = nt.nodes.new("ShaderNodeCombineRGB")
+    for c in "RGB":
+        nt.links.new(tone, grey.inputs[c])
+    col = nt.nodes.new("ShaderNodeMixRGB")
+    col.blend_type = "MULTIPLY"
+    col.inputs["Fac"].default_value = 1.0
+    col.inputs["Color1"].default_value = (*s.get("color", (0.08, 0.08, 0.085)), 1.0)
+    nt.links.new(grey.outputs["Image"], col.inputs["Color2"])
+    nt.links.new(col.outputs["Color"], bsdf.inputs["Base Color"])
+    bump = nt.nodes.new("ShaderNodeBump")
+    bump.inputs["Strength"].default_value = 0.15
+    nt.links.new(noise_at(nt, metres.outputs["Vector"], 8.0, 2.0), bump.inputs["Height"])
+    nt.links.new(bump.outputs["Normal"], bsdf.inputs["Normal"])
 
 
 def grime_texture(nt: Any, bsdf: Any, noise: Any, s: P) -> None:
@@ -988,6 +1078,99 @@ def tree(m: Mats, t: P) -> None:
         tube((x, y, h * 0.45), (x + cx * 0.7, y + cy * 0.7, cz * 0.9), 0.04 * h / 8, bark)
         ob = add_mesh("ico", (x + cx, y + cy, cz), (r, r, r * 0.8), subdivisions=3)
         finish(ob, m.get("leaves"))
+        add_leaves(ob, m, 0.14, r, seed=int(abs(cx * 1000 + cy * 100 + cz * 10)))
+
+
+def leaf_source(m: Mats) -> Any:
+    """One leaf (a unit-long diamond), hidden: every clump instances it thousands of times."""
+    found = bpy.data.objects.get("leaf_source")
+    if found is not None:
+        return found
+    mesh = bpy.data.meshes.new("leaf")
+    mesh.from_pydata([(0, 0, 0), (0.5, 0.28, 0.05), (1, 0, 0), (0.5, -0.28, 0.05)], [], [(0, 1, 2, 3)])
+    ob = bpy.data.objects.new("leaf_source", mesh)
+    bpy.context.scene.collection.objects.link(ob)
+    mesh.materials.append(leaf_material(m))
+    ob.hide_render = True
+    return ob
+
+
+def leaf_material(m: Mats) -> Any:
+    """The clumps' leaf colour, each leaf a little lighter or darker, some light let through."""
+    mat, nt, bsdf = principled("leaf")
+    col = m.spec.get("leaves", {}).get("color", (0.08, 0.18, 0.04))
+    info = nt.nodes.new("ShaderNodeObjectInfo")
+    shade = mix_colour(nt, info.outputs["Random"], [c * 0.55 for c in col], [min(1.0, c * 1.5) for c in col])
+    nt.links.new(shade, bsdf.inputs["Base Color"])
+    bsdf.inputs["Roughness"].default_value = 0.55
+    bsdf.inputs["Specular"].default_value = 0.35
+    through = nt.nodes.new("ShaderNodeBsdfTranslucent")
+    nt.links.new(shade, through.inputs["Color"])
+    mix = nt.nodes.new("ShaderNodeMixShader")
+    mix.inputs["Fac"].default_value = 0.25
+    nt.links.new(bsdf.outputs["BSDF"], mix.inputs[1])
+    nt.links.new(through.outputs["BSDF"], mix.inputs[2])
+    nt.links.new(mix.outputs["Shader"], nt.nodes["Material Output"].inputs["Surface"])
+    return mat
+
+
+def add_leaves(
+    ob: Any, m: Mats, leaf: float, radius: float, seed: int, *, cover: float = 2.2, dent: float = 0.9
+) -> None:
+    """Cover a foliage clump ``ob`` (a sphere mesh scaled by about ``radius``) with randomly turned
+    leaves of about ``leaf`` metres (geometry nodes instancing on a second object that shares its
+    mesh); ``ob`` itself, a little smaller, is the dark inside. Both are dented by the same cloud
+    texture, and leaves are left out where a noise field is low: ragged, see-through crowns
+    rather than balls. The leaves cast no shadow (thousands of small leaves give a dappled shade
+    that a few samples render as speckle); the inside casts the crown's shade."""
+    clouds = bpy.data.textures.new("crown", "CLOUDS")
+    clouds.noise_scale = 0.5
+    leaves = bpy.data.objects.new(ob.name + "_leaves", ob.data)
+    bpy.context.scene.collection.objects.link(leaves)
+    leaves.location, leaves.rotation_euler = ob.location.copy(), ob.rotation_euler.copy()
+    leaves.scale = ob.scale.copy()
+    leaves.visible_shadow = False
+    for target in (ob, leaves):
+        mod = target.modifiers.new("crown", "DISPLACE")
+        mod.texture = clouds
+        mod.strength = dent
+        mod.mid_level = 0.6
+    ob.scale = ob.scale * 0.85
+    ng = bpy.data.node_groups.new("leaves", "GeometryNodeTree")
+    ng.inputs.new("NodeSocketGeometry", "Geometry")
+    ng.outputs.new("NodeSocketGeometry", "Geometry")
+    nodes, links = ng.nodes, ng.links
+    gin, gout = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
+    local = leaf / radius  # the clump's mesh is a unit sphere scaled by the object
+    dist = nodes.new("GeometryNodeDistributePointsOnFaces")
+    dist.inputs["Density"].default_value = cover / (0.3 * local * local)
+    dist.inputs["Seed"].default_value = seed
+    gaps = nodes.new("ShaderNodeTexNoise")
+    gaps.inputs["Scale"].default_value = 1.2
+    gaps.inputs["Detail"].default_value = 3.0
+    keep = nodes.new("FunctionNodeCompare")
+    keep.data_type = "FLOAT"
+    keep.operation = "GREATER_THAN"
+    keep.inputs[1].default_value = 0.46
+    links.new(gaps.outputs["Fac"], keep.inputs[0])
+    links.new(keep.outputs["Result"], dist.inputs["Selection"])
+    info = nodes.new("GeometryNodeObjectInfo")
+    info.inputs["Object"].default_value = leaf_source(m)
+    turn = nodes.new("FunctionNodeRandomValue")
+    turn.data_type = "FLOAT_VECTOR"
+    turn.inputs[1].default_value = (6.283, 6.283, 6.283)
+    size = nodes.new("FunctionNodeRandomValue")
+    size.data_type = "FLOAT"
+    size.inputs[2].default_value = 0.6 * local
+    size.inputs[3].default_value = 1.4 * local
+    inst = nodes.new("GeometryNodeInstanceOnPoints")
+    links.new(gin.outputs[0], dist.inputs["Mesh"])
+    links.new(dist.outputs["Points"], inst.inputs["Points"])
+    links.new(info.outputs["Geometry"], inst.inputs["Instance"])
+    links.new(turn.outputs[0], inst.inputs["Rotation"])
+    links.new(size.outputs[1], inst.inputs["Scale"])
+    links.new(inst.outputs["Instances"], gout.inputs[0])
+    leaves.modifiers.new("leaves", "NODES").node_group = ng
 
 
 def build_occluders(m: Mats, occ: list[P], cam: Any, centre: Vector) -> None:
@@ -1007,6 +1190,8 @@ def build_occluders(m: Mats, occ: list[P], cam: Any, centre: Vector) -> None:
                 q = p + direction * r * 0.6 * k + up * r * 0.25 * ((k % 2) - 0.5)
                 ob = add_mesh("ico", tuple(q), (r * 0.7, r * 0.7, r * 0.5), subdivisions=2)
                 finish(ob, m.get("leaves"))
+                # a branch in front: sparse leaves, the subject must stay partly visible
+                add_leaves(ob, m, min(0.14, max(0.02, r * 0.12)), r * 0.7, seed=k, cover=0.7, dent=0.0)
             tube(
                 tuple(p),
                 tuple(p + direction * 3 * r - Vector((0, 0, r))),

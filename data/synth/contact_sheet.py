@@ -2,7 +2,8 @@
 test: renders and real photos shuffled together, numbered, with the answer key kept apart.
 
     python -m data.synth.contact_sheet --renders RENDERS/manifest.csv \
-        --real ../shared/data/real/manifest.csv --out docs/img/renders_vs_real.png
+        --real ../shared/data/real/manifest.csv --out docs/img/renders_vs_real.jpg \
+        --real-from streetcomplete_negatives undo_cctv_detection
 """
 
 from __future__ import annotations
@@ -89,16 +90,24 @@ def blind_sheet(
     tile: int = 224,
     cols: int = 8,
     seed: int = 0,
+    real_from: tuple[str, ...] = (),
 ) -> list[dict[str, str]]:
     """Renders (across classes) and real photos (at random) shuffled into one numbered grid;
     returns the answer key (tile number, ``render``/``real``, label, path) and writes it beside
-    the PNG as ``.key.json``."""
+    the PNG as ``.key.json``. ``real_from``: draw the real photos only from rows whose path starts
+    with one of these folders (photos of the scenes the renders show, so that the subject does
+    not tell a real photo from a render); empty means every row."""
     rm, qm = read_manifest(renders), read_manifest(real)
+    pool = [r for r in qm.records if not real_from or r.path.startswith(real_from)]
+    if len(pool) < n_real:
+        raise ValueError(
+            f"{real}: {len(pool)} real photos under {', '.join(real_from) or '.'}, {n_real} needed"
+        )
     picks = [
         ("render", rm, rm.records[i]) for i in pick_across_classes([r.label for r in rm.records], n_renders)
     ]
     rng = random.Random(seed)
-    picks += [("real", qm, r) for r in rng.sample(qm.records, min(n_real, len(qm.records)))]
+    picks += [("real", qm, r) for r in rng.sample(pool, n_real)]
     rng.shuffle(picks)
     rows = (len(picks) + cols - 1) // cols
     number = 16
@@ -113,7 +122,12 @@ def blind_sheet(
         key.append(
             {"tile": str(k + 1), "kind": kind, "label": rec.label, "path": rec.path, "license": rec.license}
         )
-    out = save_small_png(sheet, Path(out_png), max_bytes=1_000_000)
+    out = Path(out_png)
+    if out.suffix.lower() in (".jpg", ".jpeg"):  # full colour: a 256-colour PNG bands every sky
+        out.parent.mkdir(parents=True, exist_ok=True)
+        sheet.save(out, quality=90, subsampling=0)
+    else:
+        out = save_small_png(sheet, out, max_bytes=1_000_000)
     out.with_suffix(".key.json").write_text(json.dumps(key, indent=1), encoding="utf-8")
     return key
 
@@ -126,12 +140,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-renders", type=int, default=24)
     p.add_argument("--n-real", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--real-from",
+        nargs="+",
+        default=[],
+        metavar="FOLDER",
+        help="draw the real photos only from these folders of the real manifest (e.g. street "
+        "scenes and surveillance cameras, not close-ups of handheld cameras), so that content "
+        "does not give them away",
+    )
     args = p.parse_args(argv)
     for path in (args.renders, args.real):
         if not path.is_file():
             print(f"{path}: no such manifest", file=sys.stderr)  # noqa: T201
             return 2
-    key = blind_sheet(args.renders, args.real, args.out, args.n_renders, args.n_real, seed=args.seed)
+    try:
+        key = blind_sheet(
+            args.renders, args.real, args.out, args.n_renders, args.n_real, seed=args.seed,
+            real_from=tuple(f.rstrip("/") + "/" for f in args.real_from),
+        )  # fmt: skip
+    except ValueError as e:
+        print(e, file=sys.stderr)  # noqa: T201
+        return 2
     real = ", ".join(k["tile"] for k in key if k["kind"] == "real")
     print(f"wrote {args.out} ({len(key)} tiles); the real photos are tiles {real}")  # noqa: T201
     return 0

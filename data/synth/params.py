@@ -125,7 +125,7 @@ def sample_materials(rng: np.random.Generator, condition: str) -> dict[str, dict
         "sign_inner": {"color": [0.7, 0.05, 0.05], "rough": 0.4},
         "wall": _facade_material(rng, 14.0, _u(rng, 10, 22), condition),
         "wall_trim": {"color": _rgb([_u(rng, 0.4, 0.7)] * 3), "rough": 0.8},
-        "asphalt": {"color": [0.08, 0.08, 0.085], "rough": 0.9, "kind": "grime", "dirt": [0.05, 0.05, 0.05]},
+        "asphalt": {"color": _rgb([_u(rng, 0.07, 0.16)] * 3), "rough": 0.9, "kind": "asphalt"},
         "bark": {"color": [0.09, 0.07, 0.05], "rough": 0.9},
         "leaves": {
             "color": _rgb(leaf),
@@ -155,12 +155,22 @@ def _facade_material(rng: np.random.Generator, width: float, height: float, cond
     }
     col = base[_pick(rng, dict.fromkeys(base, 1.0))]
     lit = _u(rng, 0.5, 2.0) if condition == "night" else (0.4 if condition == "dusk" else 0.0)
+    frames = {"white": (0.72, 0.72, 0.7), "brown": (0.16, 0.1, 0.06), "grey": (0.3, 0.3, 0.3)}
+    cell_w, cell_h = _u(rng, 2.6, 3.8), _u(rng, 2.8, 3.4)
     return {
         "kind": "facade",
         "color": _rgb(np.array(col) * _u(rng, 0.8, 1.1)),
         "window": _rgb([_u(rng, 0.02, 0.07)] * 3),
-        "scale": [round(width / _u(rng, 2.8, 3.8), 3), round(height / _u(rng, 2.8, 3.4), 3), 1.0],
-        "mortar": _u(rng, 0.25, 0.42),
+        # window columns and storeys across the facade; a window's margins in its cell (share of
+        # the cell: left/right, below, above): panes taller than wide, as in real buildings
+        "scale": [round(width / cell_w, 3), round(height / cell_h, 3), 1.0],
+        "size_m": [round(width, 2), round(height, 2)],
+        "margins": [round(_u(rng, 0.2, 0.34), 3), round(_u(rng, 0.24, 0.34), 3), round(_u(rng, 0.1, 0.2), 3)],
+        "frame": _rgb(frames[_pick(rng, {"white": 0.6, "brown": 0.25, "grey": 0.15})]),
+        "frame_w": round(_u(rng, 0.015, 0.04), 3),
+        "sill": bool(rng.random() < 0.7),
+        "curtains": round(_u(rng, 0.05, 0.35), 3),  # share of panes with a curtain or blind behind
+        "stains": round(_u(rng, 0.0, 0.25), 3),  # dark rain runs and patches on the plaster
         "rough": 0.85,
         "lit": lit,
     }
@@ -493,8 +503,8 @@ def sample_post(rng: np.random.Generator, condition: str) -> dict[str, Any]:
         "denoise": round(_u(rng, 0.4, 0.8), 3),
         "saturation": round(_u(rng, 1.0, 1.45), 3),
         "contrast": round(_u(rng, 1.0, 1.2), 3),
-        "noise": round(_u(rng, 2.5, 7.0) if dark else _u(rng, 0.5, 3.0), 3),
-        "chroma_noise": round(_u(rng, 0.0, 2.0), 3),
+        "noise": round(_u(rng, 2.0, 5.0) if dark else _u(rng, 0.3, 1.5), 3),
+        "chroma_noise": round(_u(rng, 0.5, 2.0) if dark else _u(rng, 0.0, 0.8), 3),
         "motion_px": round(_u(rng, 0.5, 3.5), 3) if rng.random() < (0.4 if dark else 0.15) else 0.0,
         "motion_angle": round(_u(rng, 0, 180), 2),
         "blur": round(_u(rng, 0.0, 0.8), 3),

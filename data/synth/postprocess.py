@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
@@ -116,6 +117,31 @@ def distort_facts(facts: Mapping[str, Any], post: Mapping[str, Any]) -> dict[str
     return out
 
 
+def noise_sigma(gray: np.ndarray) -> float:
+    """Standard deviation of an image's pixel noise (Immerkaer 1996: a Laplacian-difference
+    filter that cancels smooth shading and edges, averaged over the image)."""
+    g = gray.astype(np.float32)
+    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
+    response = np.abs(cv2.filter2D(g, -1, kernel)[1:-1, 1:-1])
+    return float(math.sqrt(math.pi / 2.0) * response.mean() / 6.0)
+
+
+def phone_denoise(img: Image.Image, strength: float) -> Image.Image:
+    """A phone's noise reduction: colour (Cb, Cr) blurred until no speckle is left, brightness (Y)
+    smoothed by non-local means (flat sky and plaster come out clean, edges stay), ``strength``
+    0..1, scaled by the noise measured in the image. It also removes the path tracer's
+    low-sample noise; the sensor's own grain is added after it, as in a phone's pipeline."""
+    y, cb, cr = img.convert("YCbCr").split()
+    blur = ImageFilter.GaussianBlur(max(1.0, 1.5 * img.width / 512.0))
+    if strength > 0:
+        luma = np.asarray(y)
+        h = min(20.0, max(3.0, (0.6 + strength) * noise_sigma(luma)))  # a phone adapts it to the ISO
+        y = Image.fromarray(
+            cv2.fastNlMeansDenoising(luma, None, h=h, templateWindowSize=5, searchWindowSize=13)
+        )
+    return Image.merge("YCbCr", (y, cb.filter(blur), cr.filter(blur))).convert("RGB")
+
+
 def digital_zoom(img: Image.Image, factor: float) -> Image.Image:
     """The softness of a phone's digital zoom: detail of a ``factor`` times smaller crop,
     upscaled back (the frame's geometry is kept, so the boxes hold)."""
@@ -125,9 +151,9 @@ def digital_zoom(img: Image.Image, factor: float) -> Image.Image:
 
 def phone_effects(img: Image.Image, post: Mapping[str, Any]) -> Image.Image:
     """Apply white balance, tone, blur/sharpening, motion blur, vignette and noise."""
-    # phones denoise (smudging fine texture); it also hides the path tracer's low-sample noise
-    if post.get("denoise", 0) > 0:
-        img = Image.blend(img, img.filter(ImageFilter.MedianFilter(3)), post["denoise"])
+    # phones denoise (smudging fine texture); it also hides the path tracer's low-sample noise:
+    # colour speckle first (a phone's chroma noise reduction leaves none in daylight), then luma
+    img = phone_denoise(img, post.get("denoise", 0.0))
     # phones render skies and colours punchier than Filmic's neutral look
     img = ImageEnhance.Color(img).enhance(post.get("saturation", 1.0))
     img = ImageEnhance.Contrast(img).enhance(post.get("contrast", 1.0))
@@ -177,7 +203,11 @@ def finish_image(
     """Turn a raw render into the final JPEG (atomic write: temp file, then rename)."""
     with Image.open(raw_png) as im:
         im.load()
-        img = composite(im, Image.open(background)) if background is not None else im.convert("RGB")
+        if background is None:
+            img = im.convert("RGB")
+        else:
+            with Image.open(background) as photo:
+                img = composite(im, photo)
     data = encode_jpeg(phone_effects(img, post), post.get("jpeg_quality", 85))
     out_jpg.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_jpg.with_suffix(".jpg.part")

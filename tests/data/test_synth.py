@@ -419,3 +419,36 @@ def test_blind_sheet_shuffles_renders_and_real_photos_and_keeps_the_key_apart(tm
         i = int(k["tile"]) - 1
         pixel = sheet[(i // 4) * 48 + 16, (i % 4) * 32 + 16]
         assert (pixel[2] > pixel[0]) == (k["kind"] == "real")
+
+
+def test_blind_sheet_draws_real_photos_from_the_named_folders_only(tmp_path: Path) -> None:
+    """``--real-from street/``: the real tiles are street photos, never the close-ups beside them;
+    too few photos there is a clear error, not a smaller sheet."""
+    from data.manifest import Manifest, Record, write_manifest
+    from data.synth.contact_sheet import main
+
+    for name in ("renders", "real/street", "real/handheld"):
+        (tmp_path / name).mkdir(parents=True)
+    renders = [Record(f"{i}.jpg", "no_camera", f"r{i}", "synth", "CC0-1.0", None, None) for i in range(4)]
+    for r in renders:
+        Image.new("RGB", (40, 40), (200, 0, 0)).save(tmp_path / "renders" / r.path)
+    write_manifest(Manifest(tmp_path / "renders", renders), tmp_path / "renders" / "manifest.csv")
+    real = []
+    for folder, n in (("street", 3), ("handheld", 9)):
+        for i in range(n):
+            Image.new("RGB", (40, 40), (0, 0, 200)).save(tmp_path / "real" / folder / f"{i}.jpg")
+            real.append(
+                Record(f"{folder}/{i}.jpg", "no_camera", f"{folder}{i}", folder, "CC0-1.0", None, None)
+            )
+    write_manifest(Manifest(tmp_path / "real", real), tmp_path / "real" / "manifest.csv")
+    renders_csv, real_csv = tmp_path / "renders" / "manifest.csv", tmp_path / "real" / "manifest.csv"
+    args = ["--renders", str(renders_csv), "--real", str(real_csv), "--out", str(tmp_path / "sheet.png"),
+            "--n-renders", "4"]  # fmt: skip
+    assert main([*args, "--n-real", "3", "--real-from", "street"]) == 0
+    key = json.loads((tmp_path / "sheet.key.json").read_text())
+    assert sorted(k["path"] for k in key if k["kind"] == "real") == [
+        "street/0.jpg",
+        "street/1.jpg",
+        "street/2.jpg",
+    ]
+    assert main([*args, "--n-real", "4", "--real-from", "street"]) == 2
