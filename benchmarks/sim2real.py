@@ -30,9 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from data.manifest import Manifest, Record, read_manifest, write_manifest
 from data.split import SplitConfig, split_manifest
+from model.checkpoint import load_checkpoint, save_checkpoint
 from training.config import TrainConfig, resolve_config
 from training.evaluate import evaluate
 from training.train import train
@@ -212,7 +214,7 @@ def run_members(
 ) -> list[dict[str, Any]]:
     """``members`` runs of one arm that differ only in the training seed (``name``, ``name.s1``,
     ...: seeds ``base.seed + i``), each evaluated, then their ensemble (the mean of the members'
-    probabilities) as the last row."""
+    probabilities) and their weight average as the last rows."""
     rows = []
     for i in range(members):
         member = name if i == 0 else f"{name}.s{i}"
@@ -236,6 +238,10 @@ def run_members(
             "renders": render_figures(ren_csv),
         }
     )
+    soup = out / f"{name}.soup{members}"
+    weight_average([out / r["arm"] / "checkpoint.pt" for r in rows[:members]], soup / "checkpoint.pt")
+    title = f"{arm.title}: the {members} seeds' weights averaged (one model)"
+    rows.append(evaluated(soup.name, title, soup / "checkpoint.pt", out, out / f"{name}.csv"))
     return rows
 
 
@@ -277,15 +283,34 @@ def run_baseline(spec: str, out: Path, render_manifest: Path) -> dict[str, Any]:
     name, _, path = spec.partition("=")
     if not path or not Path(path).is_file():
         raise SystemExit(f"--baseline {spec!r}: give NAME=PATH of an exported model or checkpoint")
-    real_eval = evaluate(path, out / "real_eval.csv", out / name / "eval-real", split="test", report=False)
-    render_eval = evaluate(path, render_manifest, out / name / "eval-renders", split="test", report=False)
+    return evaluated(name, f"{name} (trained before these renders)", path, out, render_manifest)
+
+
+def evaluated(name: str, title: str, model: str | Path, out: Path, render_manifest: Path) -> dict[str, Any]:
+    """A row for an already trained model (checkpoint or ONNX) on the real set and the renders."""
+    real_eval = evaluate(model, out / "real_eval.csv", out / name / "eval-real", split="test", report=False)
+    render_eval = evaluate(model, render_manifest, out / name / "eval-renders", split="test", report=False)
     return {
         "arm": name,
-        "title": f"{name} (trained before these renders)",
+        "title": title,
         "train_s": 0,
         "real": real_figures(real_eval.out_dir / "predictions.csv"),
         "renders": render_figures(render_eval.out_dir / "predictions.csv"),
     }
+
+
+def weight_average(checkpoints: Sequence[Path], out: Path) -> Path:
+    """One classifier whose weights are the mean of the ``checkpoints``' (a "model soup": one
+    model's cost instead of an ensemble's); its contract and calibration are the first one's."""
+    loaded = [load_checkpoint(p) for p in checkpoints]
+    model, meta = loaded[0]
+    states = [m.state_dict() for m, _ in loaded]
+    mean = {
+        k: torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype) if v.is_floating_point() else v
+        for k, v in states[0].items()
+    }
+    model.load_state_dict(mean)
+    return save_checkpoint(out, model, meta.contract, config=meta.config)
 
 
 def _cell(e: dict[str, Any]) -> str:

@@ -50,3 +50,28 @@ def test_ensemble_refuses_members_that_saw_different_photos(tmp_path: Path) -> N
     b = _member(tmp_path / "b.csv", [("z.jpg", 0.9, "review")])
     with pytest.raises(ValueError, match="not of the same photos"):
         sim2real.mean_predictions([a, b], tmp_path / "ens.csv")
+
+
+def test_weight_average_is_one_model_with_the_members_mean_weights(tmp_path: Path) -> None:
+    import torch
+
+    from data.contract import ModelContract
+    from data.labels import load_labels
+    from data.preprocess import ResizeRule
+    from model.checkpoint import load_checkpoint, save_checkpoint
+    from model.factory import create_model
+
+    sim2real = _benchmark_module("sim2real")
+    contract = ModelContract(
+        labels=load_labels(), architecture="test_efficientnet", resize=ResizeRule(size=64)
+    )
+    paths = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = create_model("test_efficientnet", num_classes=4, pretrained=None)
+        paths.append(save_checkpoint(tmp_path / f"m{seed}.pt", model, contract))
+    soup = sim2real.weight_average(paths, tmp_path / "soup" / "checkpoint.pt")
+    (a, _), (b, _), (mean, meta) = (load_checkpoint(p) for p in (*paths, soup))
+    assert not torch.equal(a.classifier.weight, b.classifier.weight)
+    assert torch.allclose(mean.classifier.weight, (a.classifier.weight + b.classifier.weight) / 2)
+    assert meta.contract.labels == contract.labels
