@@ -267,7 +267,7 @@ def mean_predictions(member_csvs: Sequence[Path], out_csv: Path) -> Path:
                 **{c: f"{v:.6f}" for c, v in mean.items()},
                 "pred": best[2:],
                 "confidence": f"{mean[best]:.6f}",
-                "decision": max(set(decisions), key=decisions.count),
+                "decision": max(decisions, key=decisions.count),  # a tie: the first member's
             }
         )
     out_csv.parent.mkdir(parents=True, exist_ok=True)

@@ -152,6 +152,19 @@ def mix_colour(nt: Any, fac: Any, c1: Any, c2: Any) -> Any:
     return node.outputs["Color"]
 
 
+def shaded(nt: Any, colour: Any, tone: Any) -> Any:
+    """``colour`` (RGB) times a brightness ``tone`` socket; returns the colour socket."""
+    grey = nt.nodes.new("ShaderNodeCombineRGB")
+    for c in "RGB":
+        nt.links.new(tone, grey.inputs[c])
+    mul = nt.nodes.new("ShaderNodeMixRGB")
+    mul.blend_type = "MULTIPLY"
+    mul.inputs["Fac"].default_value = 1.0
+    mul.inputs["Color1"].default_value = (*colour, 1.0)
+    nt.links.new(grey.outputs["Image"], mul.inputs["Color2"])
+    return mul.outputs["Color"]
+
+
 def noise_at(nt: Any, vector: Any, scale: float, detail: float = 4.0) -> Any:
     tex = nt.nodes.new("ShaderNodeTexNoise")
     tex.inputs["Scale"].default_value = scale
@@ -196,22 +209,14 @@ def facade_texture(nt: Any, bsdf: Any, coord: Any, s: P) -> None:
     stain = op(
         nt, "MULTIPLY", op(nt, "MAXIMUM", op(nt, "SUBTRACT", runs_fac, 0.55), 0.0), 4.0 * s.get("stains", 0.2)
     )
-    tone = op(nt, "SUBTRACT", op(nt, "MULTIPLY_ADD", patches, 0.2, 0.9), stain)
-    wall = nt.nodes.new("ShaderNodeMixRGB")
-    wall.blend_type = "MULTIPLY"
-    wall.inputs["Fac"].default_value = 1.0
-    wall.inputs["Color1"].default_value = (*s["color"], 1.0)
-    grey = nt.nodes.new("ShaderNodeCombineRGB")
-    for c in "RGB":
-        nt.links.new(tone, grey.inputs[c])
-    nt.links.new(grey.outputs["Image"], wall.inputs["Color2"])
+    wall = shaded(nt, s["color"], op(nt, "SUBTRACT", op(nt, "MULTIPLY_ADD", patches, 0.2, 0.9), stain))
     glass = mix_colour(
         nt, op(nt, "MULTIPLY", rand.outputs["Value"], 0.8), s["window"], [c * 2.0 for c in s["window"]]
     )
     glass = mix_colour(
         nt, curtain, glass, mix_colour(nt, rand.outputs["Value"], (0.05, 0.045, 0.04), (0.4, 0.36, 0.3))
     )
-    colour = mix_colour(nt, sill, wall.outputs["Color"], (0.55, 0.55, 0.53))
+    colour = mix_colour(nt, sill, wall, (0.55, 0.55, 0.53))
     colour = mix_colour(nt, window, colour, s.get("frame", (0.7, 0.7, 0.7)))
     colour = mix_colour(nt, pane, colour, glass)
     nt.links.new(colour, bsdf.inputs["Base Color"])
@@ -280,15 +285,7 @@ def asphalt_texture(nt: Any, bsdf: Any, coord: Any, s: P) -> None:
     wear = noise_at(nt, metres.outputs["Vector"], 0.08)
     tar = op(nt, "GREATER_THAN", noise_at(nt, metres.outputs["Vector"], 0.25, 2.0), 0.62)
     tone = op(nt, "SUBTRACT", op(nt, "MULTIPLY_ADD", wear, 0.6, 0.7), op(nt, "MULTIPLY", tar, 0.35))
-    grey = nt.nodes.new("ShaderNodeCombineRGB")
-    for c in "RGB":
-        nt.links.new(tone, grey.inputs[c])
-    col = nt.nodes.new("ShaderNodeMixRGB")
-    col.blend_type = "MULTIPLY"
-    col.inputs["Fac"].default_value = 1.0
-    col.inputs["Color1"].default_value = (*s.get("color", (0.08, 0.08, 0.085)), 1.0)
-    nt.links.new(grey.outputs["Image"], col.inputs["Color2"])
-    nt.links.new(col.outputs["Color"], bsdf.inputs["Base Color"])
+    nt.links.new(shaded(nt, s.get("color", (0.08, 0.08, 0.085)), tone), bsdf.inputs["Base Color"])
     bump = nt.nodes.new("ShaderNodeBump")
     bump.inputs["Strength"].default_value = 0.15
     nt.links.new(noise_at(nt, metres.outputs["Vector"], 8.0, 2.0), bump.inputs["Height"])
@@ -1123,14 +1120,15 @@ def add_leaves(
     texture, and leaves are left out where a noise field is low: ragged, see-through crowns
     rather than balls. The leaves cast no shadow (thousands of small leaves give a dappled shade
     that a few samples render as speckle); the inside casts the crown's shade."""
-    clouds = bpy.data.textures.new("crown", "CLOUDS")
-    clouds.noise_scale = 0.5
     leaves = bpy.data.objects.new(ob.name + "_leaves", ob.data)
     bpy.context.scene.collection.objects.link(leaves)
     leaves.location, leaves.rotation_euler = ob.location.copy(), ob.rotation_euler.copy()
     leaves.scale = ob.scale.copy()
     leaves.visible_shadow = False
-    for target in (ob, leaves):
+    if dent:
+        clouds = bpy.data.textures.new("crown", "CLOUDS")
+        clouds.noise_scale = 0.5
+    for target in (ob, leaves) if dent else ():
         mod = target.modifiers.new("crown", "DISPLACE")
         mod.texture = clouds
         mod.strength = dent

@@ -94,9 +94,10 @@ def blind_sheet(
 ) -> list[dict[str, str]]:
     """Renders (across classes) and real photos (at random) shuffled into one numbered grid;
     returns the answer key (tile number, ``render``/``real``, label, path) and writes it beside
-    the PNG as ``.key.json``. ``real_from``: draw the real photos only from rows whose path starts
-    with one of these folders (photos of the scenes the renders show, so that the subject does
-    not tell a real photo from a render); empty means every row."""
+    the picture as ``.key.json`` (an ``out_png`` ending in .jpg is written as a full-colour JPEG).
+    ``real_from``: draw the real photos only from rows whose path starts with one of these
+    folders (photos of the scenes the renders show, so that the subject does not tell a real
+    photo from a render); empty means every row."""
     rm, qm = read_manifest(renders), read_manifest(real)
     pool = [r for r in qm.records if not real_from or r.path.startswith(real_from)]
     if len(pool) < n_real:
