@@ -10,7 +10,9 @@ renders and the same real negatives and prints one table (renders and real photo
         --backgrounds bg.csv --background-share 0.5
     # 3. train and evaluate every arm (resumable: finished arms are kept)
     python benchmarks/sim2real.py run --renders renders/s2r --real ../shared/data/real/manifest.csv \\
-        --out runs/sim2real [--arms head,ft_plain,ft] [--epochs 5] [--image-size 160]
+        --out runs/sim2real [--arms head,ft_plain,ft] [--epochs 5] [--image-size 160] [--members 3]
+    # 4. (optional) one model distilled from the ft arm's finished seeds
+    python benchmarks/sim2real.py run ... --arms distill --members 1
 
 Real surveillance-camera photos (every row not labelled ``no_camera``) are never trained on;
 they and the held-out real negatives are the real evaluation set. Real negatives of the
@@ -52,6 +54,7 @@ class Arm:
     mode: str  # fast (linear head on frozen features) | finetune (every layer)
     renders: str  # all | plain (not composited over a real photo)
     real_negatives: bool
+    teachers: str | None = None  # distil from this arm's seeds (their ensemble), trained before
 
 
 ARMS: dict[str, Arm] = {
@@ -59,6 +62,13 @@ ARMS: dict[str, Arm] = {
     "ft_renders_only": Arm("full fine-tuning, all renders only", "finetune", "all", False),
     "ft_plain": Arm("full fine-tuning, plain renders + real negatives", "finetune", "plain", True),
     "ft": Arm("full fine-tuning, all renders + real negatives", "finetune", "all", True),
+    "distill": Arm(
+        "full fine-tuning, all renders + real negatives, distilled from the ft seeds' ensemble",
+        "finetune",
+        "all",
+        True,
+        teachers="ft",
+    ),
 }
 
 
@@ -194,6 +204,8 @@ def run_arm(
     manifest = arm_manifest(arm, renders, sets, out / f"{name}.csv")
     # the head arm is today's release recipe (camid train defaults); the others the recipe file
     config = base if arm.mode != "fast" else TrainConfig(image_size=base.image_size, seed=base.seed)
+    if arm.teachers:
+        config = replace(config, distill_from=[str(p) for p in seed_checkpoints(out, arm.teachers)])
     if not (run_dir / "metrics.json").is_file():
         train(manifest, run_dir, config, resume=(run_dir / "last.pt").is_file())
     seconds = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["seconds"]
@@ -207,6 +219,17 @@ def run_arm(
         "real": real_figures(real_eval.out_dir / "predictions.csv"),
         "renders": render_figures(render_eval.out_dir / "predictions.csv"),
     }
+
+
+def seed_checkpoints(out: Path, name: str) -> list[Path]:
+    """The finished seeds of arm ``name`` in ``out`` (``name``, ``name.s1``, ...), in seed order."""
+    found, i = [], 0
+    while (path := out / (name if i == 0 else f"{name}.s{i}") / "checkpoint.pt").is_file():
+        found.append(path)
+        i += 1
+    if not found:
+        raise SystemExit(f"no finished run of arm {name} in {out}: run --arms {name} --members K first")
+    return found
 
 
 def run_members(

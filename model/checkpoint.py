@@ -22,9 +22,11 @@ import torch
 from data.contract import ContractError, ModelContract
 from data.files import atomic_write
 from model.detector import CamidDetector
+from model.ensemble import CamidEnsemble
 from model.factory import CamidNet, create_detector, create_model
 
-AnyModel = CamidNet | CamidDetector
+Classifier = CamidNet | CamidEnsemble
+AnyModel = CamidNet | CamidEnsemble | CamidDetector
 
 FORMAT = "camid-checkpoint"
 FORMAT_VERSION = 2
@@ -60,6 +62,8 @@ def save_checkpoint(
     }
     if isinstance(model, CamidDetector):
         meta.update(model="detector", width=model.classifier.in_channels)
+    elif isinstance(model, CamidEnsemble):
+        meta.update(model="ensemble", members=len(model.members), drop_rate=float(model.dropout.p))
     else:
         meta.update(model="classifier", drop_rate=float(model.dropout.p))
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -106,10 +110,11 @@ def meta_from_dict(
     )
 
 
-def load_checkpoint(path: str | Path) -> tuple[CamidNet, CheckpointMeta]:
-    """The classifier (in eval mode, on CPU) and its metadata; never needs the network."""
+def load_checkpoint(path: str | Path) -> tuple[Classifier, CheckpointMeta]:
+    """The classifier or ensemble of classifiers (in eval mode, on CPU) and its metadata; never
+    needs the network."""
     model, info = load_any_checkpoint(path)
-    if not isinstance(model, CamidNet):
+    if not isinstance(model, (CamidNet, CamidEnsemble)):
         raise ValueError(f"{path}: a camera detector checkpoint, not a photo classifier")
     return model, info
 
@@ -128,12 +133,16 @@ def load_any_checkpoint(path: str | Path) -> tuple[AnyModel, CheckpointMeta]:
             width=int(meta["width"]),
         )
     else:
-        model = create_model(
-            info.contract.architecture,
-            num_classes=int(meta["num_classes"]),
-            pretrained=None,
-            drop_rate=float(meta.get("drop_rate", 0.2)),
-        )
+        members = [
+            create_model(
+                info.contract.architecture,
+                num_classes=int(meta["num_classes"]),
+                pretrained=None,
+                drop_rate=float(meta.get("drop_rate", 0.2)),
+            )
+            for _ in range(int(meta.get("members", 1)))
+        ]
+        model = CamidEnsemble(members) if meta.get("model") == "ensemble" else members[0]
     model.load_state_dict(obj["state_dict"], strict=True)
     model.eval()
     return model, info

@@ -37,7 +37,7 @@ from data.labels import LabelSet
 from data.manifest import read_manifest
 from data.preprocess import decode_hint, prepare
 from data.zoom import ZoomSettings, companion_path
-from model.checkpoint import CheckpointMeta, load_any_checkpoint
+from model.checkpoint import CheckpointMeta, Classifier, load_any_checkpoint
 from model.detector import CamidDetector
 from model.factory import CamidNet
 
@@ -65,7 +65,7 @@ class ExportReport:
 
     path: Path
     size_bytes: int
-    precision: str  # "fp32" | "int8" | "fp16-weights"
+    precision: str  # "fp32" | "int8" | "fp16-weights" | "int8-weights"
     parity_max_abs_softmax: float
     agreement: float  # top-1 agreement with torch fp32 on the parity / evaluation photos
     n_photos: int
@@ -75,7 +75,7 @@ class ExportReport:
 class _CamHead(nn.Module):
     """What the ONNX graph computes: ``image -> (logits, cam)``."""
 
-    def __init__(self, model: CamidNet) -> None:
+    def __init__(self, model: Classifier) -> None:
         super().__init__()
         self.model = model
 
@@ -84,7 +84,7 @@ class _CamHead(nn.Module):
 
 
 def to_onnx(
-    model: CamidNet | CamidDetector, size: int, *, exporter: str = "dynamo", opset: int = OPSET
+    model: Classifier | CamidDetector, size: int, *, exporter: str = "dynamo", opset: int = OPSET
 ) -> onnx.ModelProto:
     """Trace ``model`` (a deep copy, in eval mode) to ONNX with a dynamic batch axis; a classifier
     gives ``(logits, cam)``, a detector its decoded outputs (``data.detection.DETECTOR_OUTPUTS``)."""
@@ -187,7 +187,7 @@ def onnx_logits(proto_bytes: bytes, x: np.ndarray) -> np.ndarray:
     return np.concatenate([sess.run(["logits"], {"image": b})[0] for b in _batches(x)])
 
 
-def torch_logits(model: CamidNet, x: np.ndarray) -> np.ndarray:
+def torch_logits(model: Classifier, x: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         return np.concatenate([model.eval()(torch.from_numpy(b)).numpy() for b in _batches(x)])
 
@@ -253,8 +253,43 @@ def fp16_weights(proto: onnx.ModelProto, min_elements: int = 1024) -> onnx.Model
     return out
 
 
+def int8_weights(proto: onnx.ModelProto, min_elements: int = 1024) -> onnx.ModelProto:
+    """Store large float32 weight tensors (2-D and more) as int8, symmetric per output channel,
+    each followed by a DequantizeLinear back to float32: a quarter of the size, float compute
+    (activations are not quantised, so the answers stay close to fp32's)."""
+    out = copy.deepcopy(proto)
+    graph = out.graph
+    nodes, extra = [], []
+    for init in graph.initializer:
+        if (
+            init.data_type != onnx.TensorProto.FLOAT
+            or len(init.dims) < 2
+            or int(np.prod(init.dims)) < min_elements
+        ):
+            continue
+        name, w = init.name, numpy_helper.to_array(init)
+        peak = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
+        scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+        q = np.clip(np.round(w / scale.reshape(-1, *([1] * (w.ndim - 1)))), -127, 127).astype(np.int8)
+        init.CopyFrom(numpy_helper.from_array(q, f"{name}__int8"))
+        extra += [
+            numpy_helper.from_array(scale, f"{name}__scale"),
+            numpy_helper.from_array(np.zeros(len(scale), dtype=np.int8), f"{name}__zero"),
+        ]
+        nodes.append(
+            onnx.helper.make_node(
+                "DequantizeLinear", [f"{name}__int8", f"{name}__scale", f"{name}__zero"], [name], axis=0
+            )
+        )
+    graph.initializer.extend(extra)
+    kept = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes + kept)
+    return out
+
+
 def export_onnx(
-    checkpoint: str | Path | tuple[CamidNet, CheckpointMeta],
+    checkpoint: str | Path | tuple[Classifier, CheckpointMeta],
     out: str | Path,
     *,
     name: str | None = None,
@@ -265,6 +300,7 @@ def export_onnx(
     calibration: str | Path | None = None,
     evaluation: str | Path | None = None,
     fp16: bool = False,
+    int8_weights_only: bool = False,
     tolerance: float = 1e-4,
     min_agreement: float = 0.99,
     exporter: str = "dynamo",
@@ -296,12 +332,14 @@ def export_onnx(
     if diff > tolerance:
         raise ParityError(f"onnxruntime differs from torch by {diff:.2e} in softmax (> {tolerance:.0e})")
     precision = "fp32"
-    if int8 or fp16:
+    if int8 or fp16 or int8_weights_only:
+        if int8 + fp16 + int8_weights_only > 1:
+            raise ExportError("choose one of --int8, --fp16-weights and --int8-weights")
         proto, precision, diff, agreement = _reduce_precision(
             proto,
             model,
             meta,
-            int8=int8,
+            kind="int8" if int8 else "int8-weights" if int8_weights_only else "fp16-weights",
             calibration=calibration,
             evaluation=evaluation,
             photos=photos,
@@ -516,22 +554,25 @@ def _photos(meta: ModelContract, given: np.ndarray | None, manifest: str | Path 
 
 def _reduce_precision(
     proto: onnx.ModelProto,
-    model: CamidNet,
+    model: Classifier,
     meta: ModelContract,
     *,
-    int8: bool,
+    kind: str,
     calibration: str | Path | None,
     evaluation: str | Path | None,
     photos: np.ndarray,
     min_agreement: float,
 ) -> tuple[onnx.ModelProto, str, float, float]:
-    if int8:
+    precision = kind
+    if kind == "int8":
         if calibration is None:
             raise ExportError("--int8 needs --calibration MANIFEST (photos like the ones served)")
         calib = manifest_inputs(calibration, meta)
-        reduced, precision = quantize_int8(proto, calib), "int8"
+        reduced = quantize_int8(proto, calib)
+    elif kind == "int8-weights":
+        calib, reduced = photos, int8_weights(proto)
     else:
-        calib, reduced, precision = photos, fp16_weights(proto), "fp16-weights"
+        calib, reduced = photos, fp16_weights(proto)
     held_out = (
         manifest_inputs(evaluation, meta) if evaluation is not None else (photos if len(photos) else calib)
     )

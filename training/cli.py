@@ -41,6 +41,20 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, dest="image_size")
     p.add_argument("--finetune-blocks", type=int, choices=[0, 1, 2], dest="finetune_blocks")
     p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--members",
+        type=int,
+        help="with --mode finetune: train this many seeds (RUN/members/seed-N) on one split and "
+        "combine them into one model that averages their probabilities (RUN/checkpoint.pt)",
+    )
+    p.add_argument(
+        "--distill-from",
+        nargs="+",
+        dest="distill_from",
+        metavar="CHECKPOINT",
+        help="with --mode finetune: learn the mean probabilities of these trained models (an "
+        "ensemble's) as well as the labels; one model's cost (docs/models.md)",
+    )
     p.add_argument("--labels", dest="labels_path", help="labels.yaml (default: data/labels.yaml)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     return p
@@ -53,7 +67,7 @@ def train_main(argv: list[str] | None = None) -> int:
     from training.config import resolve_config
 
     keys: tuple[str, ...] = ("arch", "pretrained", "epochs", "mode", "image_size", "finetune_blocks", "seed")
-    keys += ("labels_path", "zoom_detector")
+    keys += ("labels_path", "zoom_detector", "distill_from", "members")
     try:
         config = resolve_config(args.config, **{k: getattr(args, k) for k in keys})
     except (ValueError, OSError) as e:

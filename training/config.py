@@ -59,6 +59,7 @@ class TrainConfig:
     fewshot_folds: int = 5
     # camera detector (mode=detect): image_size is the letterboxed input, e.g. 640
     det_crop: int = 384  # training windows cut from the input at serving scale
+    det_box_windows: float = 0.0  # share of training windows placed to hold a box (else anywhere)
     det_freeze_blocks: int = 2  # backbone stages kept frozen (stem and stride-2/4 stages)
     det_width: int = 64  # channels of the fused stride-8 feature map
     det_false_per_photo: float = 0.1  # the camera threshold keeps false cameras per photo at most this
@@ -70,6 +71,13 @@ class TrainConfig:
     zoom_decode_side: int = 1440  # photos are decoded with the shorter side >= this for crops
     zoom_max_proposals: int = 10  # the detector's top-K peaks that are zoomed into
     zoom_propose: float | None = None  # lowest detector score zoomed into; None: measured on val
+    # an ensemble (mode=finetune): this many runs, seeds seed, seed+1, ..., on the same split, as
+    # one model averaging their probabilities, calibrated on validation (training/ensemble.py)
+    members: int = 1
+    # knowledge distillation (mode=finetune): teacher checkpoints whose mean probabilities the
+    # model learns besides the labels (training/distill.py), and the share of that soft loss
+    distill_from: list[str] = field(default_factory=list)
+    distill_weight: float = 0.7
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,6 +143,16 @@ def check_config(config: TrainConfig) -> None:
         raise ValueError(f"views_per_image={config.views_per_image}: use at least 1")
     if not 0.5 <= config.flag_precision <= 1.0:
         raise ValueError(f"flag_precision={config.flag_precision}: use a value in [0.5, 1]")
+    if not 0.0 <= config.det_box_windows <= 1.0:
+        raise ValueError(f"det_box_windows={config.det_box_windows}: use a share in [0, 1]")
+    if config.members < 1 or (config.members > 1 and config.mode != "finetune"):
+        raise ValueError(f"members={config.members}: use 1, or 2 and more with mode finetune")
+    if config.distill_from and config.mode != "finetune":
+        raise ValueError(
+            f"distill_from needs mode finetune (the student trains every layer), not {config.mode}"
+        )
+    if not 0.0 <= config.distill_weight <= 1.0:
+        raise ValueError(f"distill_weight={config.distill_weight}: use a share in [0, 1]")
     if not 0.0 <= config.max_target_rejected < 0.5:
         raise ValueError(f"max_target_rejected={config.max_target_rejected}: use [0, 0.5)")
 

@@ -9,6 +9,7 @@ from data.contract import DETECTOR_OUTPUT_SPECS, ModelContract
 from data.labels import LabelSet
 from data.preprocess import ResizeRule
 from model.detector import CamidDetector
+from model.ensemble import CamidEnsemble
 from model.factory import CamidNet
 from training.config import TrainConfig
 
@@ -22,7 +23,7 @@ def create_contract(
     cfg: TrainConfig,
     labels: LabelSet,
     rule: ResizeRule,
-    model: CamidNet | CamidDetector,
+    model: CamidNet | CamidEnsemble | CamidDetector,
     *,
     trained_on: Mapping[str, Any] | None = None,
 ) -> ModelContract:
@@ -40,6 +41,6 @@ def create_contract(
         resize=rule,
         mean=(mean[0], mean[1], mean[2]),
         std=(std[0], std[1], std[2]),
-        name=model_name(cfg.arch),
+        name=model_name(cfg.arch) + (f"-x{len(model.members)}" if isinstance(model, CamidEnsemble) else ""),
         trained_on=dict(trained_on or {}),
     )

@@ -226,7 +226,15 @@ def _loaders(ctx: RunContext) -> tuple[DataLoader[Any], DataLoader[Any]]:
     val = usable_records(ctx.splits.val, ctx.labels)
     if not train or not val:
         raise ValueError("the detector needs photos with boxes (a `boxes` column) in train and val")
-    ds = DetectionDataset(ctx.manifest, train, ctx.labels, ctx.rule, crop=cfg.det_crop, seed=cfg.seed)
+    ds = DetectionDataset(
+        ctx.manifest,
+        train,
+        ctx.labels,
+        ctx.rule,
+        crop=cfg.det_crop,
+        seed=cfg.seed,
+        box_windows=cfg.det_box_windows,
+    )
     gen = torch.Generator().manual_seed(cfg.seed)
     train_loader = DataLoader(
         ds, batch_size=cfg.batch_size, shuffle=True, collate_fn=collate, num_workers=cfg.num_workers,

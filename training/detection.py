@@ -1,8 +1,9 @@
 """Training data, targets and loss of the camera detector (``model/detector.py``).
 
 Each photo goes through the same ``prepare`` (letterbox to the detector's input size) as in
-serving, its boxes with it; training then cuts random ``crop`` x ``crop`` windows of that input
-(the scale stays the serving scale, so small cameras stay small) and flips and recolours them.
+serving, its boxes with it; training then cuts ``crop`` x ``crop`` windows of that input (the
+scale stays the serving scale, so small cameras stay small; a share ``det_box_windows`` of them
+placed to hold a box, so that more windows show a camera) and flips and recolours them.
 Camera boxes become targets; look-alike boxes (the no-camera class) and photos without any box
 whose label is the no-camera class are negatives everywhere. Photos labelled as a camera but
 without boxes cannot say where the camera is: they are left out (and counted in the log).
@@ -44,12 +45,25 @@ def usable_records(records: Sequence[Record], labels: LabelSet) -> list[Record]:
     return keep
 
 
-def _augmentation(crop: int, seed: int) -> A.Compose:
+def _augmentation(crop: int, seed: int, box_windows: float = 0.0) -> A.Compose:
+    """Scale jitter, a ``crop`` x ``crop`` window (with probability ``box_windows`` one that holds
+    at least one box, a camera or a look-alike; else anywhere), flips, colour, blur, noise, JPEG."""
+    window: list[A.BasicTransform] = [A.RandomCrop(crop, crop)]
+    if box_windows > 0:  # photos without boxes get a random window from either
+        window = [
+            A.OneOf(
+                [
+                    A.AtLeastOneBBoxRandomCrop(crop, crop, p=box_windows),
+                    A.RandomCrop(crop, crop, p=1 - box_windows),
+                ],
+                p=1.0,
+            )
+        ]
     return A.Compose(
         [
             A.RandomScale(scale_limit=(-0.2, 0.25), p=0.7),
             A.PadIfNeeded(crop, crop, border_mode=0, fill=(124, 116, 104)),
-            A.RandomCrop(crop, crop),
+            *window,
             A.HorizontalFlip(p=0.5),
             A.RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=0.3, p=0.7),
             A.HueSaturationValue(hue_shift_limit=8, sat_shift_limit=25, val_shift_limit=15, p=0.4),
@@ -74,9 +88,10 @@ class DetectionDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]])
         *,
         crop: int | None = None,
         seed: int = 0,
+        box_windows: float = 0.0,
     ) -> None:
         self.manifest, self.records, self.labels, self.rule = manifest, list(records), labels, rule
-        self.aug = _augmentation(crop, seed) if crop else None
+        self.aug = _augmentation(crop, seed, box_windows) if crop else None
         self.cameras = labels.cameras
 
     def __len__(self) -> int:

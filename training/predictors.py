@@ -34,12 +34,12 @@ class TorchPredictor:
         import torch
 
         from model.checkpoint import load_any_checkpoint
-        from model.factory import CamidNet
+        from model.detector import CamidDetector
 
         self._torch = torch
         self.path = str(path)
         model, meta = load_any_checkpoint(path)
-        if not isinstance(model, CamidNet):
+        if isinstance(model, CamidDetector):
             raise ValueError(
                 f"{path}: a camera detector checkpoint; export it first with `camid export "
                 f"--checkpoint {path} --out detector.onnx` and evaluate the .onnx file (what the server runs)"

@@ -19,15 +19,17 @@ from data.labels import LabelSet, load_labels
 from data.manifest import Manifest, manifest_hash, read_manifest, write_manifest
 from data.preprocess import ResizeRule, decode_hint
 from model.checkpoint import read_checkpoint, save_checkpoint
+from model.ensemble import CamidEnsemble
 from model.factory import CamidNet, create_model
 from training.calibration import Calibration, calibrate
 from training.config import TrainConfig, save_config
 from training.contract import create_contract
 from training.dataset import CameraDataset, Splits, check_labels, class_weights, label_counts, resolve_splits
+from training.distill import distill_step, load_teachers
 from training.distributed import DistInfo, barrier, device_for, init_distributed
 from training.features import cached, feature_key, view_features
 from training.head import train_head
-from training.loop import FitConfig, FitState, fit, fit_config, predict_logits
+from training.loop import FitConfig, FitState, LossStep, fit, fit_config, predict_logits
 from training.metrics import classification_metrics
 from training.plots import plot_curves, plot_image_grid
 from training.runinfo import add_log_file, remove_log_file, seed_everything, trained_on, write_json
@@ -63,7 +65,7 @@ class TrainResult:
 
     run_dir: Path
     checkpoint: Path
-    model: CamidNet
+    model: CamidNet | CamidEnsemble
     calibration: Calibration | None
     val_metrics: dict[str, float]
     test_metrics: dict[str, Any] | None
@@ -182,6 +184,7 @@ def _fit_stage(
     cfg: FitConfig,
     train_modules: Any,
     initial: FitState | None = None,
+    loss_step: LossStep | None = None,
 ) -> None:
     start = time.perf_counter()
     state = _resume_state(ctx, stage, model) or initial
@@ -198,6 +201,7 @@ def _fit_stage(
         state=state,
         on_epoch_end=_save_last(ctx, stage),
         desc=stage,
+        loss_step=loss_step,
     )
     ctx.histories[stage] = state.history
     ctx.seconds[stage] = time.perf_counter() - start
@@ -281,9 +285,14 @@ def run_fast(ctx: RunContext, model: CamidNet) -> None:
 
 
 def run_finetune(ctx: RunContext, model: CamidNet) -> None:
-    """Full fine-tuning of every layer (AMP, EMA, DDP, resume)."""
+    """Full fine-tuning of every layer (AMP, EMA, DDP, resume); with ``distill_from``, against the
+    teachers' mean probabilities as well as the labels (training/distill.py)."""
     cfg = ctx.config
-    _fit_stage(ctx, model, "finetune", fit_config(cfg), None)
+    step = None
+    if cfg.distill_from:
+        teachers = load_teachers(cfg.distill_from, ctx.labels, ctx.rule)
+        step = distill_step(teachers, cfg.distill_weight, _loss_weight(ctx), cfg.label_smoothing)
+    _fit_stage(ctx, model, "finetune", fit_config(cfg), None, loss_step=step)
 
 
 def _save_augmentation_grid(ctx: RunContext, n: int = 6, views: int = 3) -> None:
@@ -329,12 +338,12 @@ def provenance(ctx: RunContext, manifest_path: Path) -> dict[str, Any]:
     return trained_on(manifest_path, ctx.mhash, counts, split_source=ctx.splits.source)
 
 
-def _validation_outputs(ctx: RunContext, model: CamidNet) -> tuple[np.ndarray, np.ndarray]:
+def _validation_outputs(ctx: RunContext, model: CamidNet | CamidEnsemble) -> tuple[np.ndarray, np.ndarray]:
     model.to(ctx.device)
     return predict_logits(model, _val_loader(ctx), ctx.device)
 
 
-def _finish(ctx: RunContext, model: CamidNet, manifest_path: Path) -> TrainResult:
+def finish(ctx: RunContext, model: CamidNet | CamidEnsemble, manifest_path: Path) -> TrainResult:
     """Calibrate on validation, save the checkpoint, evaluate on test (rank 0 only)."""
     cfg = ctx.config
     logits, y = _validation_outputs(ctx, model)
@@ -372,6 +381,21 @@ def _finish(ctx: RunContext, model: CamidNet, manifest_path: Path) -> TrainResul
     return TrainResult(ctx.run_dir, ckpt, model, cal, val, test, ctx.seconds)
 
 
+def write_metrics(result: TrainResult, seconds: dict[str, float], **extra: Any) -> Path:
+    """``RUN/metrics.json``: validation figures, calibration, seconds, ``extra`` and test figures."""
+    calibration = result.calibration
+    assert calibration is not None  # rank 0's result comes from finish, which calibrates
+    doc = {
+        "val": result.val_metrics,
+        "temperature": calibration.temperature,
+        "thresholds": calibration.thresholds,
+        "seconds": seconds,
+        **extra,
+        "test": result.test_metrics,
+    }
+    return write_json(result.run_dir / "metrics.json", doc)
+
+
 def start_run(ctx: RunContext, manifest_path: Path) -> tuple[Path, logging.Handler | None]:
     """Create the run folder (rank 0): log file, split, config and provenance; returns the
     manifest evaluation reads (the split made here when the manifest had none) and the log handler."""
@@ -407,8 +431,13 @@ def train(
 ) -> TrainResult:
     """Train, calibrate and evaluate one run; everything it makes goes into ``out_dir``.
 
-    Under ``torchrun`` every rank trains (DDP) and only rank 0 writes files.
+    Under ``torchrun`` every rank trains (DDP) and only rank 0 writes files. With ``members`` > 1
+    the run is an ensemble of that many seeds (:func:`training.ensemble.train_ensemble`).
     """
+    if config.members > 1:
+        from training.ensemble import train_ensemble
+
+        return train_ensemble(manifest_path, out_dir, config, resume=resume)
     manifest_path, run_dir = Path(manifest_path), Path(out_dir)
     seed_everything(config.seed)
     ctx = run_context(manifest_path, run_dir, config, resume)
@@ -421,24 +450,12 @@ def train(
         model = create_model(config.arch, len(ctx.labels), config.pretrained)
         (run_fast if config.mode == "fast" else run_finetune)(ctx, model)
         ctx.seconds["train_total"] = time.perf_counter() - start
-        result = _finish(ctx, model, manifest_path) if ctx.dist.is_main else None
+        result = finish(ctx, model, manifest_path) if ctx.dist.is_main else None
         barrier(ctx.dist)
         if result is None:  # other DDP ranks: the weights are in ``model``, files are rank 0's
             return TrainResult(run_dir, run_dir / CHECKPOINT, model, None, {}, None, ctx.seconds)
-        calibration = result.calibration
-        assert calibration is not None  # rank 0's result comes from _finish, which calibrates
         plot_curves(ctx.histories, run_dir / "curves.png")
-        write_json(
-            run_dir / "metrics.json",
-            {
-                "val": result.val_metrics,
-                "temperature": calibration.temperature,
-                "thresholds": calibration.thresholds,
-                "seconds": ctx.seconds,
-                "histories": ctx.histories,
-                "test": result.test_metrics,
-            },
-        )
+        write_metrics(result, ctx.seconds, histories=ctx.histories)
         return result
     finally:
         if handler is not None:

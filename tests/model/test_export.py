@@ -10,7 +10,14 @@ import pytest
 
 from model import export as export_mod
 from model.cli import export_main
-from model.export import ParityError, QuantizationRefused, export_onnx, manifest_inputs, random_inputs
+from model.export import (
+    ExportError,
+    ParityError,
+    QuantizationRefused,
+    export_onnx,
+    manifest_inputs,
+    random_inputs,
+)
 from tests.model.conftest import LABELS, TINY_SIZE
 
 KEYS = {
@@ -142,6 +149,39 @@ def test_fp16_weights_halve_the_file(
     report = export_onnx(tiny_checkpoint, out, fp16=True, parity_manifest=photo_manifest, exporter="legacy")
     assert report.precision == "fp16-weights" and report.agreement >= 0.99
     assert out.stat().st_size < 0.7 * fp32.stat().st_size
+
+
+def test_int8_weights_quarter_the_weights_and_keep_the_answers(
+    fp32: Path, tiny_checkpoint: Path, photo_manifest: Path, tmp_path: Path
+) -> None:
+    from serve.engine import Engine
+
+    out = tmp_path / "int8w.onnx"
+    report = export_onnx(
+        tiny_checkpoint, out, int8_weights_only=True, parity_manifest=photo_manifest, exporter="legacy"
+    )
+    assert report.precision == "int8-weights" and report.agreement >= 0.99
+    assert out.stat().st_size < 0.5 * fp32.stat().st_size
+    engine, reference = Engine.load(out), Engine.load(fp32)
+    assert engine.info.precision == "int8-weights"
+
+    # the weights are folded back to float at load (else every run dequantises them: 4x slower)
+    def folds(e: Engine) -> bool:
+        try:
+            return (
+                e.session.get_session_options().get_session_config_entry("session.disable_quant_qdq") == "1"
+            )
+        except RuntimeError:  # onnxruntime: the entry was never set
+            return False
+
+    assert folds(engine) and not folds(reference)
+    x = manifest_inputs(photo_manifest, engine.info)
+    ours, theirs = engine.run(x)[0], reference.run(x)[0]
+    assert (ours.argmax(1) == theirs.argmax(1)).all()
+    with pytest.raises(ExportError, match="choose one"):
+        export_onnx(
+            tiny_checkpoint, tmp_path / "x.onnx", int8_weights_only=True, fp16=True, exporter="legacy"
+        )
 
 
 def test_cli(

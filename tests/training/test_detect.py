@@ -9,7 +9,7 @@ import pytest
 
 from data.boxes import iou, record_boxes
 from data.manifest import read_manifest
-from tests.training.detdata import DETECTOR_OVERRIDES, SHAPES, SIZE, draw_cameras
+from tests.training.detdata import DETECTOR_OVERRIDES, SHAPES, SIZE, draw_cameras, make_box_manifest
 
 
 def test_the_detector_finds_each_camera_with_its_own_label(detector_run) -> None:  # type: ignore[no-untyped-def]
@@ -140,3 +140,23 @@ def test_validation_size_buckets_use_each_photos_own_width(tmp_path: Path) -> No
     cfg = resolve_config(None, **{**DETECTOR_OVERRIDES, "det_false_per_photo": 0.1})
     _, _, figures = calibrate_detector(peaks, items, labels, cfg, ds.photo_widths())
     assert figures["val_recall_by_size"][">15%"] == [1, 1]
+
+
+def test_box_windows_show_a_camera_in_more_training_windows(tmp_path: Path) -> None:
+    """With ``det_box_windows`` 1 every window of a photo with a camera holds one; random windows
+    a quarter of the input wide often miss a small camera."""
+    from data.labels import load_labels
+    from data.preprocess import ResizeRule
+    from training.detection import DetectionDataset
+
+    manifest = read_manifest(make_box_manifest(tmp_path, n=30))
+    with_camera = [r for r in manifest.records if r.extra.get("boxes")]
+    rule = ResizeRule(256, "letterbox")
+
+    def windows_with_a_box(share: float) -> int:
+        ds = DetectionDataset(manifest, with_camera, load_labels(), rule, crop=64, seed=3, box_windows=share)
+        return sum(len(ds[i][1]) > 0 for i in range(len(ds)) for _ in range(3))
+
+    total = 3 * len(with_camera)
+    assert windows_with_a_box(1.0) == total
+    assert windows_with_a_box(0.0) < 0.6 * total
