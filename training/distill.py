@@ -20,18 +20,21 @@ from torch.nn import functional as F
 
 from data.labels import LabelSet
 from data.preprocess import ResizeRule
-from model.checkpoint import Classifier, load_checkpoint
+from model.checkpoint import load_checkpoint
+from model.ensemble import CamidEnsemble
+from model.factory import CamidNet
 from training.loop import LossStep
 
 log = logging.getLogger(__name__)
 
 
-def load_teachers(paths: Sequence[str | Path], labels: LabelSet, rule: ResizeRule) -> list[Classifier]:
-    """The teacher classifiers (eval mode, frozen); each must have this run's classes in the same
-    order and read the same input (size and resize mode), else ValueError naming the file."""
+def load_teachers(paths: Sequence[str | Path], labels: LabelSet, rule: ResizeRule) -> nn.Module:
+    """The teachers as one frozen model in eval mode (several: their :class:`CamidEnsemble`, whose
+    softmax is their mean probability); each must have this run's classes in the same order and
+    read the same input (size and resize mode), else ValueError naming the file."""
     if len(paths) < 1:
         raise ValueError("distill_from: give at least one teacher checkpoint")
-    teachers = []
+    teachers: list[CamidNet] = []
     for path in paths:
         try:
             model, meta = load_checkpoint(path)
@@ -47,38 +50,39 @@ def load_teachers(paths: Sequence[str | Path], labels: LabelSet, rule: ResizeRul
                 f"distill_from: {path} reads {meta.contract.resize.size} px ({meta.contract.resize.mode}); "
                 f"this run {rule.size} px ({rule.mode}): train the student at the teachers' image_size"
             )
-        for p in model.parameters():
-            p.requires_grad_(False)
-        teachers.append(model.eval())
+        teachers += (
+            [m for m in model.members if isinstance(m, CamidNet)]
+            if isinstance(model, CamidEnsemble)
+            else [model]
+        )
     log.info("distilling from %d teacher(s): %s", len(teachers), ", ".join(str(p) for p in paths))
-    return teachers
-
-
-@torch.no_grad()
-def teacher_probabilities(teachers: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
-    """The mean of the teachers' softmax probabilities for a batch."""
-    return torch.stack([F.softmax(t(x).float(), dim=1) for t in teachers]).mean(0)
+    teacher: nn.Module = CamidEnsemble(teachers) if len(teachers) > 1 else teachers[0]
+    return teacher.requires_grad_(False).eval()
 
 
 def distill_step(
-    teachers: Sequence[nn.Module],
+    teacher: nn.Module,
     soft_share: float,
     class_weight: torch.Tensor | None = None,
     label_smoothing: float = 0.0,
 ) -> LossStep:
     """The loss of an ``(images, labels)`` batch: ``soft_share`` x cross-entropy against the
-    teachers' mean probabilities + the rest x cross-entropy against the labels; both weighted by
-    the class weights of the true labels (class balance as in plain training)."""
+    teacher's probabilities + the rest x cross-entropy against the labels; both weighted by the
+    class weights of the true labels (class balance as in plain training)."""
     if not 0.0 <= soft_share <= 1.0:
         raise ValueError(f"distill_weight={soft_share}: use a share in [0, 1]")
+    placed: list[torch.device] = []  # the device the teacher was moved to (once, not every batch)
 
     def step(model: nn.Module, batch: Any, device: torch.device) -> tuple[torch.Tensor, int]:
         x, y = batch
         x, y = x.to(device, non_blocking=True), torch.as_tensor(y).to(device)
-        for t in teachers:
-            t.to(device)
+        if placed != [device]:
+            teacher.to(device)
+            placed[:] = [device]
         log_p = F.log_softmax(model(x).float(), dim=1)
-        soft = -(teacher_probabilities(teachers, x) * log_p).sum(1)
+        with torch.no_grad():
+            target = F.softmax(teacher(x).float(), dim=1)
+        soft = -(target * log_p).sum(1)
         w = torch.ones_like(soft) if class_weight is None else class_weight.to(device)[y]
         hard = F.cross_entropy(log_p, y, weight=class_weight, label_smoothing=label_smoothing)
         return soft_share * (w * soft).sum() / w.sum() + (1 - soft_share) * hard, len(y)

@@ -290,8 +290,8 @@ def run_finetune(ctx: RunContext, model: CamidNet) -> None:
     cfg = ctx.config
     step = None
     if cfg.distill_from:
-        teachers = load_teachers(cfg.distill_from, ctx.labels, ctx.rule)
-        step = distill_step(teachers, cfg.distill_weight, _loss_weight(ctx), cfg.label_smoothing)
+        teacher = load_teachers(cfg.distill_from, ctx.labels, ctx.rule)
+        step = distill_step(teacher, cfg.distill_weight, _loss_weight(ctx), cfg.label_smoothing)
     _fit_stage(ctx, model, "finetune", fit_config(cfg), None, loss_step=step)
 
 
