@@ -33,11 +33,14 @@ from typing import Any
 import numpy as np
 
 from data.boxes import record_boxes
-from data.manifest import read_manifest
+from data.images import ImageError, probe_image
+from data.manifest import Manifest, Record, read_manifest
 from serve.engine import Engine
+from serve.photos import check_size
 from training.deteval import DetEvaluation, PhotoEval, engine_finder, evaluate_cameras, write_outputs
 from training.metrics import bootstrap_intervals
 
+log = logging.getLogger(__name__)
 SMALL = (0.01, 0.05)  # box width as a fraction of the photo width
 
 
@@ -104,6 +107,22 @@ def _ci(entry: dict[str, Any]) -> str:
     return f"{v:.2f} [{lo:.2f}, {hi:.2f}]" if np.isfinite(v) else "–"
 
 
+def servable(manifest: Manifest) -> tuple[list[Record], list[str]]:
+    """The records whose photo the server takes, and ``PATH: reason`` for each it refuses from
+    the header (a crop under ``serve.photos.MIN_SIDE`` px): those are left out, and said so."""
+    kept, refused = [], []
+    for r in manifest.records:
+        try:
+            check_size(probe_image(manifest.resolve(r)))
+            kept.append(r)
+        except ImageError as exc:
+            refused.append(f"{r.path}: {exc}")
+    if refused:
+        log.warning("%s: %d photo(s) the server refuses are left out, e.g. %s", manifest.root, len(refused),
+                    refused[0])  # fmt: skip
+    return kept, refused
+
+
 def run_model(
     name: str,
     path: Path,
@@ -117,7 +136,7 @@ def run_model(
     result: dict[str, Any] = {"model": str(path), "camera_threshold": engine.info.thresholds["camera"]}
     for set_name, (manifest_path, iou_min) in sets.items():
         manifest = read_manifest(manifest_path)
-        records = list(manifest.records)
+        records, refused = servable(manifest)
         if set_name == "real_boxed":
             records = [r for r in records if record_boxes(r)]
         t0 = time.perf_counter()
@@ -129,6 +148,7 @@ def run_model(
         m = ev.metrics
         entry: dict[str, Any] = {
             "photos": len(records),
+            "refused_by_the_server": refused,
             "seconds_per_photo": seconds / max(1, len(records)),
             "box_recall": m["metrics"]["box_recall"],
             "false_cameras_per_camera_free_photo": m["metrics"]["false_cameras_per_camera_free_photo"],

@@ -60,6 +60,10 @@ class TrainConfig:
     # camera detector (mode=detect): image_size is the letterboxed input, e.g. 640
     det_crop: int = 384  # training windows cut from the input at serving scale
     det_box_windows: float = 0.0  # share of training windows placed to hold a box (else anywhere)
+    det_paste_from: str | None = None  # manifest of rendered cutouts (camid data synth --cutouts)
+    det_paste: float = 0.0  # share of training windows that get 1-3 cutouts pasted in
+    det_paste_min_px: float = 5.0  # pasted cameras span this many input pixels ...
+    det_paste_max_px: float = 48.0  # ... up to this many (log-uniform)
     det_freeze_blocks: int = 2  # backbone stages kept frozen (stem and stride-2/4 stages)
     det_width: int = 64  # channels of the fused stride-8 feature map
     det_false_per_photo: float = 0.1  # the camera threshold keeps false cameras per photo at most this
@@ -145,6 +149,16 @@ def check_config(config: TrainConfig) -> None:
         raise ValueError(f"flag_precision={config.flag_precision}: use a value in [0.5, 1]")
     if not 0.0 <= config.det_box_windows <= 1.0:
         raise ValueError(f"det_box_windows={config.det_box_windows}: use a share in [0, 1]")
+    if not 0.0 <= config.det_paste <= 1.0 or (config.det_paste > 0) != bool(config.det_paste_from):
+        raise ValueError(
+            f"det_paste={config.det_paste}, det_paste_from={config.det_paste_from!r}: "
+            "give both (a share in [0, 1] and a cutouts manifest) or neither"
+        )
+    if not 0 < config.det_paste_min_px <= config.det_paste_max_px:
+        raise ValueError(
+            f"det_paste_min_px={config.det_paste_min_px}, det_paste_max_px={config.det_paste_max_px}: "
+            "need 0 < min <= max"
+        )
     if config.members < 1 or (config.members > 1 and config.mode != "finetune"):
         raise ValueError(f"members={config.members}: use 1, or 2 and more with mode finetune")
     if config.distill_from and config.mode != "finetune":

@@ -28,10 +28,11 @@ from model.factory import create_detector
 from training.calibration import fit_temperature, select_flag_threshold, select_reject_threshold
 from training.config import TrainConfig
 from training.contract import create_contract
-from training.detection import IGNORE, DetectionDataset, collate, detection_loss, usable_records
+from training.detection import DetectionDataset, collate, detection_loss, usable_records
 from training.detmetrics import Found, PhotoTruth, ap_per_class, match, recall_at_false
 from training.distributed import barrier
 from training.loop import FitState, fit, fit_config
+from training.paste import IGNORE, Paster, load_cutouts
 from training.plots import plot_curves
 from training.runinfo import remove_log_file, seed_everything, write_json
 from training.train import CHECKPOINT, LAST, RunContext, provenance, run_context, start_run
@@ -226,6 +227,11 @@ def _loaders(ctx: RunContext) -> tuple[DataLoader[Any], DataLoader[Any]]:
     val = usable_records(ctx.splits.val, ctx.labels)
     if not train or not val:
         raise ValueError("the detector needs photos with boxes (a `boxes` column) in train and val")
+    paster = None
+    if cfg.det_paste_from:
+        cutouts = load_cutouts(cfg.det_paste_from, ctx.labels)
+        px = (cfg.det_paste_min_px, cfg.det_paste_max_px)
+        paster = Paster(cutouts, cfg.det_paste, px, seed=cfg.seed)
     ds = DetectionDataset(
         ctx.manifest,
         train,
@@ -234,6 +240,7 @@ def _loaders(ctx: RunContext) -> tuple[DataLoader[Any], DataLoader[Any]]:
         crop=cfg.det_crop,
         seed=cfg.seed,
         box_windows=cfg.det_box_windows,
+        paster=paster,
     )
     gen = torch.Generator().manual_seed(cfg.seed)
     train_loader = DataLoader(

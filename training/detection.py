@@ -3,7 +3,8 @@
 Each photo goes through the same ``prepare`` (letterbox to the detector's input size) as in
 serving, its boxes with it; training then cuts ``crop`` x ``crop`` windows of that input (the
 scale stays the serving scale, so small cameras stay small; a share ``det_box_windows`` of them
-placed to hold a box, so that more windows show a camera) and flips and recolours them.
+placed to hold a box, so that more windows show a camera), flips them, may paste rendered
+cutouts into them (``training.paste``), and recolours, blurs and compresses them.
 Camera boxes become targets; look-alike boxes (the no-camera class) and photos without any box
 whose label is the no-camera class are negatives everywhere. Photos labelled as a camera but
 without boxes cannot say where the camera is: they are left out (and counted in the log).
@@ -32,9 +33,9 @@ from data.labels import LabelSet
 from data.manifest import Manifest, Record
 from data.preprocess import ResizeRule, photo_to_input, placement, prepare
 from model.detector import LOG_SIZE_RANGE, STRIDE
+from training.paste import IGNORE, Paster
 
 log = logging.getLogger(__name__)
-IGNORE = -1  # class index of a look-alike box: a negative, not a target
 
 
 def usable_records(records: Sequence[Record], labels: LabelSet) -> list[Record]:
@@ -45,9 +46,9 @@ def usable_records(records: Sequence[Record], labels: LabelSet) -> list[Record]:
     return keep
 
 
-def _augmentation(crop: int, seed: int, box_windows: float = 0.0) -> A.Compose:
+def _geometry(crop: int, seed: int, box_windows: float = 0.0) -> A.Compose:
     """Scale jitter, a ``crop`` x ``crop`` window (with probability ``box_windows`` one that holds
-    at least one box, a camera or a look-alike; else anywhere), flips, colour, blur, noise, JPEG."""
+    at least one box, a camera or a look-alike; else anywhere) and flips."""
     window: list[A.BasicTransform] = [A.RandomCrop(crop, crop)]
     if box_windows > 0:  # photos without boxes get a random window from either
         window = [
@@ -65,14 +66,23 @@ def _augmentation(crop: int, seed: int, box_windows: float = 0.0) -> A.Compose:
             A.PadIfNeeded(crop, crop, border_mode=0, fill=(124, 116, 104)),
             *window,
             A.HorizontalFlip(p=0.5),
+        ],
+        bbox_params=A.BboxParams(format="pascal_voc", label_fields=["classes"], min_visibility=0.4),
+        seed=seed,
+    )
+
+
+def _optics(seed: int) -> A.Compose:
+    """Colour, blur, noise and JPEG: after any pasting, so pasted and own pixels share them."""
+    return A.Compose(
+        [
             A.RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=0.3, p=0.7),
             A.HueSaturationValue(hue_shift_limit=8, sat_shift_limit=25, val_shift_limit=15, p=0.4),
             A.OneOf([A.MotionBlur(blur_limit=(3, 5)), A.GaussianBlur(sigma_limit=(0.3, 1.0))], p=0.25),
             A.GaussNoise(std_range=(0.01, 0.04), p=0.3),
             A.ImageCompression(quality_range=(50, 95), p=0.5),
         ],
-        bbox_params=A.BboxParams(format="pascal_voc", label_fields=["classes"], min_visibility=0.4),
-        seed=seed,
+        seed=seed + 1,
     )
 
 
@@ -89,9 +99,12 @@ class DetectionDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]])
         crop: int | None = None,
         seed: int = 0,
         box_windows: float = 0.0,
+        paster: Paster | None = None,
     ) -> None:
         self.manifest, self.records, self.labels, self.rule = manifest, list(records), labels, rule
-        self.aug = _augmentation(crop, seed, box_windows) if crop else None
+        self.geometry = _geometry(crop, seed, box_windows) if crop else None
+        self.optics = _optics(seed) if crop else None
+        self.paster = paster
         self.cameras = labels.cameras
 
     def __len__(self) -> int:
@@ -117,16 +130,19 @@ class DetectionDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]])
         labelled = record_boxes(r)
         boxes = [list(photo_to_input(b.box, w, h, self.rule)) for b in labelled]
         classes = [self._class(b) for b in labelled]
-        if self.aug is not None:
+        if self.geometry is not None and self.optics is not None:
             size = float(self.rule.size)
             clipped = [[min(max(v, 0.0), size) for v in b] for b in boxes]
             ok = [k for k, b in enumerate(clipped) if b[2] - b[0] >= 1 and b[3] - b[1] >= 1]
-            out = self.aug(
+            out = self.geometry(
                 image=np.ascontiguousarray(arr),
                 bboxes=np.array([clipped[k] for k in ok], dtype=np.float32).reshape(-1, 4),
                 classes=[classes[k] for k in ok],
             )
             arr, boxes, classes = out["image"], [list(b) for b in out["bboxes"]], list(out["classes"])
+            if self.paster is not None:
+                arr, boxes, classes = self.paster(arr, boxes, classes)
+            arr = self.optics(image=arr)["image"]
         image = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
         box_t = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
         return image, box_t, torch.tensor(classes, dtype=torch.long)

@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--blender", help="Blender executable (default: $CAMID_BLENDER or blender on PATH)")
     p.add_argument("--backgrounds", help="folder or manifest CSV of real street photos to composite over")
     p.add_argument("--background-share", type=float, default=0.5, help="share of images composited (0..1)")
+    p.add_argument(
+        "--cutouts",
+        action="store_true",
+        help="render each installation alone (a pole, no backdrop) as a transparent PNG, for "
+        "the detector's cut-paste training (det_paste_from in the recipe)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -95,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             blender=args.blender,
             backgrounds=args.backgrounds,
             background_share=args.background_share,
+            cutouts=args.cutouts,
             progress=not args.quiet,
             catalogue=args.catalogue,
             labels=args.labels,

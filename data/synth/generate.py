@@ -78,6 +78,7 @@ class SynthConfig:
     blender: str | None = None
     backgrounds: str | Path | None = None
     background_share: float = 0.5
+    cutouts: bool = False
     progress: bool = True
     catalogue: Path | None = None
     labels: Path | None = None
@@ -91,6 +92,8 @@ class SynthConfig:
             )
         if self.framing not in ("near", "far", "mixed"):
             raise ValueError(f"framing {self.framing!r}: choose near, far or mixed")
+        if self.cutouts and self.backgrounds:
+            raise ValueError("cutouts are transparent PNGs for pasting in training: drop --backgrounds")
 
 
 def code_version(catalogue: Catalogue | None = None) -> str:
@@ -164,8 +167,10 @@ def plan_set(
     labels_path: Path | None = None,
     height: int | None = None,
     framing: str = "near",
+    cutouts: bool = False,
 ) -> list[Plan]:
-    """Plans for images 0..n-1 (pure: same arguments give the same plans).
+    """Plans for images 0..n-1 (pure: same arguments give the same plans). ``cutouts``: each
+    image is the installation alone on a transparent film, saved as an RGBA PNG.
 
     Every class of the labels (or of ``classes``) must have a catalogue entry; otherwise this
     fails before planning, naming the classes and the catalogue file to add them to.
@@ -179,11 +184,14 @@ def plan_set(
     cat.require(names, labels_path or "data/labels.yaml")
     schedule = class_schedule(n, names, mix or cat.mix)
     plans = [
-        plan_image(seed, i, c, cat, size=size, height=height, samples=samples, framing=framing)
+        plan_image(
+            seed, i, c, cat, size=size, height=height, samples=samples, framing=framing, cutout=cutouts
+        )
         for i, c in enumerate(schedule)
     ]
     for plan in plans:
-        plan["image"] = f"images/{plan['label']}/synth-{seed}-{plan['index']:06d}.jpg"
+        ext = "png" if cutouts else "jpg"
+        plan["image"] = f"images/{plan['label']}/synth-{seed}-{plan['index']:06d}.{ext}"
         plan["group"] = f"synth-{seed}-{plan['index']:06d}"
         if backgrounds:
             pick_background(plan, seed, backgrounds, background_share)
@@ -262,7 +270,7 @@ def check_config(out_dir: Path, config: dict[str, Any]) -> None:
     """Refuse to resume into a folder rendered with other settings (mixed sets are wrong)."""
     path = out_dir / CONFIG_NAME
     if path.is_file():
-        old = json.loads(path.read_text(encoding="utf-8"))
+        old = {"cutouts": False, **json.loads(path.read_text(encoding="utf-8"))}  # sets from before cutouts
         diff = {k: (old.get(k), v) for k, v in config.items() if k not in LOOSE_KEYS and old.get(k) != v}
         for key in sorted(LOOSE_KEYS - {"n"}):
             if old.get(key) != config.get(key):
@@ -314,10 +322,14 @@ def render_chunk(
 
     def saved(png: Path) -> None:
         plan = by_raw[str(png.resolve())]
-        bg = Path(plan["background"]) if plan.get("background") else None
-        facts = distort_facts(read_facts(png), plan["post"])  # boxes follow the lens distortion
-        write_facts(facts_file(out_dir, plan), facts)  # before the JPEG that marks it done
-        finish_image(png, out_dir / plan["image"], plan["post"], bg)
+        if plan.get("cutout"):  # kept as rendered: the phone's optics come where it is pasted
+            write_facts(facts_file(out_dir, plan), read_facts(png))
+            atomic_write(out_dir / plan["image"], lambda tmp: shutil.copyfile(png, tmp))
+        else:
+            bg = Path(plan["background"]) if plan.get("background") else None
+            facts = distort_facts(read_facts(png), plan["post"])  # boxes follow the lens distortion
+            write_facts(facts_file(out_dir, plan), facts)  # before the JPEG that marks it done
+            finish_image(png, out_dir / plan["image"], plan["post"], bg)
         png.unlink(missing_ok=True)
         facts_path(png).unlink(missing_ok=True)
         on_done(plan)
@@ -426,6 +438,7 @@ def synthesize(out_dir: str | Path, config: SynthConfig) -> Path:
         labels_path=config.labels,
         height=config.height,
         framing=config.framing,
+        cutouts=config.cutouts,
     )
     check_config(out, _recorded_config(config, catalogue))
     t0 = time.perf_counter()
@@ -464,6 +477,7 @@ def _recorded_config(config: SynthConfig, catalogue: Catalogue) -> dict[str, Any
         "mix": dict(config.mix or catalogue.mix),
         "backgrounds": str(config.backgrounds or ""),
         "background_share": config.background_share,
+        "cutouts": config.cutouts,
         "threads": config.threads,
         "code": code_version(catalogue),
     }

@@ -330,9 +330,10 @@ def sample_scene_devices(
     return devices, kind, form
 
 
-def sample_mount(rng: np.random.Generator) -> dict[str, Any]:
-    """A street-light/signal pole (most often) or a facade, optionally a corner."""
-    if rng.random() < 0.8:
+def sample_mount(rng: np.random.Generator, pole_only: bool = False) -> dict[str, Any]:
+    """A street-light/signal pole (most often) or a facade, optionally a corner (``pole_only``:
+    always a pole, with the same draws, so the rest of the plan stays as it would be)."""
+    if rng.random() < 0.8 or pole_only:
         return {
             "kind": "pole",
             "radius": _u(rng, 0.065, 0.12),
@@ -529,15 +530,17 @@ def plan_image(
     height: int | None = None,
     samples: int = 32,
     framing: str = "near",
+    cutout: bool = False,
 ) -> Plan:
     """Everything needed to render and post-process image ``index`` of a seeded set.
 
-    ``size`` is the frame's width and ``height`` its height (None: square).
+    ``size`` is the frame's width and ``height`` its height (None: square). A ``cutout`` is the
+    installation alone (a pole, never a facade; no backdrop, no occluders) on a transparent film.
     """
     entry = catalogue.get(label)
     rng = np.random.default_rng([seed, index])
     condition = _pick(rng, CONDITIONS)
-    mount = sample_mount(rng)
+    mount = sample_mount(rng, pole_only=cutout)
     devices, kind, form = sample_scene_devices(rng, entry, mount)
     finish_mount(rng, mount, devices)
     view = sample_view(rng, devices[0], mount, framing)
@@ -549,7 +552,7 @@ def plan_image(
     materials = sample_materials(rng, condition)
     if mount["kind"] == "wall":
         materials["wall"] = _facade_material(rng, 14.0, mount["height"], condition)
-    return {
+    plan = {
         "index": index,
         "label": label,
         "subject_kind": kind,
@@ -568,3 +571,6 @@ def plan_image(
         "height": height or size,
         "samples": samples,
     }
+    if cutout:
+        plan.update(transparent=True, cutout=True, occluders=[])
+    return plan

@@ -103,6 +103,22 @@ def test_far_framing_puts_small_cameras_in_a_phone_frame_and_leaves_near_sets_al
         SynthConfig(1, framing="zoomed")
 
 
+def test_cutout_plans_are_poles_with_the_same_draws_and_nothing_around_them() -> None:
+    plain = generate.plan_set(40, seed=9, size=64, samples=4)
+    cut = generate.plan_set(40, seed=9, size=64, samples=4, cutouts=True)
+    assert {p["mount"]["kind"] for p in cut} <= {"pole", "tripod"}  # a facade would paste a wall
+    assert any(p["mount"]["kind"] == "wall" for p in plain)
+    same = [(a, b) for a, b in zip(plain, cut, strict=True) if a["mount"]["kind"] != "wall"]
+    assert same
+    for a, b in same:  # only the film, the occluders and the file type change
+        assert b["transparent"] and b["cutout"] and b["occluders"] == [] and b["image"].endswith(".png")
+        assert {k: v for k, v in a.items() if k not in ("occluders", "image")} == {
+            k: v for k, v in b.items() if k not in ("occluders", "image", "transparent", "cutout")
+        }
+    with pytest.raises(ValueError, match="backgrounds"):
+        SynthConfig(2, cutouts=True, backgrounds="street.csv")
+
+
 def test_composite_crops_the_background_to_the_render_aspect() -> None:
     render_rgba = Image.new("RGBA", (80, 60), (0, 0, 0, 0))
     background = Image.new("RGB", (300, 100), (20, 90, 160))
@@ -242,6 +258,23 @@ def test_same_seed_same_pixels(rendered: Path, tmp_path: Path) -> None:
     first = _digest(rendered)
     for name, digest in _digest(tmp_path).items():
         assert first[name] == digest
+
+
+@needs_blender
+def test_cutouts_are_transparent_pngs_of_the_installation_with_its_boxes(tmp_path: Path) -> None:
+    config = SynthConfig(4, seed=3, size=64, samples=4, chunk=4, cutouts=True, progress=False)
+    records = read_manifest(generate.synthesize(tmp_path, config)).records
+    assert len(records) == 4
+    for r in records:
+        with Image.open(tmp_path / r.path) as im:
+            assert im.format == "PNG" and im.mode == "RGBA" and im.size == (64, 64)
+            alpha = np.asarray(im)[..., 3]
+        assert (alpha == 0).mean() > 0.5, "no street, no sky: the film is transparent around the pole"
+        boxes = parse_boxes(r.extra["boxes"])
+        assert any(b.label == r.label for b in boxes)
+        for b in boxes:  # each box holds some of the rendered object
+            x0, y0, x1, y1 = (round(v) for v in b.box)
+            assert alpha[y0:y1, x0:x1].max() > 128
 
 
 def _alpha_box(png: Path) -> tuple[float, float, float, float]:

@@ -302,3 +302,25 @@ def test_localization_benchmark_reports_small_cameras_from_the_same_evaluation(
     assert small > 0 and result["small"]["small_total"] == small
     assert f"| tiny | {result['small']['small_found']}/{small} = " in table
     assert (out / "tiny" / "renders" / "report.html").is_file()
+
+
+def test_localization_benchmark_leaves_out_photos_the_server_refuses_and_says_which(
+    detector_onnx: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    data, onnx = detector_onnx
+    m = read_manifest(data)
+    Image.new("RGB", (26, 24), (90, 90, 90)).save(m.root / "tiny_crop.jpg")  # a 26x24 crop
+    tiny = Record("tiny_crop.jpg", "no_camera", "tiny", split="test")
+    path = write_manifest(Manifest(m.root, [*m.records, tiny]), m.root / "with_tiny.csv")
+    loc = _benchmark_module("localization")
+    out = tmp_path / "loc"
+    assert (
+        loc.main(["--model", f"tiny={onnx}", "--real", str(path), "--out", str(out), "--bootstrap", "20"])
+        == 0
+    )
+    result = json.loads((out / "localization.json").read_text())["tiny"]["real_all"]
+    assert result["photos"] == len(m.records)
+    (refused,) = result["refused_by_the_server"]
+    assert refused.startswith("tiny_crop.jpg: 26x24 pixels is too small")
