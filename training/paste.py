@@ -2,7 +2,7 @@
 
 A full street render costs tens of CPU-seconds and teaches a handful of far cameras; a cutout
 (``camid data synth --cutouts``: one pole with its cameras and look-alikes on a transparent
-film, a few CPU-seconds at 256 px) can be pasted at any size into any window. ``Paster`` puts
+film, about a second at 256 px) can be pasted at any size into any window. ``Paster`` puts
 1 to ``max_per_window`` cutouts into a share of the training windows, each scaled so that its
 widest camera (or look-alike) spans a width drawn log-uniformly from ``px_range`` input pixels
 (far cameras: 1-7 % of a 640-px input), anywhere in the window but never over a box already
@@ -41,11 +41,14 @@ class Cutout:
     classes: np.ndarray  # [M] int64, camera index or IGNORE
 
     @property
-    def reference_width(self) -> float:
-        """The widest camera box (the widest look-alike when there is no camera): what is scaled."""
+    def reference(self) -> int:
+        """The widest camera box (the widest look-alike when there is none): it is scaled to the
+        drawn width and placed in the window."""
         widths = self.boxes[:, 2] - self.boxes[:, 0]
-        cams = widths[self.classes != IGNORE]
-        return float(cams.max() if len(cams) else widths.max())
+        cameras = self.classes != IGNORE
+        if cameras.any():
+            widths = np.where(cameras, widths, -1.0)
+        return int(np.argmax(widths))
 
 
 def load_cutouts(manifest_path: str | Path, labels: LabelSet) -> list[Cutout]:
@@ -167,7 +170,9 @@ class Paster:
 
     def _paste_one(self, out: np.ndarray, cut: Cutout, boxes: list[list[float]], classes: list[int]) -> None:
         lo, hi = self.px_range
-        scale = math.exp(self.rng.uniform(math.log(lo), math.log(hi))) / cut.reference_width
+        ref = cut.reference
+        width = math.exp(self.rng.uniform(math.log(lo), math.log(hi)))
+        scale = width / float(cut.boxes[ref, 2] - cut.boxes[ref, 0])
         h, w = cut.rgba.shape[:2]
         sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
         sx, sy = sw / w, sh / h
@@ -177,7 +182,6 @@ class Paster:
             sprite = sprite.convert("RGBa").filter(ImageFilter.GaussianBlur(radius)).convert("RGBA")
         win_h, win_w = out.shape[:2]
         pixels = np.asarray(sprite, dtype=np.float32)
-        ref = int(np.argmax(cut.boxes[:, 2] - cut.boxes[:, 0]))
         cx, cy = (
             (cut.boxes[ref, 0] + cut.boxes[ref, 2]) / 2 * sx,
             (cut.boxes[ref, 1] + cut.boxes[ref, 3]) / 2 * sy,

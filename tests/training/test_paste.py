@@ -179,3 +179,20 @@ def test_a_detector_learns_cameras_from_cutouts_alone(tmp_path: Path) -> None:
             for c in cams
         )
     assert found >= 0.6 * len(test), f"{found}/{len(test)} test cameras found"
+
+
+def test_the_camera_not_a_bigger_look_alike_is_drawn_at_the_far_size() -> None:
+    from training.paste import IGNORE, Cutout, Paster
+
+    rgba = np.zeros((60, 100, 4), dtype=np.uint8)
+    rgba[5:25, 0:80] = (240, 200, 40, 255)  # a street light 80 px wide
+    rgba[40:60, 80:100] = (240, 240, 245, 255)  # a camera 20 px wide
+    cut = Cutout(rgba, np.float32([[0, 5, 80, 25], [80, 40, 100, 60]]), np.array([IGNORE, 0]))
+    paster = Paster([cut], share=1.0, px_range=(10.0, 10.0), max_per_window=1, seed=0)
+    widths = []
+    for _ in range(30):
+        _, boxes, classes = paster(np.zeros((300, 300, 3), dtype=np.uint8), [], [])
+        widths += [
+            b[2] - b[0] for b, c in zip(boxes, classes, strict=True) if c == 0 and 0 < b[0] and b[2] < 300
+        ]
+    assert widths and all(9.0 <= w <= 11.0 for w in widths)
