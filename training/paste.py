@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
+from torch.utils.data import get_worker_info
 
-from data.boxes import record_boxes
+from data.boxes import iou, record_boxes
 from data.labels import LabelSet
 from data.manifest import read_manifest
 
@@ -112,16 +113,6 @@ def fade_cut_edges(rgba: np.ndarray, cut: tuple[bool, bool, bool, bool], share: 
     return out
 
 
-def _overlaps(rect: Sequence[float], boxes: Sequence[Sequence[float]]) -> bool:
-    x0, y0, x1, y1 = rect
-    for b in boxes:
-        iw = min(x1, b[2]) - max(x0, b[0])
-        ih = min(y1, b[3]) - max(y0, b[1])
-        if iw > 0 and ih > 0:
-            return True
-    return False
-
-
 def _hides(alpha: np.ndarray, ox: int, oy: int, boxes: Sequence[Sequence[float]], most: float = 0.2) -> bool:
     """Whether a sprite whose ``alpha`` [h, w] (0-255) sits at ``(ox, oy)`` covers more than
     ``most`` of any of ``boxes`` (a pole across a camera already in the window)."""
@@ -138,7 +129,8 @@ def _hides(alpha: np.ndarray, ox: int, oy: int, boxes: Sequence[Sequence[float]]
 
 
 class Paster:
-    """Pastes cutouts into a share of the windows (own RNG, seeded: the same seed, the same pastes)."""
+    """Pastes cutouts into a share of the windows (own RNG, seeded: the same seed, the same pastes;
+    with DataLoader workers, one stream per worker)."""
 
     def __init__(
         self,
@@ -154,19 +146,29 @@ class Paster:
             raise ValueError(f"paste share {share}, px_range {px_range}, max_per_window {max_per_window}")
         self.cutouts, self.share, self.px_range = list(cutouts), share, px_range
         self.max_per_window = max_per_window
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
+        self._rng: np.random.Generator | None = None
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The paste stream, made in the process that pastes: each DataLoader worker has its own."""
+        if self._rng is None:
+            worker = get_worker_info()
+            self._rng = np.random.default_rng([self.seed, worker.id if worker is not None else 0])
+        return self._rng
 
     def __call__(
         self, image: np.ndarray, boxes: list[list[float]], classes: list[int]
     ) -> tuple[np.ndarray, list[list[float]], list[int]]:
-        """``image`` [H, W, 3] uint8 with its boxes and classes, maybe with cutouts pasted in."""
+        """``image`` [H, W, 3] uint8 with its boxes and classes, maybe with cutouts pasted in (a
+        copy; ``image`` is left as it is)."""
         if self.rng.random() >= self.share:
             return image, boxes, classes
-        out, boxes, classes = image.astype(np.float32), list(boxes), list(classes)
+        out, boxes, classes = image.copy(), list(boxes), list(classes)
         for _ in range(int(self.rng.integers(1, self.max_per_window + 1))):
             cut = self.cutouts[int(self.rng.integers(0, len(self.cutouts)))]
             self._paste_one(out, cut, boxes, classes)
-        return np.clip(out + 0.5, 0, 255).astype(np.uint8), boxes, classes
+        return out, boxes, classes
 
     def _paste_one(self, out: np.ndarray, cut: Cutout, boxes: list[list[float]], classes: list[int]) -> None:
         lo, hi = self.px_range
@@ -191,9 +193,8 @@ class Paster:
             ox = int(self.rng.uniform(0, win_w) - cx)
             oy = int(self.rng.uniform(0, win_h) - cy)
             placed = new + np.array([ox, oy, ox, oy], dtype=np.float32)
-            if not any(_overlaps(b, boxes) for b in placed.tolist()) and not _hides(
-                pixels[:, :, 3], ox, oy, boxes
-            ):
+            clear = not any(iou(b, e) > 0 for b in placed.tolist() for e in boxes)
+            if clear and not _hides(pixels[:, :, 3], ox, oy, boxes):
                 break
         else:
             return
@@ -203,8 +204,9 @@ class Paster:
         px = pixels[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
         alpha = px[:, :, 3:4] / 255.0
         gain = float(self.rng.uniform(0.8, 1.2))  # exposure differs between render and window
-        region = out[y0:y1, x0:x1]
-        region[:] = alpha * np.minimum(px[:, :, :3] * gain, 255.0) + (1.0 - alpha) * region
+        region = out[y0:y1, x0:x1]  # only the pasted region is blended, in float
+        mixed = alpha * np.minimum(px[:, :, :3] * gain, 255.0) + (1.0 - alpha) * region
+        region[:] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
         for b, c in zip(placed.tolist(), cut.classes.tolist(), strict=True):
             clipped = [max(b[0], 0.0), max(b[1], 0.0), min(b[2], float(win_w)), min(b[3], float(win_h))]
             area = (b[2] - b[0]) * (b[3] - b[1])

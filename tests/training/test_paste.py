@@ -196,3 +196,19 @@ def test_the_camera_not_a_bigger_look_alike_is_drawn_at_the_far_size() -> None:
             b[2] - b[0] for b, c in zip(boxes, classes, strict=True) if c == 0 and 0 < b[0] and b[2] < 300
         ]
     assert widths and all(9.0 <= w <= 11.0 for w in widths)
+
+
+def test_each_dataloader_worker_pastes_its_own_stream(cutouts, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    import training.paste as paste
+
+    window = np.full((96, 96, 3), 40, dtype=np.uint8)
+
+    def pastes(worker: int) -> list[list[list[float]]]:
+        monkeypatch.setattr(paste, "get_worker_info", lambda: SimpleNamespace(id=worker))
+        p = paste.Paster(cutouts, share=1.0, seed=5)
+        return [p(window, [], [])[1] for _ in range(5)]
+
+    assert pastes(1) == pastes(1)  # seeded
+    assert pastes(0) != pastes(1)  # workers do not repeat each other's windows
