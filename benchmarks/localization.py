@@ -16,6 +16,12 @@ data sets, each reported on its own (renders never mixed with real photos):
   (iii) all real photos, photo level: camera photos called a camera, no-camera photos kept
         (handheld cameras apart).
 
+Photos any of the models trained or validated on (the train and val rows of the manifest each
+model's contract names in ``trained_on``, its zoom stage's too), and photos of the same groups
+(crops of those photos), are left out of every set, for every model, and counted: a detector
+trained on some real photos without a camera is measured on the others, and all models on the
+same photos.
+
 Intervals: 95 % bootstrap over groups (camera/scene). Every model's full evaluation (metrics.json,
 cameras.jsonl, report.html with the worst misses) is written under ``--out/NAME/SET``.
 """
@@ -27,17 +33,23 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from data.boxes import record_boxes
-from data.images import ImageError, probe_image
 from data.manifest import Manifest, Record, read_manifest
 from serve.engine import Engine
-from serve.photos import check_size
-from training.deteval import DetEvaluation, PhotoEval, engine_finder, evaluate_cameras, write_outputs
+from training.deteval import (
+    DetEvaluation,
+    PhotoEval,
+    engine_finder,
+    evaluate_cameras,
+    servable,
+    write_outputs,
+)
 from training.metrics import bootstrap_intervals
 
 log = logging.getLogger(__name__)
@@ -107,20 +119,46 @@ def _ci(entry: dict[str, Any]) -> str:
     return f"{v:.2f} [{lo:.2f}, {hi:.2f}]" if np.isfinite(v) else "–"
 
 
-def servable(manifest: Manifest) -> tuple[list[Record], list[str]]:
-    """The records whose photo the server takes, and ``PATH: reason`` for each it refuses from
-    the header (a crop under ``serve.photos.MIN_SIDE`` px): those are left out, and said so."""
-    kept, refused = [], []
-    for r in manifest.records:
-        try:
-            check_size(probe_image(manifest.resolve(r)))
-            kept.append(r)
-        except ImageError as exc:
-            refused.append(f"{r.path}: {exc}")
-    if refused:
-        log.warning("%s: %d photo(s) the server refuses are left out, e.g. %s", manifest.root, len(refused),
-                    refused[0])  # fmt: skip
-    return kept, refused
+@dataclass(frozen=True)
+class Seen:
+    """What the compared models trained or validated on: photos (resolved paths) and their groups
+    (a crop shares its photo's group, so a crop of a trained-on photo counts as seen too)."""
+
+    paths: frozenset[Path] = frozenset()
+    groups: frozenset[str] = frozenset()
+
+    def __or__(self, other: Seen) -> Seen:
+        return Seen(self.paths | other.paths, self.groups | other.groups)
+
+    def holds(self, manifest: Manifest, record: Record) -> bool:
+        return manifest.resolve(record) in self.paths or (bool(record.group) and record.group in self.groups)
+
+
+def _source_group(record: Record) -> str:
+    """A record's group as its own set names it (``camid data merge`` prefixes it with the set)."""
+    tag = record.extra.get("dataset", "")
+    return record.group.removeprefix(f"{tag}:") if tag else record.group
+
+
+def seen_photos(engine: Engine) -> Seen:
+    """What a model (and its zoom stage) was trained or validated on: every row of the manifest
+    its contract's ``trained_on`` names, but those of the test split, and their groups."""
+    infos = [engine.info, *([engine.zoom.info] if engine.zoom is not None else [])]
+    seen = Seen()
+    for info in infos:
+        source = info.trained_on.get("manifest")
+        if not source:
+            continue
+        if not Path(source).is_file():
+            log.warning("%s: its training manifest %s is gone; its training photos cannot be left out",
+                        engine.path, source)  # fmt: skip
+            continue
+        m = read_manifest(source)
+        used = [r for r in m.records if r.split != "test"]
+        seen |= Seen(
+            frozenset(m.resolve(r) for r in used), frozenset(_source_group(r) for r in used if r.group)
+        )
+    return seen
 
 
 def run_model(
@@ -130,13 +168,15 @@ def run_model(
     out: Path,
     n_boot: int,
     small: tuple[float, float] = SMALL,
+    seen: Seen = Seen(),  # noqa: B008 - frozen dataclass
 ) -> dict[str, Any]:
     engine = Engine.load(path)
     finder = engine_finder(engine)
     result: dict[str, Any] = {"model": str(path), "camera_threshold": engine.info.thresholds["camera"]}
     for set_name, (manifest_path, iou_min) in sets.items():
         manifest = read_manifest(manifest_path)
-        records, refused = servable(manifest)
+        unseen = [r for r in manifest.records if not seen.holds(manifest, r)]
+        records, refused = servable(manifest, unseen)
         if set_name == "real_boxed":
             records = [r for r in records if record_boxes(r)]
         t0 = time.perf_counter()
@@ -148,6 +188,7 @@ def run_model(
         m = ev.metrics
         entry: dict[str, Any] = {
             "photos": len(records),
+            "left_out_as_trained_on": len(manifest.records) - len(unseen),
             "refused_by_the_server": refused,
             "seconds_per_photo": seconds / max(1, len(records)),
             "box_recall": m["metrics"]["box_recall"],
@@ -237,14 +278,25 @@ def main(argv: list[str] | None = None) -> int:
         sets["real_all"] = (args.real, args.real_iou)
     if not sets:
         ap.error("give --renders and/or --real")
-    results = {}
+    models: dict[str, Path] = {}
     for spec in args.model:
         name, _, file = spec.partition("=")
         if not file:
             ap.error(f"--model {spec!r}: use NAME=FILE.onnx")
-        results[name] = run_model(name, Path(file), sets, args.out, args.bootstrap, tuple(args.small))
+        models[name] = Path(file)
+    seen = Seen()
+    for file in models.values():
+        seen |= seen_photos(Engine.load(file))
+    results = {
+        name: run_model(name, file, sets, args.out, args.bootstrap, tuple(args.small), seen)
+        for name, file in models.items()
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "localization.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    for set_name in sets:
+        left = max(r[set_name]["left_out_as_trained_on"] for r in results.values())
+        if left:
+            print(f"{set_name}: left out {left} photo(s) a model trained or validated on, for every model")
     print("\n".join(table(results)))
     return 0
 

@@ -122,7 +122,10 @@ def cmd_split(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     from data.merge import merge_manifests
 
-    path, result = merge_manifests(args.manifests, args.out, _split_config(args))
+    path, result = merge_manifests(
+        args.manifests, args.out, _split_config(args), negatives_from=args.negatives_from,
+        negative=load_labels(args.labels).negative,
+    )  # fmt: skip
     return _report_split(args, path, result)
 
 
@@ -209,7 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dedup_flags(p)
     p.set_defaults(func=cmd_split)
     p = sub.add_parser("merge", help="merge manifests (renders + real + exports) and split them anew")
-    p.add_argument("manifests", type=Path, nargs="+")
+    p.add_argument("manifests", type=Path, nargs="*")
+    p.add_argument(
+        "--negatives-from", type=Path, action="append", default=[], metavar="MANIFEST",
+        help="merge only this manifest's photos without a camera (repeat), e.g. real photos whose "
+        "camera photos must stay unseen for an honest evaluation",
+    )  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="the merged manifest CSV to write")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ratios", type=_ratios, default=(0.7, 0.15, 0.15), help="train,val,test")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,16 +47,30 @@ def merge_manifests(
     out_csv: Path,
     config: SplitConfig = SplitConfig(),  # noqa: B008 - frozen dataclass
     *,
+    negatives_from: Sequence[Path] = (),
+    negative: str = "no_camera",
     progress: bool = True,
 ) -> tuple[Path, SplitResult]:
     """Read ``sources``, tag each record with its dataset (extra column ``dataset``), re-split the
     union group-aware and write ``out_csv`` (paths relative to its folder). Every record's boxes
-    land in the ``boxes`` column (a legacy ``bbox`` cell is read into it and kept as it is)."""
+    land in the ``boxes`` column (a legacy ``bbox`` cell is read into it and kept as it is).
+    Of each manifest in ``negatives_from`` only the photos labelled ``negative`` are merged (e.g.
+    the real photos without a camera, so that the real camera photos stay unseen by training)."""
     records: list[Record] = []
-    for i, src in enumerate(sources):
+    every = [*((Path(s), False) for s in sources), *((Path(s), True) for s in negatives_from)]
+    if not every:
+        raise ValueError("nothing to merge: give at least one manifest")
+    for i, (src, only_negatives) in enumerate(every):
         manifest = read_manifest(src)
-        tag = _tag(i, Path(src))
-        records += _rebased(manifest, tag, Path(src))
+        if only_negatives:
+            kept = [r for r in manifest.records if r.label == negative]
+            if not kept:
+                raise ValueError(f"{src}: no photo labelled {negative!r} to take from it (--negatives-from)")
+            log.info("%s: %d of %d photos are labelled %s; the others are left out",
+                     src, len(kept), len(manifest.records), negative)  # fmt: skip
+            manifest = manifest.with_records(kept)
+        tag = _tag(i, src)
+        records += _rebased(manifest, tag, src)
         log.info("%s: %d photos (dataset %s)", src, len(manifest.records), tag)
     merged = Manifest(Path(out_csv).parent.resolve(), records)
     result = split_manifest(merged, config, progress=progress)

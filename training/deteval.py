@@ -447,6 +447,25 @@ def write_outputs(ev: DetEvaluation, out_dir: str | Path, report: bool = True) -
     return out
 
 
+def servable(manifest: Manifest, records: Sequence[Record] | None = None) -> tuple[list[Record], list[str]]:
+    """The records (default: all of ``manifest``) whose photo the server takes, and ``PATH: reason``
+    for each it refuses from the header (a crop under ``serve.photos.MIN_SIDE`` px): evaluation
+    leaves those out, as the server would, and says which."""
+    from serve.photos import check_size
+
+    kept, refused = [], []
+    for r in manifest.records if records is None else records:
+        try:
+            check_size(probe_image(manifest.resolve(r)))
+            kept.append(r)
+        except ImageError as exc:
+            refused.append(f"{r.path}: {exc}")
+    if refused:
+        log.warning("%s: %d photo(s) the server refuses are left out, e.g. %s", manifest.root, len(refused),
+                    refused[0])  # fmt: skip
+    return kept, refused
+
+
 def evaluate_detector(
     model: str | Path | Engine,
     manifest_path: str | Path,
@@ -467,6 +486,11 @@ def evaluate_detector(
     engine = model if isinstance(model, Engine) else Engine.load(model)
     manifest = read_manifest(manifest_path)
     records, split_name = select_records(manifest, split)
+    records, refused = servable(manifest, records)
+    if not records:
+        raise ValueError(
+            f"{manifest_path}: the server refuses every photo of split {split_name!r}: {refused[0]}"
+        )
     ev = evaluate_cameras(
         engine_finder(engine, batch_size), records, manifest.root, engine.info.labels,
         iou_min=iou_min, false_per_photo=false_per_photo, n_boot=n_boot,
@@ -476,6 +500,7 @@ def evaluate_detector(
         "manifest": str(Path(manifest_path).resolve()),
         "manifest_hash": manifest_hash(manifest),
         "split": split_name,
+        "refused_by_the_server": refused,
     }
     info = engine.info
     ev.metrics["model"] = {
@@ -498,7 +523,9 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
     """A short text table of a detector evaluation (for the CLI)."""
     c, s = metrics["counts"], metrics["settings"]
     fpp = s["false_per_photo"]
+    refused = metrics.get("data", {}).get("refused_by_the_server", [])
     lines = [
+        *([f"left out {len(refused)} photo(s) the server refuses, e.g. {refused[0]}"] if refused else []),
         f"{c['photos']} photos, {c['cameras']} cameras, {c['camera_free_photos']} camera-free, "
         f"{c['unboxed_camera_photos']} unboxed camera photos; IoU >= {s['iou_min']}",
         f"{'size':8s} {'found@model':>12s} {'recall':>7s} {f'recall@{fpp}FP/free':>18s} "

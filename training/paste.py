@@ -55,6 +55,11 @@ class Cutout:
 def load_cutouts(manifest_path: str | Path, labels: LabelSet) -> list[Cutout]:
     """Every cutout of a ``--cutouts`` set that shows at least one box; raises ``ValueError`` naming
     the file when a picture has no transparency (not a cutout) or the set has no usable cutout."""
+    if not Path(manifest_path).exists():
+        raise ValueError(
+            f"{manifest_path}: no cutouts manifest; render the cutouts first (`camid data synth "
+            "--cutouts --out DIR --n 300 --size 256`) and give det_paste_from DIR/manifest.csv"
+        )
     manifest = read_manifest(Path(manifest_path))
     out = []
     for r in manifest.records:

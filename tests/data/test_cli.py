@@ -147,6 +147,39 @@ def test_merge_joins_sets_keeps_provenance_and_splits_without_leaks(tmp_path: Pa
     assert main(["check-split", str(out)]) == 0
 
 
+def test_merge_negatives_from_takes_only_the_photos_without_a_camera(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from data.cli import main
+    from data.manifest import read_manifest
+    from tests.conftest import make_photo
+
+    for i in range(8):
+        make_photo(tmp_path / "renders" / "huawei_ipc6625_z30" / f"{i}.jpg", seed=i)
+        make_photo(tmp_path / "real" / ("other_camera" if i < 3 else "no_camera") / f"{i}.jpg", seed=100 + i)
+    out = tmp_path / "merged.csv"
+    argv = ["merge", str(tmp_path / "renders"), "--negatives-from", str(tmp_path / "real"), "--out", str(out)]
+    assert main(argv) == 0
+    merged = read_manifest(out)
+    real = [r for r in merged.records if r.extra["dataset"] == "1-real"]
+    assert len(merged.records) == 13 and len(real) == 5  # the 3 real camera photos stay out
+    assert {r.label for r in real} == {"no_camera"}
+    assert main(["check-split", str(out)]) == 0
+    capsys.readouterr()
+    # a manifest with no photo without a camera is named, not merged as nothing
+    argv = [
+        "merge",
+        str(tmp_path / "renders"),
+        "--negatives-from",
+        str(tmp_path / "renders"),
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 2
+    assert "renders: no photo labelled 'no_camera'" in capsys.readouterr().err
+    assert read_manifest(out).records == merged.records  # the earlier merge is left as it was
+
+
 def _boxed_set(root: Path, column: str, cells: list[str], label: str, seed: int) -> Path:
     lines = [f"path,label,group,source,license,lat,lon,{column}"]
     for i, cell in enumerate(cells):

@@ -238,6 +238,38 @@ def test_camid_evaluate_on_an_exported_detector(
     assert "missed huawei_ipc6625_z30" in page
 
 
+def _with_tiny_crop(data: Path) -> tuple[Manifest, Record]:
+    """The detector fixture's manifest and a 26x24 test crop beside it, which the server refuses."""
+    from PIL import Image
+
+    m = read_manifest(data)
+    Image.new("RGB", (26, 24), (90, 90, 90)).save(m.root / "tiny_crop.jpg")
+    return m, Record("tiny_crop.jpg", "no_camera", "tiny", split="test")
+
+
+def test_camid_evaluate_leaves_out_photos_the_server_refuses_and_says_which(
+    detector_onnx: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, onnx = detector_onnx
+    m, tiny = _with_tiny_crop(data)
+    path = write_manifest(Manifest(m.root, [*m.records, tiny]), m.root / "with_tiny.csv")
+    out = tmp_path / "eval"
+    argv = ["--model", str(onnx), "--data", str(path), "--split", "test", "--out", str(out)]
+    assert evaluate_main([*argv, "--bootstrap", "20"]) == 0
+    printed = capsys.readouterr().out
+    assert "left out 1 photo(s) the server refuses, e.g. tiny_crop.jpg: 26x24 pixels is too small" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["counts"]["photos"] == sum(r.split == "test" for r in m.records)
+    (refused,) = metrics["data"]["refused_by_the_server"]
+    assert refused.startswith("tiny_crop.jpg: 26x24 pixels is too small")
+    # a split of nothing but refused photos is an error that names the manifest and the reason
+    only = write_manifest(Manifest(m.root, [tiny]), m.root / "only_tiny.csv")
+    assert (
+        evaluate_main(["--model", str(onnx), "--data", str(only), "--split", "test", "--out", str(out)]) == 2
+    )
+    assert "refuses every photo" in capsys.readouterr().err
+
+
 def test_camid_evaluate_bad_inputs_exit_2_naming_the_problem(
     detector_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:  # type: ignore[no-untyped-def]
@@ -294,8 +326,13 @@ def test_localization_benchmark_reports_small_cameras_from_the_same_evaluation(
     table = capsys.readouterr().out
     result = json.loads((out / "localization.json").read_text())["tiny"]["renders"]
     manifest = read_manifest(data)
+    # the model's own training and validation photos are left out: it is measured on its test split
+    unseen = [r for r in manifest.records if r.split == "test"]
+    assert result["left_out_as_trained_on"] == len(manifest.records) - len(unseen) > 0
+    assert result["photos"] == len(unseen)
+    assert f"renders: left out {len(manifest.records) - len(unseen)} photo(s) a model trained" in table
     small = 0
-    for r in manifest.records:
+    for r in unseen:
         with Image.open(manifest.resolve(r)) as im:
             width = im.width
         small += sum(0.1 <= b.width / width < 0.2 for b in record_boxes(r) if b.label != "no_camera")
@@ -310,10 +347,13 @@ def test_localization_benchmark_leaves_out_photos_the_server_refuses_and_says_wh
     from PIL import Image
 
     data, onnx = detector_onnx
-    m = read_manifest(data)
-    Image.new("RGB", (26, 24), (90, 90, 90)).save(m.root / "tiny_crop.jpg")  # a 26x24 crop
-    tiny = Record("tiny_crop.jpg", "no_camera", "tiny", split="test")
-    path = write_manifest(Manifest(m.root, [*m.records, tiny]), m.root / "with_tiny.csv")
+    m, tiny = _with_tiny_crop(data)
+    # a crop of a photo the model trained on shares that photo's group: it is not a held-out photo
+    trained = next(r for r in m.records if r.split == "train")
+    with Image.open(m.resolve(trained)) as im:
+        im.crop((0, 0, im.width // 2, im.height // 2)).save(m.root / "crop_of_trained.jpg")
+    crop = Record("crop_of_trained.jpg", "no_camera", trained.group, split="test")
+    path = write_manifest(Manifest(m.root, [*m.records, tiny, crop]), m.root / "with_tiny.csv")
     loc = _benchmark_module("localization")
     out = tmp_path / "loc"
     assert (
@@ -321,6 +361,7 @@ def test_localization_benchmark_leaves_out_photos_the_server_refuses_and_says_wh
         == 0
     )
     result = json.loads((out / "localization.json").read_text())["tiny"]["real_all"]
-    assert result["photos"] == len(m.records)
+    assert result["photos"] == sum(r.split == "test" for r in m.records)  # the rest it trained on
+    assert result["left_out_as_trained_on"] == sum(r.split != "test" for r in m.records) + 1  # + the crop
     (refused,) = result["refused_by_the_server"]
     assert refused.startswith("tiny_crop.jpg: 26x24 pixels is too small")

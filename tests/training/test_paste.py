@@ -108,6 +108,13 @@ def test_a_picture_without_transparency_is_refused_by_name(tmp_path: Path) -> No
         load_cutouts(manifest, load_labels())
 
 
+def test_missing_cutouts_are_named_with_the_command_that_renders_them(tmp_path: Path) -> None:
+    from training.paste import load_cutouts
+
+    with pytest.raises(ValueError, match=r"cutouts/manifest\.csv.*camid data synth --cutouts"):
+        load_cutouts(tmp_path / "cutouts" / "manifest.csv", load_labels())
+
+
 def test_paste_needs_both_a_share_and_a_cutouts_manifest() -> None:
     from training.config import resolve_config
 
