@@ -41,6 +41,7 @@ import numpy as np
 
 from data.boxes import record_boxes
 from data.manifest import Manifest, Record, read_manifest
+from data.merge import source_group
 from serve.engine import Engine
 from training.deteval import (
     DetEvaluation,
@@ -134,12 +135,6 @@ class Seen:
         return manifest.resolve(record) in self.paths or (bool(record.group) and record.group in self.groups)
 
 
-def _source_group(record: Record) -> str:
-    """A record's group as its own set names it (``camid data merge`` prefixes it with the set)."""
-    tag = record.extra.get("dataset", "")
-    return record.group.removeprefix(f"{tag}:") if tag else record.group
-
-
 def seen_photos(engine: Engine) -> Seen:
     """What a model (and its zoom stage) was trained or validated on: every row of the manifest
     its contract's ``trained_on`` names, but those of the test split, and their groups."""
@@ -156,23 +151,22 @@ def seen_photos(engine: Engine) -> Seen:
         m = read_manifest(source)
         used = [r for r in m.records if r.split != "test"]
         seen |= Seen(
-            frozenset(m.resolve(r) for r in used), frozenset(_source_group(r) for r in used if r.group)
+            frozenset(m.resolve(r) for r in used), frozenset(source_group(r) for r in used if r.group)
         )
     return seen
 
 
 def run_model(
     name: str,
-    path: Path,
+    engine: Engine,
     sets: dict[str, tuple[Path, float]],
     out: Path,
     n_boot: int,
     small: tuple[float, float] = SMALL,
     seen: Seen = Seen(),  # noqa: B008 - frozen dataclass
 ) -> dict[str, Any]:
-    engine = Engine.load(path)
     finder = engine_finder(engine)
-    result: dict[str, Any] = {"model": str(path), "camera_threshold": engine.info.thresholds["camera"]}
+    result: dict[str, Any] = {"model": str(engine.path), "camera_threshold": engine.info.thresholds["camera"]}
     for set_name, (manifest_path, iou_min) in sets.items():
         manifest = read_manifest(manifest_path)
         unseen = [r for r in manifest.records if not seen.holds(manifest, r)]
@@ -278,18 +272,18 @@ def main(argv: list[str] | None = None) -> int:
         sets["real_all"] = (args.real, args.real_iou)
     if not sets:
         ap.error("give --renders and/or --real")
-    models: dict[str, Path] = {}
+    engines: dict[str, Engine] = {}
     for spec in args.model:
         name, _, file = spec.partition("=")
         if not file:
             ap.error(f"--model {spec!r}: use NAME=FILE.onnx")
-        models[name] = Path(file)
+        engines[name] = Engine.load(file)
     seen = Seen()
-    for file in models.values():
-        seen |= seen_photos(Engine.load(file))
+    for engine in engines.values():
+        seen |= seen_photos(engine)
     results = {
-        name: run_model(name, file, sets, args.out, args.bootstrap, tuple(args.small), seen)
-        for name, file in models.items()
+        name: run_model(name, engine, sets, args.out, args.bootstrap, tuple(args.small), seen)
+        for name, engine in engines.items()
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "localization.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")

@@ -18,6 +18,17 @@ def _tag(index: int, source: Path) -> str:
     return f"{index}-{source.parent.name if source.is_file() else source.name}"
 
 
+def _tagged_group(tag: str, record: Record) -> str:
+    return f"{tag}:{record.group or record.path}"
+
+
+def source_group(record: Record) -> str:
+    """A merged record's group as its own set names it (the merge prefixes it with the set's tag,
+    so that two sets' groups never join by name); other records' group as it is."""
+    tag = record.extra.get("dataset", "")
+    return record.group.removeprefix(f"{tag}:") if tag else record.group
+
+
 def _boxes_cell(record: Record, source: Path) -> str:
     """The record's ``boxes`` cell, read from its legacy ``bbox`` column where it has none."""
     try:
@@ -34,7 +45,7 @@ def _rebased(manifest: Manifest, tag: str, source: Path) -> list[Record]:
         replace(
             r,
             path=str(manifest.resolve(r)),
-            group=f"{tag}:{r.group or r.path}",
+            group=_tagged_group(tag, r),
             split=None,
             extra={**r.extra, "dataset": tag, BOXES_COLUMN: _boxes_cell(r, source)},
         )

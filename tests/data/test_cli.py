@@ -164,6 +164,10 @@ def test_merge_negatives_from_takes_only_the_photos_without_a_camera(
     real = [r for r in merged.records if r.extra["dataset"] == "1-real"]
     assert len(merged.records) == 13 and len(real) == 5  # the 3 real camera photos stay out
     assert {r.label for r in real} == {"no_camera"}
+    from data.merge import source_group  # the group each photo had in its own set, for evaluations
+
+    originals = {r.group for r in read_manifest(tmp_path / "real").records}
+    assert {source_group(r) for r in real} <= originals
     assert main(["check-split", str(out)]) == 0
     capsys.readouterr()
     # a manifest with no photo without a camera is named, not merged as nothing
