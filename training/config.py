@@ -75,6 +75,8 @@ class TrainConfig:
     zoom_decode_side: int = 1440  # photos are decoded with the shorter side >= this for crops
     zoom_max_proposals: int = 10  # the detector's top-K peaks that are zoomed into
     zoom_propose: float | None = None  # lowest detector score zoomed into; None: measured on val
+    zoom_paste_from: str | None = None  # cutouts manifest (camid data synth --cutouts) ...
+    zoom_paste: int = 0  # ... this many training crops per photo with a cutout pasted in the middle
     # an ensemble (mode=finetune): this many runs, seeds seed, seed+1, ..., on the same split, as
     # one model averaging their probabilities, calibrated on validation (training/ensemble.py)
     members: int = 1
@@ -153,6 +155,11 @@ def check_config(config: TrainConfig) -> None:
         raise ValueError(
             f"det_paste={config.det_paste}, det_paste_from={config.det_paste_from!r}: "
             "give both (a share in [0, 1] and a cutouts manifest) or neither"
+        )
+    if config.zoom_paste < 0 or (config.zoom_paste > 0) != bool(config.zoom_paste_from):
+        raise ValueError(
+            f"zoom_paste={config.zoom_paste}, zoom_paste_from={config.zoom_paste_from!r}: "
+            "give both (crops per photo >= 1 and a cutouts manifest) or neither"
         )
     if not 0 < config.det_paste_min_px <= config.det_paste_max_px:
         raise ValueError(

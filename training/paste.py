@@ -179,16 +179,8 @@ class Paster:
         lo, hi = self.px_range
         ref = cut.reference
         width = math.exp(self.rng.uniform(math.log(lo), math.log(hi)))
-        scale = width / float(cut.boxes[ref, 2] - cut.boxes[ref, 0])
-        h, w = cut.rgba.shape[:2]
-        sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
-        sx, sy = sw / w, sh / h
-        sprite = Image.fromarray(cut.rgba).resize((sw, sh), Image.Resampling.LANCZOS)  # alpha-weighted
-        if self.rng.random() < 0.5:
-            radius = float(self.rng.uniform(0.3, 0.8))  # premultiplied: no dark fringe
-            sprite = sprite.convert("RGBa").filter(ImageFilter.GaussianBlur(radius)).convert("RGBA")
+        pixels, (sx, sy) = sprite(cut, width / float(cut.boxes[ref, 2] - cut.boxes[ref, 0]), self.rng)
         win_h, win_w = out.shape[:2]
-        pixels = np.asarray(sprite, dtype=np.float32)
         cx, cy = (
             (cut.boxes[ref, 0] + cut.boxes[ref, 2]) / 2 * sx,
             (cut.boxes[ref, 1] + cut.boxes[ref, 3]) / 2 * sy,
@@ -203,15 +195,8 @@ class Paster:
                 break
         else:
             return
-        x0, y0, x1, y1 = max(ox, 0), max(oy, 0), min(ox + sw, win_w), min(oy + sh, win_h)
-        if x1 <= x0 or y1 <= y0:
+        if not blend(out, pixels, ox, oy, float(self.rng.uniform(0.8, 1.2))):
             return
-        px = pixels[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
-        alpha = px[:, :, 3:4] / 255.0
-        gain = float(self.rng.uniform(0.8, 1.2))  # exposure differs between render and window
-        region = out[y0:y1, x0:x1]  # only the pasted region is blended, in float
-        mixed = alpha * np.minimum(px[:, :, :3] * gain, 255.0) + (1.0 - alpha) * region
-        region[:] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
         for b, c in zip(placed.tolist(), cut.classes.tolist(), strict=True):
             clipped = [max(b[0], 0.0), max(b[1], 0.0), min(b[2], float(win_w)), min(b[3], float(win_h))]
             area = (b[2] - b[0]) * (b[3] - b[1])
@@ -223,3 +208,52 @@ class Paster:
             ):
                 boxes.append(clipped)
                 classes.append(int(c))
+
+
+def sprite(cut: Cutout, scale: float, rng: np.random.Generator) -> tuple[np.ndarray, tuple[float, float]]:
+    """The cutout resized by ``scale`` (alpha-weighted; half the time slightly blurred, as a far
+    object is): float32 RGBA ``[h, w, 4]`` and the exact ``(sx, sy)`` scale of its boxes."""
+    h, w = cut.rgba.shape[:2]
+    sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+    img = Image.fromarray(cut.rgba).resize((sw, sh), Image.Resampling.LANCZOS)
+    if rng.random() < 0.5:
+        radius = float(rng.uniform(0.3, 0.8))  # premultiplied: no dark fringe
+        img = img.convert("RGBa").filter(ImageFilter.GaussianBlur(radius)).convert("RGBA")
+    return np.asarray(img, dtype=np.float32), (sw / w, sh / h)
+
+
+def blend(out: np.ndarray, pixels: np.ndarray, ox: int, oy: int, gain: float) -> bool:
+    """Alpha-blend a sprite (float RGBA) into ``out`` [H, W, 3] uint8 in place with its top-left
+    corner at ``(ox, oy)`` and its colours times ``gain`` (render and photo exposures differ);
+    False when it lands wholly outside."""
+    sh, sw = pixels.shape[:2]
+    win_h, win_w = out.shape[:2]
+    x0, y0, x1, y1 = max(ox, 0), max(oy, 0), min(ox + sw, win_w), min(oy + sh, win_h)
+    if x1 <= x0 or y1 <= y0:
+        return False
+    px = pixels[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
+    alpha = px[:, :, 3:4] / 255.0
+    region = out[y0:y1, x0:x1]  # only the pasted region is blended, in float
+    mixed = alpha * np.minimum(px[:, :, :3] * gain, 255.0) + (1.0 - alpha) * region
+    region[:] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+    return True
+
+
+def paste_centred(
+    image: np.ndarray,
+    cut: Cutout,
+    centre: tuple[float, float],
+    width: float,
+    rng: np.random.Generator,
+    ref: int | None = None,
+) -> tuple[float, float, float, float]:
+    """Paste ``cut`` into ``image`` [H, W, 3] uint8 (in place) so that its box ``ref`` (default:
+    its reference box) is ``width`` pixels wide and centred on ``centre``; return that box in
+    ``image`` pixels."""
+    ref = cut.reference if ref is None else ref
+    pixels, (sx, sy) = sprite(cut, width / float(cut.boxes[ref, 2] - cut.boxes[ref, 0]), rng)
+    b = cut.boxes[ref] * np.array([sx, sy, sx, sy], dtype=np.float32)
+    ox = round(centre[0] - (b[0] + b[2]) / 2)
+    oy = round(centre[1] - (b[1] + b[3]) / 2)
+    blend(image, pixels, ox, oy, float(rng.uniform(0.8, 1.2)))
+    return (float(b[0] + ox), float(b[1] + oy), float(b[2] + ox), float(b[3] + oy))

@@ -56,6 +56,7 @@ from training.detmetrics import Found, PhotoTruth, recall_at_false
 from training.distributed import barrier
 from training.loop import FitState, fit, fit_config, predict_logits
 from training.metrics import classification_metrics
+from training.paste import IGNORE, Cutout, load_cutouts, paste_centred
 from training.plots import plot_curves
 from training.runinfo import remove_log_file, seed_everything, write_json
 from training.train import CHECKPOINT, LAST, RunContext, provenance, run_context, start_run
@@ -69,6 +70,7 @@ SHIFT_JITTER = 0.15  # in crop sides
 MATCH_IOU = 0.3  # a proposal at this IoU with a camera box is that camera
 PROPOSE_CANDIDATES = (0.02, 0.05, 0.1, 0.2, 0.3)
 RECALL_SLACK = 0.01  # the highest propose threshold within this much of the best recall wins
+PASTE_WIDTHS = (0.008, 0.1)  # a pasted object spans this share of the photo width (log-uniform)
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ class CropSpec:
 
     box: Box  # photo pixels
     label: str
-    source: str  # "box" | "background" | "proposal"
+    source: str  # "box" | "background" | "proposal" | "pasted"
 
 
 @dataclass
@@ -222,6 +224,51 @@ def _patch(
     return buf.getvalue()
 
 
+def pasted_patches(
+    image: Image.Image,
+    size: tuple[int, int],
+    boxes: Sequence[LabeledBox],
+    cutouts: Sequence[Cutout],
+    n: int,
+    rng: np.random.Generator,
+    settings: ZoomSettings,
+    labels: LabelSet,
+    side: int,
+    widths: tuple[float, float] = PASTE_WIDTHS,
+) -> list[tuple[CropSpec, bytes]]:
+    """``n`` training patches of this photo with a rendered cutout pasted in the middle: one of
+    its objects, drawn uniformly (a camera or a look-alike on the same pole), spans ``widths`` of
+    the photo width, pasted at the decoded photo's resolution so it gets the photo's own pixel
+    scale, and is the crop's label (a look-alike gives the no-camera class, so "pasted" does not
+    tell the class). Places whose patch would hold a camera of the photo are not used."""
+    w, h = size
+    scale = image.width / w
+    cams = [b.box for b in boxes if b.label in labels.cameras]
+    base = np.asarray(image.convert("RGB"))
+    out: list[tuple[CropSpec, bytes]] = []
+    for _ in range(n):
+        cut = cutouts[int(rng.integers(0, len(cutouts)))]
+        width = w * math.exp(float(rng.uniform(math.log(widths[0]), math.log(widths[1]))))
+        half = PAD * max(settings.min_px, settings.context * width * 2.0) / 2
+        for _try in range(10):
+            cx, cy = (
+                float(rng.uniform(half, max(half, w - half))),
+                float(rng.uniform(half, max(half, h - half))),
+            )
+            if not any(iou((cx - half, cy - half, cx + half, cy + half), b) > 0 for b in cams):
+                break
+        else:
+            continue
+        ref = int(rng.integers(0, len(cut.boxes)))
+        pixels = base.copy()
+        b = paste_centred(pixels, cut, (cx * scale, cy * scale), width * scale, rng, ref)
+        cls = int(cut.classes[ref])
+        label = labels.negative if cls == IGNORE else labels.cameras[cls]
+        spec = CropSpec((b[0] / scale, b[1] / scale, b[2] / scale, b[3] / scale), label, "pasted")
+        out.append((spec, _patch(Image.fromarray(pixels), spec, size, settings, side)))
+    return out
+
+
 def collect_crops(
     manifest: Manifest,
     records: Sequence[Record],
@@ -230,9 +277,11 @@ def collect_crops(
     *,
     detector: _Detector | None,
     train: bool,
+    cutouts: Sequence[Cutout] = (),
 ) -> CropSet:
-    """Decode each photo once (as the server does) and cut its crops: JPEG patches for training,
-    exact crops (the server's ``crop_inputs``) and the detector's proposals for validation."""
+    """Decode each photo once (as the server does) and cut its crops: JPEG patches for training
+    (with ``cutouts``, ``zoom_paste`` of them per photo pasted in), exact crops (the server's
+    ``crop_inputs``) and the detector's proposals for validation."""
     settings = zoom_settings(cfg)
     propose_floor = settings if train else ZoomSettings(**{**settings.to_json(), "propose": LOW_THRESHOLD})
     hint = max(cfg.zoom_decode_side, decode_hint(detector.contract.resize) if detector else 0)
@@ -254,6 +303,15 @@ def collect_crops(
             out.targets.append(labels.index(s.label))
         if train:
             out.patches += [_patch(image, s, wh, settings, round(size * PAD)) for s in specs]
+            if cutouts and cfg.zoom_paste:
+                pasted = pasted_patches(
+                    image, wh, boxes, cutouts, cfg.zoom_paste, rng, settings, labels, round(size * PAD)
+                )
+                for spec, patch in pasted:
+                    key = f"{spec.source}:{spec.label}"
+                    out.counts[key] = out.counts.get(key, 0) + 1
+                    out.targets.append(labels.index(spec.label))
+                    out.patches.append(patch)
             continue
         out.arrays += list(crop_inputs(image, [s.box for s in specs], wh, settings, size))
         truth = tuple((b.box, b.label) for b in boxes if b.label in labels.cameras)
@@ -399,7 +457,11 @@ def _collect(ctx: RunContext, detector: _Detector | None) -> tuple[CropSet, Crop
     if not train_records or not val_records:
         raise ValueError("the crop classifier needs photos with boxes (a `boxes` column) in train and val")
     start = time.perf_counter()
-    train = collect_crops(ctx.manifest, train_records, ctx.labels, ctx.config, detector=detector, train=True)
+    cfg = ctx.config
+    cutouts = load_cutouts(cfg.zoom_paste_from, ctx.labels) if cfg.zoom_paste_from else []
+    train = collect_crops(
+        ctx.manifest, train_records, ctx.labels, cfg, detector=detector, train=True, cutouts=cutouts
+    )
     val = collect_crops(ctx.manifest, val_records, ctx.labels, ctx.config, detector=detector, train=False)
     ctx.seconds["crops"] = time.perf_counter() - start
     log.info(

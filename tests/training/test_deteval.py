@@ -339,6 +339,12 @@ def test_localization_benchmark_reports_small_cameras_from_the_same_evaluation(
     assert small > 0 and result["small"]["small_total"] == small
     assert f"| tiny | {result['small']['small_found']}/{small} = " in table
     assert (out / "tiny" / "renders" / "report.html").is_file()
+    assert result["iou"] == 0.5 and "cameras found (IoU ≥ 0.5)" in table
+    # a looser match (--renders-iou) counts at least the cameras the strict one counts
+    assert loc.main([*argv, "--bootstrap", "20", "--renders-iou", "0.1"]) == 0
+    loose = json.loads((out / "localization.json").read_text())["tiny"]["renders"]
+    assert loose["iou"] == 0.1 and "cameras found (IoU ≥ 0.1)" in capsys.readouterr().out
+    assert loose["small"]["small_found"] >= result["small"]["small_found"]
 
 
 def test_localization_benchmark_leaves_out_photos_the_server_refuses_and_says_which(

@@ -298,3 +298,51 @@ def test_candidates_come_from_the_same_model_run_as_the_served_cameras(  # type:
         assert [p.candidates for p in both] == [tuple(p.cameras) for p in low.classify(photos)]
         if path == detector:  # weak peaks exist, so the check above compared something
             assert sum(len(p.candidates or ()) for p in both) > sum(len(p.cameras) for p in both)
+
+
+def test_pasted_crops_hold_their_cutout_in_the_middle_with_its_label(tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    from tests.training.test_paste import make_cutouts
+    from training.paste import load_cutouts
+    from training.zoom import pasted_patches
+
+    labels = load_labels()
+    cutouts = load_cutouts(make_cutouts(tmp_path / "cut"), labels)
+    image = Image.new("RGB", (640, 480), (90, 110, 130))  # a photo with one camera in a corner
+    boxes = [LabeledBox("huawei_ipc6225_vrz_es", (560.0, 20.0, 600.0, 40.0))]
+    settings, rng, seen = ZoomSettings(min_px=16), np.random.default_rng(0), set()
+    for spec, patch in pasted_patches(
+        image, image.size, boxes, cutouts, 12, rng, settings, labels, 96, widths=(0.03, 0.06)
+    ):
+        seen.add(spec.label)
+        assert spec.source == "pasted" and iou(spec.box, boxes[0].box) == 0
+        assert 0.03 <= (spec.box[2] - spec.box[0]) / image.width <= 0.06 + 1e-3
+        pixels = np.asarray(Image.open(io.BytesIO(patch)), dtype=np.float32)
+        centre = pixels[46:50, 46:50].reshape(-1, 3).mean(axis=0)
+        # the white disc is a camera, the yellow bar (a look-alike) is the no-camera class; the
+        # background is blue-grey (90, 110, 130)
+        white, yellow = centre.min() > 180, centre[0] > 160 and centre[2] < 90
+        assert pixels.shape == (96, 96, 3) and (white if spec.label == "huawei_ipc6625_z30" else yellow), (
+            spec,
+            centre,
+        )
+    assert seen == {"huawei_ipc6625_z30", "no_camera"}
+
+
+def test_training_crops_with_pastes_add_them_to_the_counts(tmp_path: Path) -> None:
+    from tests.training.test_paste import make_cutouts
+    from training.paste import load_cutouts
+    from training.zoom import collect_crops
+
+    labels = load_labels()
+    cutouts = load_cutouts(make_cutouts(tmp_path / "cut"), labels)
+    manifest = read_manifest(_lookalike_manifest(tmp_path))
+    cfg = _config(zoom_paste_from=str(tmp_path / "cut" / "manifest.csv"), zoom_paste=3)
+    crops = collect_crops(manifest, manifest.records, labels, cfg, detector=None, train=True, cutouts=cutouts)
+    pasted = sum(v for k, v in crops.counts.items() if k.startswith("pasted:"))
+    assert pasted > len(manifest.records) and len(crops.patches) == len(crops.targets)
+    with pytest.raises(ValueError, match="zoom_paste"):
+        _config(zoom_paste=3)
