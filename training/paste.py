@@ -9,6 +9,10 @@ widest camera (or look-alike) spans a width drawn log-uniformly from ``px_range`
 there. Pasting happens after the window is cut and flipped and before the colour, blur, noise
 and JPEG augmentations, so pasted pixels and the window's own pixels get the same optics and
 "pasted" does not tell the class: look-alike cutouts are pasted the same way as cameras.
+
+``paste_centred`` puts one object of a cutout (a camera or a look-alike) at a given centre and
+width: the crop classifier's pasted crops (``training/zoom.py:pasted_patches``). Both paths share
+``sprite`` (scale, slight blur) and ``blend`` (alpha, exposure gain).
 """
 
 from __future__ import annotations
