@@ -56,13 +56,14 @@ class Cutout:
         return int(np.argmax(widths))
 
 
-def load_cutouts(manifest_path: str | Path, labels: LabelSet) -> list[Cutout]:
+def load_cutouts(manifest_path: str | Path, labels: LabelSet, key: str = "det_paste_from") -> list[Cutout]:
     """Every cutout of a ``--cutouts`` set that shows at least one box; raises ``ValueError`` naming
-    the file when a picture has no transparency (not a cutout) or the set has no usable cutout."""
+    the file when a picture has no transparency (not a cutout) or the set has no usable cutout,
+    and, when the manifest is missing, the command that renders it and the config ``key`` to give."""
     if not Path(manifest_path).exists():
         raise ValueError(
             f"{manifest_path}: no cutouts manifest; render the cutouts first (`camid data synth "
-            "--cutouts --out DIR --n 300 --size 256`) and give det_paste_from DIR/manifest.csv"
+            f"--cutouts --out DIR --n 300 --size 256`) and give {key} DIR/manifest.csv"
         )
     manifest = read_manifest(Path(manifest_path))
     out = []

@@ -458,7 +458,7 @@ def _collect(ctx: RunContext, detector: _Detector | None) -> tuple[CropSet, Crop
         raise ValueError("the crop classifier needs photos with boxes (a `boxes` column) in train and val")
     start = time.perf_counter()
     cfg = ctx.config
-    cutouts = load_cutouts(cfg.zoom_paste_from, ctx.labels) if cfg.zoom_paste_from else []
+    cutouts = load_cutouts(cfg.zoom_paste_from, ctx.labels, "zoom_paste_from") if cfg.zoom_paste_from else []
     train = collect_crops(
         ctx.manifest, train_records, ctx.labels, cfg, detector=detector, train=True, cutouts=cutouts
     )

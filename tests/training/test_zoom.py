@@ -346,3 +346,6 @@ def test_training_crops_with_pastes_add_them_to_the_counts(tmp_path: Path) -> No
     assert pasted > len(manifest.records) and len(crops.patches) == len(crops.targets)
     with pytest.raises(ValueError, match="zoom_paste"):
         _config(zoom_paste=3)
+    # a missing cutouts manifest names the command that renders it and the key to set
+    with pytest.raises(ValueError, match=r"camid data synth --cutouts.*zoom_paste_from DIR/manifest\.csv"):
+        load_cutouts(tmp_path / "none" / "manifest.csv", labels, "zoom_paste_from")
