@@ -25,6 +25,7 @@ from data.preprocess import placement
 from data.zoom import top_proposals
 from model.checkpoint import load_any_checkpoint
 from model.detector import CamidDetector
+from model.factory import CamidNet
 from serve.engine import Engine
 
 Stages = tuple[Callable[[Path], Any], Callable[[Any], Any], Callable[[list[Any]], Any]]
@@ -38,7 +39,9 @@ class DetectPipelines:
         det, meta = load_any_checkpoint(detector_ckpt)
         assert isinstance(det, CamidDetector), f"{detector_ckpt}: not a detector checkpoint"
         self.detector, self.rule = det.eval(), meta.contract.resize
-        self.zoom = load_any_checkpoint(zoom_ckpt)[0].eval() if zoom_ckpt else None
+        zoom = load_any_checkpoint(zoom_ckpt)[0].eval() if zoom_ckpt else None
+        assert zoom is None or isinstance(zoom, CamidNet), f"{zoom_ckpt}: not a crop classifier checkpoint"
+        self.zoom = zoom
         self.settings = self.engine.zoom.settings if self.engine.zoom is not None else None
         self.crop_size = self.engine.zoom.info.resize.size if self.engine.zoom is not None else 0
 
@@ -83,8 +86,8 @@ class DetectPipelines:
                                  min_px=self.settings.min_px)  # fmt: skip
                 crop = img.crop((sq[0], sq[1], sq[2], sq[3])).resize((self.crop_size, self.crop_size))
                 crops.append(tvf.pil_to_tensor(crop))
-            if crops:
-                out.append(self.zoom(torch.stack(crops)))
+            if crops:  # with a box head, the refined boxes come from the same pass
+                out.append(self.zoom(torch.stack(crops), boxes=self.zoom.box_head is not None))
         return out
 
     def stages(self, name: str) -> Stages:

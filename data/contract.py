@@ -44,6 +44,10 @@ DEFAULT_OUTPUTS = (
     Output("cam", ("N", "C", "h", "w"), "class-activation map: where the model looked, per class"),
 )
 
+BOX_OUTPUT = Output(
+    "box", ("N", "4"), "a crop classifier's box of the crop's object: centre offset, log width, log height"
+)
+
 DETECTOR_OUTPUT_SPECS = (
     Output("objectness", ("N", "h", "w"), "camera probability per stride-8 cell: where the model looked"),
     Output("scores", ("N", "M"), "camera probability at local peaks (0 elsewhere), M = h*w cells"),

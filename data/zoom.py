@@ -6,14 +6,19 @@ strongest peaks with a score of at least ``propose``. Each proposal's square cro
 photo pixels) is cut with :func:`data.crops.cut_crop` from the photo decoded with its shorter side
 at least ``decode_side`` pixels, and the crop classifier gives it probabilities over every class.
 A proposal is a camera when its summed camera-class probability reaches ``thresholds["camera"]``
-of the pair; its label is its most probable camera class, its confidence that probability and its
-box the detector's. The photo verdict is :func:`data.detection.photo_verdict`, as for a detector
-alone. The server (``serve/engine.py``) and the pair's calibration (``training/zoom.py``) both
-call these functions, so calibration measures what the server does.
+of the pair; its label is its most probable camera class and its confidence that probability. Its
+box is the detector's, or, when the crop classifier was trained with a box head (``refine``), the
+box the crop classifier reads off the crop (:func:`refined_boxes`: it sees the camera at several
+times the detector's resolution). A camera whose box overlaps a surer camera's at IoU >=
+``DUPLICATE_IOU`` is the same camera seen twice and is dropped. The photo verdict is
+:func:`data.detection.photo_verdict`, as for a detector alone. The server (``serve/engine.py``)
+and the pair's calibration (``training/zoom.py``) both call these functions, so calibration
+measures what the server does.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +27,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from data.boxes import iou
 from data.crops import DEFAULT_CONTEXT, DEFAULT_MIN_PX, crop_square, cut_crop
 from data.detection import Box, Camera
 from data.labels import LabelSet
@@ -30,6 +36,8 @@ ZOOM_SUFFIX = ".zoom.onnx"
 DEFAULT_PROPOSE = 0.05
 DEFAULT_MAX_PROPOSALS = 10
 DEFAULT_DECODE_SIDE = 1440
+DUPLICATE_IOU = 0.5  # two cameras whose boxes overlap this much are one camera
+MAX_LOG_SIZE = 1.0  # a refined box is at most e (2.7) crop sides wide or high
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,7 @@ class ZoomSettings:
     propose: float = DEFAULT_PROPOSE
     max_proposals: int = DEFAULT_MAX_PROPOSALS
     decode_side: int = DEFAULT_DECODE_SIDE
+    refine: bool = False  # the crop classifier also outputs ``box`` (:func:`refined_boxes`)
 
     def __post_init__(self) -> None:
         if self.context < 1.0 or self.min_px < 1 or self.max_proposals < 1 or self.decode_side < 32:
@@ -72,6 +81,12 @@ def top_proposals(scores: np.ndarray, settings: ZoomSettings) -> list[int]:
     return [int(i) for i in order if scores[i] > 0.0 and scores[i] >= settings.propose]
 
 
+def crop_squares(boxes: Sequence[Box], photo_size: tuple[int, int], settings: ZoomSettings) -> list[Box]:
+    """The crop square (photo pixels) of each of ``boxes`` in a ``photo_size`` photo."""
+    width, height = photo_size
+    return [crop_square(b, width, height, context=settings.context, min_px=settings.min_px) for b in boxes]
+
+
 def crop_inputs(
     image: Image.Image,
     boxes: Sequence[Box],
@@ -81,15 +96,45 @@ def crop_inputs(
 ) -> np.ndarray:
     """The crop classifier's uint8 batch ``[N,3,size,size]`` for ``boxes`` (photo pixels) of a
     ``photo_size`` photo decoded as ``image`` (possibly smaller: JPEG draft)."""
-    width, height = photo_size
-    scale = image.width / width
+    scale = image.width / photo_size[0]
     crops = []
-    for box in boxes:
-        square = crop_square(box, width, height, context=settings.context, min_px=settings.min_px)
+    for square in crop_squares(boxes, photo_size, settings):
         crops.append(np.asarray(cut_crop(image, square, size, scale), dtype=np.uint8).transpose(2, 0, 1))
     if not crops:
         return np.zeros((0, 3, size, size), dtype=np.uint8)
     return np.ascontiguousarray(np.stack(crops))
+
+
+def box_offsets(square: Sequence[float], box: Sequence[float]) -> tuple[float, float, float, float]:
+    """What the box head learns: ``box``'s centre relative to the ``square``'s centre and its log
+    width and height, all in crop sides (:func:`refined_boxes` inverts it)."""
+    side = float(square[2]) - float(square[0])
+    cx, cy = (float(square[0]) + float(square[2])) / 2, (float(square[1]) + float(square[3])) / 2
+    w, h = max(float(box[2]) - float(box[0]), 1e-6), max(float(box[3]) - float(box[1]), 1e-6)
+    bx, by = (float(box[0]) + float(box[2])) / 2, (float(box[1]) + float(box[3])) / 2
+    return ((bx - cx) / side, (by - cy) / side, math.log(w / side), math.log(h / side))
+
+
+def refined_boxes(squares: Sequence[Box], offsets: np.ndarray) -> list[Box]:
+    """The boxes (photo pixels) that the box head's ``offsets`` ``[N,4]`` (:func:`box_offsets`)
+    give in their crop ``squares``; sizes are capped at ``MAX_LOG_SIZE``."""
+    out: list[Box] = []
+    for (x0, y0, x1, _), (dx, dy, lw, lh) in zip(squares, np.asarray(offsets, np.float64), strict=True):
+        side = x1 - x0
+        cx, cy = x0 + side / 2 + dx * side, y0 + side / 2 + dy * side
+        w, h = side * math.exp(min(lw, MAX_LOG_SIZE)), side * math.exp(min(lh, MAX_LOG_SIZE))
+        out.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+    return out
+
+
+def distinct(boxes: Sequence[Box], scores: Sequence[float], threshold: float = DUPLICATE_IOU) -> list[int]:
+    """Indices of ``boxes``, surest first, without any box that overlaps a surer kept one at IoU
+    >= ``threshold`` (the same camera proposed twice)."""
+    kept: list[int] = []
+    for i in sorted(range(len(boxes)), key=lambda k: -float(scores[k])):
+        if all(iou(boxes[i], boxes[k]) < threshold for k in kept):
+            kept.append(i)
+    return kept
 
 
 def camera_probability(probs: np.ndarray, labels: LabelSet) -> np.ndarray:
@@ -103,7 +148,8 @@ def zoom_cameras(
     boxes: Sequence[Box], probs: np.ndarray, labels: LabelSet, threshold: float
 ) -> tuple[list[Camera], Camera | None]:
     """The cameras among proposals (``boxes`` in photo pixels, crop probabilities ``[N,C]``), most
-    confident first, and the proposal most like a camera below ``threshold`` (or None)."""
+    confident first and each camera once (:func:`distinct`), and the proposal most like a camera
+    below ``threshold`` (or None)."""
     cam_idx = [labels.index(n) for n in labels.cameras]
     cameras: list[Camera] = []
     best_miss: Camera | None = None
@@ -119,5 +165,5 @@ def zoom_cameras(
             cameras.append(cam)
         elif p_camera > best_p:
             best_miss, best_p = cam, p_camera
-    cameras.sort(key=lambda c: -c.confidence)
+    cameras = [cameras[i] for i in distinct([c.box for c in cameras], [c.confidence for c in cameras])]
     return cameras, best_miss

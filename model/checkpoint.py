@@ -65,7 +65,7 @@ def save_checkpoint(
     elif isinstance(model, CamidEnsemble):
         meta.update(model="ensemble", members=len(model.members), drop_rate=float(model.dropout.p))
     else:
-        meta.update(model="classifier", drop_rate=float(model.dropout.p))
+        meta.update(model="classifier", drop_rate=float(model.dropout.p), box_head=model.box_head is not None)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     obj = {
         "format": FORMAT,
@@ -139,6 +139,7 @@ def load_any_checkpoint(path: str | Path) -> tuple[AnyModel, CheckpointMeta]:
                 num_classes=int(meta["num_classes"]),
                 pretrained=None,
                 drop_rate=float(meta.get("drop_rate", 0.2)),
+                box_head=bool(meta.get("box_head", False)),
             )
             for _ in range(int(meta.get("members", 1)))
         ]

@@ -1,7 +1,8 @@
 """Export a camid checkpoint to a self-describing ONNX file, checked against torch before it is kept.
 
 The graph takes ``image``: uint8 ``[N,3,S,S]`` (prepared by :func:`data.preprocess.prepare`) and
-returns ``logits`` ``[N,C]`` and ``cam`` ``[N,C,h,w]``; normalisation is inside. Everything the
+returns ``logits`` ``[N,C]`` and ``cam`` ``[N,C,h,w]`` (a crop classifier with a box head also
+``box`` ``[N,4]``, see ``data.zoom.refined_boxes``); normalisation is inside. Everything the
 server needs (labels, resize rule, temperature, thresholds ...) is in ``metadata_props`` as JSON.
 
 Options: ``int8`` (onnxruntime static QDQ, per-channel, calibrated on a manifest's photos; kept
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 RELEASE_MAX_BYTES = 12_000_000
 OPSET = 18
+BOX_TOLERANCE = 1e-3  # box offsets are in crop sides: 1e-3 is a tenth of a pixel of a 96-px crop
 
 
 class ExportError(RuntimeError):
@@ -73,14 +75,25 @@ class ExportReport:
 
 
 class _CamHead(nn.Module):
-    """What the ONNX graph computes: ``image -> (logits, cam)``."""
+    """What the ONNX graph computes: ``image -> (logits, cam)``, or ``(logits, cam, box)`` for a
+    crop classifier with a box head."""
 
     def __init__(self, model: Classifier) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model.forward_cam(image)
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        model = self.model
+        if isinstance(model, CamidNet) and model.box_head is not None:
+            feat = model.forward_features(image)
+            cam = model.cam_from_features(feat)
+            return cam.mean(dim=(2, 3)), cam, model.box_head(feat)
+        return model.forward_cam(image)
+
+
+def has_box_head(model: Classifier | CamidDetector) -> bool:
+    """Whether ``model`` is a crop classifier that also outputs ``box``."""
+    return isinstance(model, CamidNet) and model.box_head is not None
 
 
 def to_onnx(
@@ -94,7 +107,7 @@ def to_onnx(
         output_names = list(DETECTOR_OUTPUTS)
     else:
         wrapper = _CamHead(copy.deepcopy(model).cpu()).eval()  # eval: BN must not update or use batch stats
-        output_names = ["logits", "cam"]
+        output_names = ["logits", "cam", *(["box"] if has_box_head(model) else [])]
     example = (torch.zeros(2, 3, size, size, dtype=torch.uint8),)
     input_names = ["image"]
     with warnings.catch_warnings():
@@ -192,6 +205,17 @@ def torch_logits(model: Classifier, x: np.ndarray) -> np.ndarray:
         return np.concatenate([model.eval()(torch.from_numpy(b)).numpy() for b in _batches(x)])
 
 
+def box_difference(model: CamidNet, proto_bytes: bytes, x: np.ndarray) -> float:
+    """Largest difference between onnxruntime's and torch's ``box`` outputs on ``x``."""
+    sess, worst = _session(proto_bytes), 0.0
+    with torch.no_grad():
+        for b in _batches(x):
+            _, ref = model.eval()(torch.from_numpy(b), boxes=True)
+            (got,) = sess.run(["box"], {"image": b})
+            worst = max(worst, float(np.abs(np.asarray(got) - ref.numpy()).max()))
+    return worst
+
+
 def compare(reference: np.ndarray, logits: np.ndarray, temperature: float) -> tuple[float, float]:
     """``(max |softmax difference|, top-1 agreement)`` between two logit arrays."""
     p, q = softmax(reference, temperature), softmax(logits, temperature)
@@ -213,13 +237,13 @@ def quantize_int8(proto: onnx.ModelProto, calibration: np.ndarray) -> onnx.Model
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    head = [n.name for n in proto.graph.node if set(n.output) & {"cam", "logits"}]
+    head = [n.name for n in proto.graph.node if set(n.output) & {"cam", "logits", "box"}]
     with tempfile.TemporaryDirectory() as tmp:
         src, pre, dst = Path(tmp, "fp32.onnx"), Path(tmp, "pre.onnx"), Path(tmp, "int8.onnx")
         onnx.save(proto, src)
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         pre_proto = onnx.load(pre)
-        head += [n.name for n in pre_proto.graph.node if set(n.output) & {"cam", "logits"}]
+        head += [n.name for n in pre_proto.graph.node if set(n.output) & {"cam", "logits", "box"}]
         quantize_static(
             str(pre),
             str(dst),
@@ -331,6 +355,12 @@ def export_onnx(
     diff, agreement = compare(reference, onnx_logits(proto.SerializeToString(), probe), meta.temperature)
     if diff > tolerance:
         raise ParityError(f"onnxruntime differs from torch by {diff:.2e} in softmax (> {tolerance:.0e})")
+    if isinstance(model, CamidNet) and model.box_head is not None:
+        box_diff = box_difference(model, proto.SerializeToString(), probe)
+        if box_diff > BOX_TOLERANCE:
+            raise ParityError(
+                f"onnxruntime's box differs from torch's by {box_diff:.2e} (> {BOX_TOLERANCE:.0e})"
+            )
     precision = "fp32"
     if int8 or fp16 or int8_weights_only:
         if int8 + fp16 + int8_weights_only > 1:

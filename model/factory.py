@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast, overload
 
 import timm
 import torch
@@ -21,8 +21,30 @@ Pretrained = str | Path | None
 _WEIGHT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 
 
+class BoxHead(nn.Module):
+    """Where the object of a crop is: ``[N,4]`` offsets (``data.zoom.box_offsets``) from the
+    backbone's feature map. A 1x1 convolution, then each channel's mean, its centre of mass and
+    its spread along x and y (so the head knows where in the crop each feature fired, at any
+    input size), then a linear layer."""
+
+    def __init__(self, num_features: int, channels: int = 64) -> None:
+        super().__init__()
+        self.reduce = nn.Conv2d(num_features, channels, 1)
+        self.out = nn.Linear(5 * channels, 4)
+
+    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+        act = nn.functional.relu(self.reduce(feat))
+        h, w = act.shape[-2:]
+        ys = torch.linspace(-1.0, 1.0, h, device=act.device, dtype=act.dtype).view(1, 1, h, 1)
+        xs = torch.linspace(-1.0, 1.0, w, device=act.device, dtype=act.dtype).view(1, 1, 1, w)
+        moments = [act, act * xs, act * ys, act * xs * xs, act * ys * ys]
+        out: torch.Tensor = self.out(torch.cat([m.mean(dim=(2, 3)) for m in moments], dim=1))
+        return out
+
+
 class CamidNet(PixelModel):
-    """Photo classifier: uint8 (or 0..255 float) RGB ``[N,3,H,W]`` in, logits ``[N,C]`` out."""
+    """Photo classifier: uint8 (or 0..255 float) RGB ``[N,3,H,W]`` in, logits ``[N,C]`` out; with
+    ``box_head`` (a crop classifier that refines its proposal's box) also ``[N,4]`` box offsets."""
 
     def __init__(
         self,
@@ -32,12 +54,14 @@ class CamidNet(PixelModel):
         mean: Sequence[float],
         std: Sequence[float],
         drop_rate: float = 0.2,
+        box_head: bool = False,
     ) -> None:
         super().__init__(mean, std)
         self.backbone = backbone
         self.num_features = int(getattr(backbone, "num_features"))  # noqa: B009
         self.dropout = nn.Dropout(drop_rate)
         self.classifier = nn.Linear(self.num_features, num_classes)
+        self.box_head = BoxHead(self.num_features) if box_head else None
 
     @property
     def num_classes(self) -> int:
@@ -52,9 +76,22 @@ class CamidNet(PixelModel):
         """Globally average-pooled features ``[N,F]``."""
         return self.forward_features(x).mean(dim=(2, 3))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.classifier(self.dropout(self.pooled(x)))
-        return logits
+    @overload
+    def forward(self, x: torch.Tensor, boxes: Literal[False] = False) -> torch.Tensor: ...
+    @overload
+    def forward(self, x: torch.Tensor, boxes: Literal[True]) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def forward(
+        self, x: torch.Tensor, boxes: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Logits ``[N,C]``; with ``boxes`` (needs ``box_head``) ``(logits, box offsets [N,4])`` from
+        one backbone pass (a keyword of ``forward``, so DDP sees the box head's gradients too)."""
+        if not boxes:
+            logits: torch.Tensor = self.classifier(self.dropout(self.pooled(x)))
+            return logits
+        if self.box_head is None:
+            raise ValueError("this model has no box head (train the crop classifier with zoom_refine)")
+        feat = self.forward_features(x)
+        return self.classifier(self.dropout(feat.mean(dim=(2, 3)))), self.box_head(feat)
 
     def cam_from_features(self, feat: torch.Tensor) -> torch.Tensor:
         """Class-activation maps ``[N,C,h,w]``: ``W_c . feat + b_c`` at every position."""
@@ -103,7 +140,7 @@ def _load_weights_into(model: CamidNet, state: Mapping[str, torch.Tensor], where
         state = {f"backbone.{k}": v for k, v in state.items()}
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    missing = [k for k in own if k not in usable and not k.startswith(("classifier.", "pixel_"))]
+    missing = [k for k in own if k not in usable and not k.startswith(("classifier.", "pixel_", "box_head."))]
     if missing:
         raise ValueError(
             f"{where}: weights do not fit this architecture ({len(missing)} tensors missing or "
@@ -124,6 +161,7 @@ def create_model(
     std: Sequence[float] | None = None,
     drop_rate: float = 0.2,
     keep_imagenet_head: bool = False,
+    box_head: bool = False,
     **timm_kwargs: Any,
 ) -> CamidNet:
     """Build a :class:`CamidNet` on timm's ``arch``.
@@ -133,6 +171,7 @@ def create_model(
     (timm's own pretrained weights for ``arch``; downloads) or another timm model name such as
     ``"efficientnet_b0.ra_in1k"`` (downloads). ``keep_imagenet_head`` keeps the 1000-class head.
     ``mean``/``std`` (fractions of 255) override the normalisation that goes with the weights.
+    ``box_head`` adds :class:`BoxHead` (newly initialised).
     """
     head: nn.Linear | None = None
     default_mean, default_std = _default_norm(arch)
@@ -174,6 +213,7 @@ def create_model(
         mean=mean or default_mean,
         std=std or default_std,
         drop_rate=drop_rate,
+        box_head=box_head,
     )
     if keep_imagenet_head and head is not None:
         model.classifier.load_state_dict(head.state_dict())

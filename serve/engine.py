@@ -27,7 +27,14 @@ from data.decision import Decision, decide, scores_json, softmax
 from data.dedup import sha256_file
 from data.detection import DETECTOR_OUTPUTS, Box, Camera, decode_cameras, photo_verdict
 from data.preprocess import decode_hint, input_to_photo, prepare
-from data.zoom import ZoomSettings, crop_inputs, top_proposals, zoom_cameras
+from data.zoom import (
+    ZoomSettings,
+    crop_inputs,
+    crop_squares,
+    refined_boxes,
+    top_proposals,
+    zoom_cameras,
+)
 from serve.heatmap import heatmap_overlay
 
 log = logging.getLogger(__name__)
@@ -181,6 +188,8 @@ def load_zoom_stage(detector: Path, info: ModelContract, threads: int | None = N
         settings = ZoomSettings.from_json(info.zoom)
     except (TypeError, ValueError) as exc:
         raise ModelError(f"{detector}: malformed zoom settings ({exc}); {fix}") from exc
+    if settings.refine and "box" not in {o.name for o in session.get_outputs()}:
+        raise ModelError(f"{path}: the pair refines boxes but this crop classifier has no box output; {fix}")
     return ZoomStage(session, crop, settings, path)
 
 
@@ -328,8 +337,9 @@ class Engine:
     def _zoom(
         self, image: Image.Image, size: tuple[int, int], scores: np.ndarray, boxes: np.ndarray
     ) -> tuple[list[Box], np.ndarray]:
-        """The look-then-zoom proposals of one photo (boxes in photo pixels) from the detector's
-        peaks and the crop classifier's probabilities for each (``data/zoom.py``)."""
+        """The look-then-zoom proposals of one photo (boxes in photo pixels: the detector's, or the
+        crop classifier's with ``refine``) and the crop classifier's probabilities for each
+        (``data/zoom.py``)."""
         assert self.zoom is not None
         zoom, (w, h) = self.zoom, size
         picked = top_proposals(scores, zoom.settings)
@@ -338,7 +348,11 @@ class Engine:
             for b in boxes[picked]
         ]
         crops = crop_inputs(image, photo_boxes, size, zoom.settings, zoom.info.resize.size)
-        if len(crops):
+        if not len(crops):
+            return photo_boxes, np.zeros((0, len(self.info.names)))
+        if zoom.settings.refine:
+            logits, offsets = zoom.session.run(["logits", "box"], {"image": crops})
+            photo_boxes = refined_boxes(crop_squares(photo_boxes, size, zoom.settings), np.asarray(offsets))
+        else:
             (logits,) = zoom.session.run(["logits"], {"image": crops})
-            return photo_boxes, softmax(np.asarray(logits), zoom.info.temperature)
-        return photo_boxes, np.zeros((0, len(self.info.names)))
+        return photo_boxes, softmax(np.asarray(logits), zoom.info.temperature)

@@ -77,6 +77,7 @@ class TrainConfig:
     zoom_propose: float | None = None  # lowest detector score zoomed into; None: measured on val
     zoom_paste_from: str | None = None  # cutouts manifest (camid data synth --cutouts) ...
     zoom_paste: int = 0  # ... this many training crops per photo with a cutout pasted in the middle
+    zoom_refine: bool = False  # a box head: the crop classifier also reads the camera's box off the crop
     # an ensemble (mode=finetune): this many runs, seeds seed, seed+1, ..., on the same split, as
     # one model averaging their probabilities, calibrated on validation (training/ensemble.py)
     members: int = 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from data.contract import DETECTOR_OUTPUT_SPECS, ModelContract
+from data.contract import BOX_OUTPUT, DEFAULT_OUTPUTS, DETECTOR_OUTPUT_SPECS, ModelContract
 from data.labels import LabelSet
 from data.preprocess import ResizeRule
 from model.detector import CamidDetector
@@ -34,6 +34,8 @@ def create_contract(
     if isinstance(model, CamidDetector):
         extra["outputs"] = DETECTOR_OUTPUT_SPECS
         extra["thresholds"] = {"flag": 0.8, "reject": 0.2, "camera": 0.3}
+    elif isinstance(model, CamidNet) and model.box_head is not None:
+        extra["outputs"] = (*DEFAULT_OUTPUTS, BOX_OUTPUT)
     return ModelContract(
         **extra,
         labels=labels,

@@ -8,6 +8,12 @@ that camera (framed as the detector frames it), the others as hard negatives. Ea
 decoded once, as the server decodes it (shorter side >= ``zoom_decode_side``); a training crop is
 kept as a JPEG patch ``PAD`` times its side so that scale and shift jitter stay inside it.
 
+With ``zoom_refine`` the network also has a box head (:class:`~model.factory.BoxHead`) that learns
+where the object of the crop is (``data.zoom.box_offsets``: the camera box of a box, proposal or
+pasted crop, through the same jitter and flip as the pixels; backgrounds and missed proposals
+teach only the class). The pair is then calibrated with the boxes it reads off the crops, as the
+server uses them.
+
 Every layer of a :class:`~model.factory.CamidNet` trains through ``training.loop.fit`` (progress,
 ``last.pt`` after every epoch, ``--resume``). The temperature is fitted on the validation crops;
 with ``--detector`` the pair is then run on the validation photos exactly as the server runs it
@@ -23,7 +29,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +48,17 @@ from data.images import load_image, probe_image
 from data.labels import LabelSet
 from data.manifest import Manifest, Record
 from data.preprocess import decode_hint, input_to_photo, prepare
-from data.zoom import ZoomSettings, camera_probability, crop_inputs, top_proposals, zoom_cameras
+from data.zoom import (
+    ZoomSettings,
+    box_offsets,
+    camera_probability,
+    crop_inputs,
+    crop_squares,
+    distinct,
+    refined_boxes,
+    top_proposals,
+    zoom_cameras,
+)
 from model.checkpoint import load_any_checkpoint, read_checkpoint, save_checkpoint
 from model.detector import CamidDetector
 from model.factory import CamidNet, create_model
@@ -54,7 +70,7 @@ from training.detect import LOW_THRESHOLD, verdict_thresholds
 from training.detection import usable_records
 from training.detmetrics import Found, PhotoTruth, recall_at_false
 from training.distributed import barrier
-from training.loop import FitState, fit, fit_config, predict_logits
+from training.loop import FitState, LossStep, fit, fit_config
 from training.metrics import classification_metrics
 from training.paste import IGNORE, Cutout, load_cutouts, paste_centred
 from training.plots import plot_curves
@@ -71,6 +87,8 @@ MATCH_IOU = 0.3  # a proposal at this IoU with a camera box is that camera
 PROPOSE_CANDIDATES = (0.02, 0.05, 0.1, 0.2, 0.3)
 RECALL_SLACK = 0.01  # the highest propose threshold within this much of the best recall wins
 PASTE_WIDTHS = (0.008, 0.1)  # a pasted object spans this share of the photo width (log-uniform)
+BOX_WEIGHT = 2.0  # the box head's smooth-L1 loss (offsets in crop sides) against cross-entropy
+NO_BOX = (math.nan, math.nan, math.nan, math.nan)
 
 
 @dataclass(frozen=True)
@@ -80,6 +98,7 @@ class CropSpec:
     box: Box  # photo pixels
     label: str
     source: str  # "box" | "background" | "proposal" | "pasted"
+    truth: Box | None = None  # the object's box (photo pixels) the box head learns, if any
 
 
 @dataclass
@@ -87,18 +106,21 @@ class ValPhoto:
     """A validation photo's truth and the detector's proposals with their crop rows."""
 
     truth: PhotoTruth
-    boxes: list[Box]
+    boxes: list[Box]  # the detector's (refined ones replace them in calibration)
     det_scores: np.ndarray
     rows: np.ndarray  # indices of the proposals' crops in the validation crop set
+    squares: list[Box] = field(default_factory=list)  # the proposals' crop squares
 
 
 @dataclass
 class CropSet:
-    """Training patches (JPEG bytes) or exact validation crops (uint8), labels and counts."""
+    """Training patches (JPEG bytes) or exact validation crops (uint8), labels and counts; the
+    object box of each (patch pixels for training, photo pixels for validation; NaN: none)."""
 
     patches: list[bytes] = field(default_factory=list)
     arrays: list[np.ndarray] = field(default_factory=list)
     targets: list[int] = field(default_factory=list)
+    truths: list[Box] = field(default_factory=list)
     photos: list[ValPhoto] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -123,13 +145,14 @@ def zoom_settings(cfg: TrainConfig, propose: float | None = None) -> ZoomSetting
         propose=0.05 if value is None else value,
         max_proposals=cfg.zoom_max_proposals,
         decode_side=cfg.zoom_decode_side,
+        refine=cfg.zoom_refine,
     )
 
 
 def box_specs(boxes: Sequence[LabeledBox], labels: LabelSet) -> list[CropSpec]:
     """A crop around every labelled box: camera classes keep their label, look-alikes are negatives."""
     cams = set(labels.cameras)
-    return [CropSpec(b.box, b.label if b.label in cams else labels.negative, "box") for b in boxes]
+    return [CropSpec(b.box, b.label if b.label in cams else labels.negative, "box", b.box) for b in boxes]
 
 
 def background_specs(
@@ -175,13 +198,16 @@ def _box_of_square(square: Box, settings: ZoomSettings) -> Box:
 
 
 def proposal_specs(proposals: Sequence[Box], boxes: Sequence[LabeledBox], labels: LabelSet) -> list[CropSpec]:
-    """The detector's proposals: the camera a proposal overlaps at IoU >= 0.3, else a hard negative."""
+    """The detector's proposals: the camera a proposal overlaps at IoU >= 0.3 (its box the truth),
+    else a hard negative."""
     cams = [b for b in boxes if b.label in labels.cameras]
     out = []
     for p in proposals:
         best = max(cams, key=lambda b: iou(p, b.box), default=None)
-        hit = best is not None and iou(p, best.box) >= MATCH_IOU
-        out.append(CropSpec(p, best.label if hit and best is not None else labels.negative, "proposal"))
+        if best is not None and iou(p, best.box) >= MATCH_IOU:
+            out.append(CropSpec(p, best.label, "proposal", best.box))
+        else:
+            out.append(CropSpec(p, labels.negative, "proposal"))
     return out
 
 
@@ -213,15 +239,20 @@ class _Detector:
 
 def _patch(
     image: Image.Image, spec: CropSpec, size: tuple[int, int], settings: ZoomSettings, side: int
-) -> bytes:
-    """The JPEG patch ``PAD`` crop sides wide around ``spec``'s crop square, ``side`` pixels."""
+) -> tuple[bytes, Box]:
+    """The JPEG patch ``PAD`` crop sides wide around ``spec``'s crop square, ``side`` pixels, and
+    ``spec.truth`` in the patch's pixels (``NO_BOX`` without one)."""
     w, h = size
     x0, y0, x1, y1 = crop_square(spec.box, w, h, context=settings.context, min_px=settings.min_px)
     cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * PAD / 2
     img = cut_crop(image, (cx - half, cy - half, cx + half, cy + half), side, image.width / w)
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=95)
-    return buf.getvalue()
+    if spec.truth is None:
+        return buf.getvalue(), NO_BOX
+    k, t = side / (2 * half), spec.truth
+    truth = ((t[0] - cx + half) * k, (t[1] - cy + half) * k, (t[2] - cx + half) * k, (t[3] - cy + half) * k)
+    return buf.getvalue(), truth
 
 
 def pasted_patches(
@@ -235,7 +266,7 @@ def pasted_patches(
     labels: LabelSet,
     side: int,
     widths: tuple[float, float] = PASTE_WIDTHS,
-) -> list[tuple[CropSpec, bytes]]:
+) -> list[tuple[CropSpec, bytes, Box]]:
     """``n`` training patches of this photo with a rendered cutout pasted in the middle: one of
     its objects, drawn uniformly (a camera or a look-alike on the same pole), spans ``widths`` of
     the photo width, pasted at the decoded photo's resolution so it gets the photo's own pixel
@@ -245,7 +276,7 @@ def pasted_patches(
     scale = image.width / w
     cams = [b.box for b in boxes if b.label in labels.cameras]
     base = np.asarray(image.convert("RGB"))
-    out: list[tuple[CropSpec, bytes]] = []
+    out: list[tuple[CropSpec, bytes, Box]] = []
     for _ in range(n):
         cut = cutouts[int(rng.integers(0, len(cutouts)))]
         width = w * math.exp(float(rng.uniform(math.log(widths[0]), math.log(widths[1]))))
@@ -264,8 +295,9 @@ def pasted_patches(
         b = paste_centred(pixels, cut, (cx * scale, cy * scale), width * scale, rng, ref)
         cls = int(cut.classes[ref])
         label = labels.negative if cls == IGNORE else labels.cameras[cls]
-        spec = CropSpec((b[0] / scale, b[1] / scale, b[2] / scale, b[3] / scale), label, "pasted")
-        out.append((spec, _patch(Image.fromarray(pixels), spec, size, settings, side)))
+        photo_box = (b[0] / scale, b[1] / scale, b[2] / scale, b[3] / scale)
+        spec = CropSpec(photo_box, label, "pasted", photo_box)
+        out.append((spec, *_patch(Image.fromarray(pixels), spec, size, settings, side)))
     return out
 
 
@@ -302,30 +334,35 @@ def collect_crops(
             out.counts[f"{s.source}:{s.label}"] = out.counts.get(f"{s.source}:{s.label}", 0) + 1
             out.targets.append(labels.index(s.label))
         if train:
-            out.patches += [_patch(image, s, wh, settings, round(size * PAD)) for s in specs]
+            for patch, at in (_patch(image, s, wh, settings, round(size * PAD)) for s in specs):
+                out.patches.append(patch)
+                out.truths.append(at)
             if cutouts and cfg.zoom_paste:
                 pasted = pasted_patches(
                     image, wh, boxes, cutouts, cfg.zoom_paste, rng, settings, labels, round(size * PAD)
                 )
-                for spec, patch in pasted:
+                for spec, patch, at in pasted:
                     key = f"{spec.source}:{spec.label}"
                     out.counts[key] = out.counts.get(key, 0) + 1
                     out.targets.append(labels.index(spec.label))
                     out.patches.append(patch)
+                    out.truths.append(at)
             continue
         out.arrays += list(crop_inputs(image, [s.box for s in specs], wh, settings, size))
+        out.truths += [s.truth or NO_BOX for s in specs]
         truth = tuple((b.box, b.label) for b in boxes if b.label in labels.cameras)
         rows = np.arange(n_before, n_before + len(found))
-        out.photos.append(ValPhoto(PhotoTruth(truth, float(info.width)), list(found), scores, rows))
+        squares = crop_squares(found, wh, settings)
+        out.photos.append(ValPhoto(PhotoTruth(truth, float(info.width)), list(found), scores, rows, squares))
     return out
 
 
 def crop_augmentation(seed: int) -> A.Compose:
     """Colour, blur, downscale-upscale (a camera 16 px wide in the photo is a blurry crop) and
-    JPEG artefacts; flips. Scale and shift jitter come before, from the patch (:class:`PatchDataset`)."""
+    JPEG artefacts. Scale and shift jitter and the flip come before, from the patch
+    (:class:`PatchDataset`), which moves the object's box with them."""
     return A.Compose(
         [
-            A.HorizontalFlip(p=0.5),
             A.RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=0.3, p=0.7),
             A.HueSaturationValue(hue_shift_limit=8, sat_shift_limit=25, val_shift_limit=15, p=0.4),
             A.OneOf([A.MotionBlur(blur_limit=(3, 5)), A.GaussianBlur(sigma_limit=(0.3, 1.2))], p=0.3),
@@ -337,19 +374,30 @@ def crop_augmentation(seed: int) -> A.Compose:
     )
 
 
-class PatchDataset(Dataset[tuple[torch.Tensor, int]]):
+class PatchDataset(Dataset[tuple[Any, ...]]):
     """Training crops: a jittered square (scale 0.75-1.33, shift +-0.15 side) of each patch,
-    resized to ``size`` and augmented; ``(uint8 [3,size,size], class index)``."""
+    flipped half the time, resized to ``size`` and augmented: ``(uint8 [3,size,size], class
+    index)``; with ``truths`` (each patch's object box in patch pixels, NaN for none) also the box
+    head's target (``data.zoom.box_offsets`` in the jittered, flipped crop; NaN for none)."""
 
-    def __init__(self, patches: Sequence[bytes], targets: Sequence[int], size: int, seed: int = 0) -> None:
+    def __init__(
+        self,
+        patches: Sequence[bytes],
+        targets: Sequence[int],
+        size: int,
+        seed: int = 0,
+        truths: Sequence[Box] | None = None,
+    ) -> None:
         self.patches, self.targets, self.size = list(patches), list(targets), size
+        self.truths = None if truths is None else list(truths)
         self.rng = np.random.default_rng(seed)
         self.aug = crop_augmentation(seed)
 
     def __len__(self) -> int:
         return len(self.patches)
 
-    def jittered(self, i: int) -> Image.Image:
+    def jittered(self, i: int) -> tuple[Image.Image, Box]:
+        """The jittered, maybe flipped crop of patch ``i`` and the offsets of its object's box."""
         patch = Image.open(io.BytesIO(self.patches[i])).convert("RGB")
         base = patch.width / PAD
         lo, hi = (math.log(v) for v in SCALE_JITTER)
@@ -357,11 +405,52 @@ class PatchDataset(Dataset[tuple[torch.Tensor, int]]):
         dx, dy = (float(v) * base for v in self.rng.uniform(-SHIFT_JITTER, SHIFT_JITTER, 2))
         cx, cy = patch.width / 2 + dx, patch.height / 2 + dy
         box = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
-        return patch.resize((self.size, self.size), Image.Resampling.BILINEAR, box=box)
+        crop = patch.resize((self.size, self.size), Image.Resampling.BILINEAR, box=box)
+        truth = NO_BOX if self.truths is None else self.truths[i]
+        offsets = NO_BOX if math.isnan(truth[0]) else box_offsets(box, truth)
+        if self.rng.random() < 0.5:
+            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            offsets = (-offsets[0], *offsets[1:])
+        return crop, offsets
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        arr = self.aug(image=np.asarray(self.jittered(i)))["image"]
-        return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))), self.targets[i]
+    def __getitem__(self, i: int) -> tuple[Any, ...]:
+        crop, offsets = self.jittered(i)
+        arr = self.aug(image=np.asarray(crop))["image"]
+        x = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+        if self.truths is None:
+            return x, self.targets[i]
+        return x, self.targets[i], torch.tensor(offsets, dtype=torch.float32)
+
+
+def boxed_step(ce: nn.Module, weight: float = BOX_WEIGHT) -> LossStep:
+    """Cross-entropy plus ``weight`` times the box head's smooth-L1 loss on the crops that have an
+    object box (a batch of ``(images, labels, offsets)``, NaN offsets for none)."""
+
+    def step(model: nn.Module, batch: Any, device: torch.device) -> tuple[torch.Tensor, int]:
+        x, y, target = (t.to(device, non_blocking=True) for t in batch)
+        logits, offsets = model(x, boxes=True)
+        loss = ce(logits.float(), y)
+        has = ~torch.isnan(target[:, 0])
+        if bool(has.any()):
+            box_loss = nn.functional.smooth_l1_loss(offsets.float()[has], target[has], beta=0.05)
+            loss = loss + weight * box_loss
+        return loss, len(y)
+
+    return step
+
+
+@torch.no_grad()
+def predict_crops(model: CamidNet, x: torch.Tensor, batch_size: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Logits ``[N,C]`` of uint8 crops ``x`` and, with a box head, their box offsets ``[N,4]``."""
+    model.eval()
+    boxed = model.box_head is not None
+    logits, offsets = [torch.zeros(0, model.num_classes)], [torch.zeros(0, 4)]
+    for start in range(0, len(x), batch_size):
+        batch = x[start : start + batch_size]
+        out, box = model(batch, boxes=True) if boxed else (model(batch), torch.zeros(0, 4))
+        logits.append(out.float().cpu())
+        offsets.append(box.float().cpu())
+    return torch.cat(logits).numpy(), torch.cat(offsets).numpy() if boxed else None
 
 
 def _truth_agnostic(t: PhotoTruth) -> PhotoTruth:
@@ -369,14 +458,13 @@ def _truth_agnostic(t: PhotoTruth) -> PhotoTruth:
 
 
 def _pair_found(photos: Sequence[ValPhoto], p_camera: np.ndarray, propose: float) -> list[list[Found]]:
-    return [
-        [
-            Found(b, "camera", float(p_camera[r]))
-            for b, s, r in zip(p.boxes, p.det_scores, p.rows, strict=True)
-            if s >= propose
-        ]
-        for p in photos
-    ]
+    """Each photo's proposals at ``propose`` as the pair finds them (each camera once)."""
+    out = []
+    for p in photos:
+        keep = [k for k, s in enumerate(p.det_scores) if s >= propose]
+        found = [Found(p.boxes[k], "camera", float(p_camera[p.rows[k]])) for k in keep]
+        out.append([found[i] for i in distinct([f.box for f in found], [f.score for f in found])])
+    return out
 
 
 def calibrate_pair(
@@ -422,8 +510,31 @@ def calibrate_pair(
     )
 
 
+def box_figures(photos: Sequence[ValPhoto], truths: Sequence[Box], offsets: np.ndarray) -> dict[str, Any]:
+    """How well the validation proposals on a camera fit it (the camera they overlap at IoU >=
+    0.3), with the detector's boxes and with the refined ones: median IoU and share at IoU >= 0.5."""
+    det, ref = [], []
+    for p in photos:
+        refined = refined_boxes(p.squares, offsets[p.rows])
+        for box, new, row in zip(p.boxes, refined, p.rows, strict=True):
+            truth = truths[row]
+            if not math.isnan(truth[0]):
+                det.append(iou(box, truth))
+                ref.append(iou(new, truth))
+    if not det:
+        return {"proposals_on_a_camera": 0}
+    return {
+        "proposals_on_a_camera": len(det),
+        "detector_median_iou": float(np.median(det)),
+        "refined_median_iou": float(np.median(ref)),
+        "detector_iou_0.5": float(np.mean(np.asarray(det) >= 0.5)),
+        "refined_iou_0.5": float(np.mean(np.asarray(ref) >= 0.5)),
+    }
+
+
 def _loaders(train: CropSet, val: CropSet, cfg: TrainConfig) -> tuple[DataLoader[Any], DataLoader[Any]]:
-    ds = PatchDataset(train.patches, train.targets, cfg.image_size, seed=cfg.seed)
+    truths = train.truths if cfg.zoom_refine else None
+    ds = PatchDataset(train.patches, train.targets, cfg.image_size, seed=cfg.seed, truths=truths)
     gen = torch.Generator().manual_seed(cfg.seed)
     train_loader = DataLoader(
         ds, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.num_workers, generator=gen,
@@ -492,7 +603,7 @@ def train_zoom(
             )
         train, val = _collect(ctx, detector)
         start = time.perf_counter()
-        model = create_model(config.arch, len(ctx.labels), config.pretrained)
+        model = create_model(config.arch, len(ctx.labels), config.pretrained, box_head=config.zoom_refine)
         train_loader, val_loader = _loaders(train, val, config)
 
         def save_last(state: FitState, net: nn.Module) -> None:
@@ -502,10 +613,12 @@ def train_zoom(
                             extra={"stage": "zoom", "fit_state": state.to_dict()})  # fmt: skip
 
         model.to(ctx.device)
+        weight = class_weights(train.targets, len(ctx.labels)).to(ctx.device)
+        ce = nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
         state = fit(
             model, train_loader, val_loader, fit_config(config), device=ctx.device, dist_info=ctx.dist,
-            class_weight=class_weights(train.targets, len(ctx.labels)), state=_resume(ctx, model),
-            on_epoch_end=save_last, desc="zoom",
+            class_weight=weight, state=_resume(ctx, model), on_epoch_end=save_last, desc="zoom",
+            loss_step=boxed_step(ce) if config.zoom_refine else None,
         )  # fmt: skip
         ctx.histories["zoom"] = state.history
         ctx.seconds["train"] = time.perf_counter() - start
@@ -519,21 +632,21 @@ def _finish(
     ctx: RunContext, model: CamidNet, val: CropSet, detector: _Detector | None, manifest_path: Path
 ) -> ZoomResult:
     cfg, labels = ctx.config, ctx.labels
-    logits, y = predict_logits(
-        model,
-        DataLoader(
-            TensorDataset(torch.from_numpy(np.stack(val.arrays)), torch.tensor(val.targets)),
-            batch_size=cfg.batch_size,
-        ),
-        ctx.device,
+    logits, offsets = predict_crops(
+        model.to(ctx.device), torch.from_numpy(np.stack(val.arrays)).to(ctx.device), cfg.batch_size
     )
+    y = np.asarray(val.targets)
     cal = calibrate(logits, y, labels.names, labels.targets, cfg.flag_precision, cfg.max_target_rejected)
     probs = softmax(logits, cal.temperature)
     metrics: dict[str, Any] = {"val_crops": classification_metrics(y, probs.argmax(1), labels.names)}
     thresholds = {"camera": 0.5, **cal.thresholds}
     propose = cfg.zoom_propose
+    photos = val.photos
+    if offsets is not None:
+        metrics["val_boxes"] = box_figures(photos, val.truths, offsets)
+        photos = [replace(p, boxes=refined_boxes(p.squares, offsets[p.rows])) for p in photos]
     if detector is not None:
-        propose, thresholds, metrics["val_pair"] = calibrate_pair(val.photos, probs, labels, cfg)
+        propose, thresholds, metrics["val_pair"] = calibrate_pair(photos, probs, labels, cfg)
     crop = {
         **zoom_settings(cfg, propose).to_json(),
         "calibrated_with_detector": detector.sha256 if detector else None,

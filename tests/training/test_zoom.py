@@ -100,6 +100,36 @@ def test_training_patches_give_jittered_uint8_crops(tmp_path: Path) -> None:
     assert not np.array_equal(ds[0][0].numpy(), ds[0][0].numpy())  # jitter and augmentation vary
 
 
+def test_the_box_target_follows_the_object_through_jitter_and_flip() -> None:
+    import io
+
+    from PIL import Image
+
+    from data.zoom import refined_boxes
+    from training.zoom import PatchDataset
+
+    side = 160
+    patch = Image.new("RGB", (side, side), (60, 70, 80))
+    # right of the patch's centre by more than the shift jitter (so a flip must move it), and
+    # inside every jittered crop
+    truth = (92.0, 66.0, 100.0, 74.0)
+    ImageDraw.Draw(patch).rectangle((92, 66, 99, 73), fill=(255, 255, 255))
+    buf = io.BytesIO()
+    patch.save(buf, "PNG")
+    ds = PatchDataset([buf.getvalue(), buf.getvalue()], [1, 0], 64, seed=3, truths=[truth, (np.nan,) * 4])
+    lefts = 0
+    for _ in range(20):
+        crop, offsets = ds.jittered(0)
+        (box,) = refined_boxes([(0.0, 0.0, 64.0, 64.0)], np.array([offsets]))
+        white = np.argwhere(np.asarray(crop).min(axis=2) > 160)  # (y, x) of the object's pixels
+        (y0, x0), (y1, x1) = white.min(axis=0), white.max(axis=0) + 1
+        assert iou(box, (float(x0), float(y0), float(x1), float(y1))) > 0.6, (box, (x0, y0, x1, y1))
+        lefts += box[2] < 32  # flipped: the object is left of the crop's centre
+    assert 0 < lefts < 20
+    x, y, target = ds[1]  # a crop without an object box teaches the class only
+    assert y == 0 and tuple(x.shape) == (3, 64, 64) and bool(target.isnan().all())
+
+
 def test_contract_round_trips_crop_and_zoom() -> None:
     base = ModelContract(labels=load_labels(), architecture="x")
     assert "camid.crop" not in base.to_metadata_props()
@@ -117,7 +147,7 @@ def zoom_run(detector_run, tmp_path_factory: pytest.TempPathFactory):  # type: i
 
     torch.set_num_threads(2)
     data, det = detector_run
-    cfg = _config(zoom_detector=str(det.checkpoint))
+    cfg = _config(zoom_detector=str(det.checkpoint), zoom_refine=True)
     return data, det, train_zoom(data, tmp_path_factory.mktemp("zoom"), cfg)
 
 
@@ -143,6 +173,8 @@ def test_the_zoom_run_saves_a_calibrated_crop_classifier(zoom_run) -> None:  # t
     assert c.task == "classify" and c.crop is not None and c.crop["calibrated_with_detector"]
     assert {"camera", "flag", "reject"} <= set(c.thresholds) and c.temperature > 0
     assert 0 <= c.crop["propose"] < 1 and c.crop["max_proposals"] == 4
+    assert c.crop["refine"] is True and c.metrics["val_boxes"]["proposals_on_a_camera"] > 0
+    assert [o.name for o in c.outputs] == ["logits", "cam", "box"]
     pair_figures = c.metrics["val_pair"]
     assert pair_figures["val_false_per_photo"] <= 0.1 + 1e-9
     assert set(pair_figures["propose_sweep"]) == {"0.02", "0.05", "0.1", "0.2", "0.3"}
@@ -170,8 +202,11 @@ def test_the_exported_pair_finds_cameras_with_the_zoom_labels(zoom_run, pair: Pa
     assert hits / total >= 0.5, f"the pair found {hits}/{total} cameras with the right label"
 
 
-def _forced_pair(zoom_run, pair: Path, folder: Path, label: str) -> Path:  # type: ignore[no-untyped-def]
-    """The detector of ``pair`` with a crop classifier that always answers ``label``."""
+def _forced_pair(  # type: ignore[no-untyped-def]
+    zoom_run, pair: Path, folder: Path, label: str, box: tuple[float, ...] | None = None
+) -> Path:
+    """The detector of ``pair`` with a crop classifier that always answers ``label`` (and, with
+    ``box``, always reads those box offsets off the crop; ``()``: has no box head)."""
     import onnx
     import torch
 
@@ -185,7 +220,13 @@ def _forced_pair(zoom_run, pair: Path, folder: Path, label: str) -> Path:  # typ
         model.classifier.weight.zero_()
         model.classifier.bias.fill_(-10.0)
         model.classifier.bias[meta.contract.labels.index(label)] = 10.0
-    out = folder / f"{label}.onnx"
+        if box == ():
+            model.box_head = None
+        elif box is not None:
+            assert model.box_head is not None
+            model.box_head.out.weight.zero_()
+            model.box_head.out.bias.copy_(torch.tensor(box))
+    out = folder / f"{label}{len(box) if box is not None else ''}.onnx"
     export_onnx((model, meta), companion_path(out), n_random=2)
     proto = onnx.load(pair)
     set_metadata(
@@ -219,8 +260,38 @@ def test_labels_and_rejections_come_from_the_crop_classifier(zoom_run, pair: Pat
     assert pred.cameras and all(
         c.label == "other_camera" for c in pred.cameras
     )  # the detector knows no such class
-    assert len(pred.cameras) == len(top_proposals(scores, rejecting.zoom.settings))
+    assert len(pred.cameras) <= len(top_proposals(scores, rejecting.zoom.settings))  # each camera once
     assert all(abs(sum(p for _, p in c.probabilities) - 1) < 1e-6 for c in pred.cameras)
+
+
+def test_the_served_box_is_the_one_the_crop_classifier_reads_off_its_crop(  # type: ignore[no-untyped-def]
+    zoom_run, pair: Path, tmp_path: Path
+) -> None:
+    from data.preprocess import input_to_photo
+    from data.zoom import crop_squares, top_proposals
+    from serve.engine import Engine, ModelError
+
+    img, _ = _two_camera_photo()
+    # the crop classifier says: a camera a quarter of the crop wide and high (log 0.25), an eighth
+    # of the crop right of the crop's centre
+    forced = _forced_pair(zoom_run, pair, tmp_path, "huawei_ipc6625_z30", (0.125, 0.0, -1.3863, -1.3863))
+    engine = Engine.load(forced)
+    assert engine.zoom is not None and engine.zoom.settings.refine
+    _, scores, _, boxes = engine.session.run(None, {"image": engine.prepare([img])})
+    picked = top_proposals(scores[0], engine.zoom.settings)
+    proposals = [
+        input_to_photo(tuple(boxes[0][k]), img.width, img.height, engine.info.resize) for k in picked
+    ]
+    expected = []
+    for x0, y0, x1, y1 in crop_squares(proposals, img.size, engine.zoom.settings):
+        cx, cy, side = (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0
+        expected.append((cx, cy - side / 8, cx + side / 4, cy + side / 8))
+    (pred,) = engine.classify([img])
+    assert pred.cameras and len(pred.cameras) <= len(expected)
+    for cam in pred.cameras:
+        assert any(np.allclose(cam.box, e, atol=0.01) for e in expected), (cam.box, expected)
+    with pytest.raises(ModelError, match="refines boxes but this crop classifier has no box output"):
+        Engine.load(_forced_pair(zoom_run, pair, tmp_path, "huawei_ipc6625_z30", ()))
 
 
 def test_a_missing_or_changed_companion_is_a_clear_model_error(pair: Path, tmp_path: Path) -> None:
@@ -314,10 +385,14 @@ def test_pasted_crops_hold_their_cutout_in_the_middle_with_its_label(tmp_path: P
     image = Image.new("RGB", (640, 480), (90, 110, 130))  # a photo with one camera in a corner
     boxes = [LabeledBox("huawei_ipc6225_vrz_es", (560.0, 20.0, 600.0, 40.0))]
     settings, rng, seen = ZoomSettings(min_px=16), np.random.default_rng(0), set()
-    for spec, patch in pasted_patches(
+    for spec, patch, at in pasted_patches(
         image, image.size, boxes, cutouts, 12, rng, settings, labels, 96, widths=(0.03, 0.06)
     ):
         seen.add(spec.label)
+        # the box head's truth is the pasted object's box, in the patch's pixels: in its middle
+        assert (
+            spec.truth == spec.box and abs((at[0] + at[2]) / 2 - 48) < 1 and abs((at[1] + at[3]) / 2 - 48) < 1
+        )
         assert spec.source == "pasted" and iou(spec.box, boxes[0].box) == 0
         assert 0.03 <= (spec.box[2] - spec.box[0]) / image.width <= 0.06 + 1e-3
         pixels = np.asarray(Image.open(io.BytesIO(patch)), dtype=np.float32)
