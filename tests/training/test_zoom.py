@@ -106,26 +106,32 @@ def test_the_box_target_follows_the_object_through_jitter_and_flip() -> None:
     from PIL import Image
 
     from data.zoom import refined_boxes
-    from training.zoom import PatchDataset
+    from training.zoom import PAD, SHIFT_JITTER, PatchDataset
 
-    side = 160
+    side = 200
+    base = side / PAD  # the crop side before jitter, in patch pixels
     patch = Image.new("RGB", (side, side), (60, 70, 80))
-    # right of the patch's centre by more than the shift jitter (so a flip must move it), and
-    # inside every jittered crop
-    truth = (92.0, 66.0, 100.0, 74.0)
-    ImageDraw.Draw(patch).rectangle((92, 66, 99, 73), fill=(255, 255, 255))
+    # right of the patch's centre by more than the shift jitter, so a flip must move it left
+    x0, y0 = side / 2 + (SHIFT_JITTER + 0.05) * base, side / 2 - 0.1 * base
+    truth = (x0, y0, x0 + 0.12 * base, y0 + 0.08 * base)
+    ImageDraw.Draw(patch).rectangle((truth[0], truth[1], truth[2] - 1, truth[3] - 1), fill=(255, 255, 255))
     buf = io.BytesIO()
     patch.save(buf, "PNG")
     ds = PatchDataset([buf.getvalue(), buf.getvalue()], [1, 0], 64, seed=3, truths=[truth, (np.nan,) * 4])
-    lefts = 0
-    for _ in range(20):
+    lefts = seen = 0
+    for _ in range(30):
         crop, offsets = ds.jittered(0)
         (box,) = refined_boxes([(0.0, 0.0, 64.0, 64.0)], np.array([offsets]))
+        inside = (max(box[0], 0.0), max(box[1], 0.0), min(box[2], 64.0), min(box[3], 64.0))
         white = np.argwhere(np.asarray(crop).min(axis=2) > 160)  # (y, x) of the object's pixels
-        (y0, x0), (y1, x1) = white.min(axis=0), white.max(axis=0) + 1
-        assert iou(box, (float(x0), float(y0), float(x1), float(y1))) > 0.6, (box, (x0, y0, x1, y1))
-        lefts += box[2] < 32  # flipped: the object is left of the crop's centre
-    assert 0 < lefts < 20
+        if len(white) < 4:  # jittered out of the crop: so is its box
+            assert inside[2] - inside[0] < 2 or inside[3] - inside[1] < 2, box
+            continue
+        (wy0, wx0), (wy1, wx1) = white.min(axis=0), white.max(axis=0) + 1
+        assert iou(inside, (float(wx0), float(wy0), float(wx1), float(wy1))) > 0.6, (box, white)
+        seen += 1
+        lefts += (box[0] + box[2]) / 2 < 32  # flipped: the object is left of the crop's centre
+    assert seen >= 20 and 0 < lefts < seen
     x, y, target = ds[1]  # a crop without an object box teaches the class only
     assert y == 0 and tuple(x.shape) == (3, 64, 64) and bool(target.isnan().all())
 
