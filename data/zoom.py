@@ -115,15 +115,27 @@ def box_offsets(square: Sequence[float], box: Sequence[float]) -> tuple[float, f
     return ((bx - cx) / side, (by - cy) / side, math.log(w / side), math.log(h / side))
 
 
-def refined_boxes(squares: Sequence[Box], offsets: np.ndarray) -> list[Box]:
+def refined_boxes(
+    squares: Sequence[Box], offsets: np.ndarray, within: tuple[int, int] | None = None
+) -> list[Box]:
     """The boxes (photo pixels) that the box head's ``offsets`` ``[N,4]`` (:func:`box_offsets`)
-    give in their crop ``squares``; sizes are capped at ``MAX_LOG_SIZE``."""
+    give in their crop ``squares``; sizes are capped at ``MAX_LOG_SIZE``, and with ``within``
+    (the photo's width and height) the boxes are clipped to the photo, as the detector's are."""
     out: list[Box] = []
     for (x0, y0, x1, _), (dx, dy, lw, lh) in zip(squares, np.asarray(offsets, np.float64), strict=True):
         side = x1 - x0
         cx, cy = x0 + side / 2 + dx * side, y0 + side / 2 + dy * side
         w, h = side * math.exp(min(lw, MAX_LOG_SIZE)), side * math.exp(min(lh, MAX_LOG_SIZE))
-        out.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+        box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+        if within is not None:
+            wx, wy = float(within[0]), float(within[1])
+            box = (
+                min(max(box[0], 0.0), wx),
+                min(max(box[1], 0.0), wy),
+                min(max(box[2], 0.0), wx),
+                min(max(box[3], 0.0), wy),
+            )
+        out.append(box)
     return out
 
 

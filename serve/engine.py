@@ -352,7 +352,8 @@ class Engine:
             return photo_boxes, np.zeros((0, len(self.info.names)))
         if zoom.settings.refine:
             logits, offsets = zoom.session.run(["logits", "box"], {"image": crops})
-            photo_boxes = refined_boxes(crop_squares(photo_boxes, size, zoom.settings), np.asarray(offsets))
+            squares = crop_squares(photo_boxes, size, zoom.settings)
+            photo_boxes = refined_boxes(squares, np.asarray(offsets), within=size)
         else:
             (logits,) = zoom.session.run(["logits"], {"image": crops})
         return photo_boxes, softmax(np.asarray(logits), zoom.info.temperature)

@@ -110,6 +110,7 @@ class ValPhoto:
     det_scores: np.ndarray
     rows: np.ndarray  # indices of the proposals' crops in the validation crop set
     squares: list[Box] = field(default_factory=list)  # the proposals' crop squares
+    size: tuple[int, int] | None = None  # the photo's width and height (refined boxes are clipped to it)
 
 
 @dataclass
@@ -353,7 +354,8 @@ def collect_crops(
         truth = tuple((b.box, b.label) for b in boxes if b.label in labels.cameras)
         rows = np.arange(n_before, n_before + len(found))
         squares = crop_squares(found, wh, settings)
-        out.photos.append(ValPhoto(PhotoTruth(truth, float(info.width)), list(found), scores, rows, squares))
+        photo = ValPhoto(PhotoTruth(truth, float(info.width)), list(found), scores, rows, squares, wh)
+        out.photos.append(photo)
     return out
 
 
@@ -515,7 +517,7 @@ def box_figures(photos: Sequence[ValPhoto], truths: Sequence[Box], offsets: np.n
     0.3), with the detector's boxes and with the refined ones: median IoU and share at IoU >= 0.5."""
     det, ref = [], []
     for p in photos:
-        refined = refined_boxes(p.squares, offsets[p.rows])
+        refined = refined_boxes(p.squares, offsets[p.rows], within=p.size)
         for box, new, row in zip(p.boxes, refined, p.rows, strict=True):
             truth = truths[row]
             if not math.isnan(truth[0]):
@@ -644,7 +646,7 @@ def _finish(
     photos = val.photos
     if offsets is not None:
         metrics["val_boxes"] = box_figures(photos, val.truths, offsets)
-        photos = [replace(p, boxes=refined_boxes(p.squares, offsets[p.rows])) for p in photos]
+        photos = [replace(p, boxes=refined_boxes(p.squares, offsets[p.rows], within=p.size)) for p in photos]
     if detector is not None:
         propose, thresholds, metrics["val_pair"] = calibrate_pair(photos, probs, labels, cfg)
     crop = {

@@ -28,6 +28,9 @@ def test_a_box_read_off_a_crop_is_placed_in_photo_pixels() -> None:
     assert np.allclose(box, (232 + 6.4 - 8, 132 - 4, 232 + 6.4 + 8, 132 + 4))
     (huge,) = refined_boxes([square], np.array([[0.0, 0.0, 9.0, 9.0]]))  # a wild output stays bounded
     assert huge[2] - huge[0] <= 64 * np.e + 1e-6
+    # in a 250 x 150 photo the box is clipped to the photo, as the detector's boxes are
+    (edge,) = refined_boxes([square], np.array([[0.5, 0.3, np.log(0.5), np.log(0.5)]]), within=(250, 150))
+    assert edge == (232 + 32 - 16, 132 + 19.2 - 16, 250.0, 150.0)
 
 
 def test_the_same_camera_proposed_twice_is_one_camera() -> None:
