@@ -139,6 +139,14 @@ def refined_boxes(
     return out
 
 
+def refine_proposals(
+    boxes: Sequence[Box], offsets: np.ndarray, photo_size: tuple[int, int], settings: ZoomSettings
+) -> list[Box]:
+    """The refined boxes of proposals ``boxes`` (photo pixels) from the box head's ``offsets`` on
+    their crops, clipped to the ``photo_size`` photo: what the server serves with ``refine``."""
+    return refined_boxes(crop_squares(boxes, photo_size, settings), offsets, within=photo_size)
+
+
 def distinct(boxes: Sequence[Box], scores: Sequence[float], threshold: float = DUPLICATE_IOU) -> list[int]:
     """Indices of ``boxes``, surest first, without any box that overlaps a surer kept one at IoU
     >= ``threshold`` (the same camera proposed twice)."""

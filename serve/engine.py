@@ -30,8 +30,7 @@ from data.preprocess import decode_hint, input_to_photo, prepare
 from data.zoom import (
     ZoomSettings,
     crop_inputs,
-    crop_squares,
-    refined_boxes,
+    refine_proposals,
     top_proposals,
     zoom_cameras,
 )
@@ -352,8 +351,7 @@ class Engine:
             return photo_boxes, np.zeros((0, len(self.info.names)))
         if zoom.settings.refine:
             logits, offsets = zoom.session.run(["logits", "box"], {"image": crops})
-            squares = crop_squares(photo_boxes, size, zoom.settings)
-            photo_boxes = refined_boxes(squares, np.asarray(offsets), within=size)
+            photo_boxes = refine_proposals(photo_boxes, np.asarray(offsets), size, zoom.settings)
         else:
             (logits,) = zoom.session.run(["logits"], {"image": crops})
         return photo_boxes, softmax(np.asarray(logits), zoom.info.temperature)

@@ -53,9 +53,8 @@ from data.zoom import (
     box_offsets,
     camera_probability,
     crop_inputs,
-    crop_squares,
     distinct,
-    refined_boxes,
+    refine_proposals,
     top_proposals,
     zoom_cameras,
 )
@@ -109,8 +108,7 @@ class ValPhoto:
     boxes: list[Box]  # the detector's (refined ones replace them in calibration)
     det_scores: np.ndarray
     rows: np.ndarray  # indices of the proposals' crops in the validation crop set
-    squares: list[Box] = field(default_factory=list)  # the proposals' crop squares
-    size: tuple[int, int] | None = None  # the photo's width and height (refined boxes are clipped to it)
+    size: tuple[int, int]  # the photo's width and height
 
 
 @dataclass
@@ -353,9 +351,7 @@ def collect_crops(
         out.truths += [s.truth or NO_BOX for s in specs]
         truth = tuple((b.box, b.label) for b in boxes if b.label in labels.cameras)
         rows = np.arange(n_before, n_before + len(found))
-        squares = crop_squares(found, wh, settings)
-        photo = ValPhoto(PhotoTruth(truth, float(info.width)), list(found), scores, rows, squares, wh)
-        out.photos.append(photo)
+        out.photos.append(ValPhoto(PhotoTruth(truth, float(info.width)), list(found), scores, rows, wh))
     return out
 
 
@@ -512,12 +508,14 @@ def calibrate_pair(
     )
 
 
-def box_figures(photos: Sequence[ValPhoto], truths: Sequence[Box], offsets: np.ndarray) -> dict[str, Any]:
+def box_figures(
+    photos: Sequence[ValPhoto], truths: Sequence[Box], offsets: np.ndarray, settings: ZoomSettings
+) -> dict[str, Any]:
     """How well the validation proposals on a camera fit it (the camera they overlap at IoU >=
     0.3), with the detector's boxes and with the refined ones: median IoU and share at IoU >= 0.5."""
     det, ref = [], []
     for p in photos:
-        refined = refined_boxes(p.squares, offsets[p.rows], within=p.size)
+        refined = refine_proposals(p.boxes, offsets[p.rows], p.size, settings)
         for box, new, row in zip(p.boxes, refined, p.rows, strict=True):
             truth = truths[row]
             if not math.isnan(truth[0]):
@@ -645,8 +643,11 @@ def _finish(
     propose = cfg.zoom_propose
     photos = val.photos
     if offsets is not None:
-        metrics["val_boxes"] = box_figures(photos, val.truths, offsets)
-        photos = [replace(p, boxes=refined_boxes(p.squares, offsets[p.rows], within=p.size)) for p in photos]
+        settings = zoom_settings(cfg)
+        metrics["val_boxes"] = box_figures(photos, val.truths, offsets, settings)
+        photos = [
+            replace(p, boxes=refine_proposals(p.boxes, offsets[p.rows], p.size, settings)) for p in photos
+        ]
     if detector is not None:
         propose, thresholds, metrics["val_pair"] = calibrate_pair(photos, probs, labels, cfg)
     crop = {
