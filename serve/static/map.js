@@ -107,8 +107,13 @@
         marker.bindPopup(() => popup(f.properties), { maxWidth: 260 });
         return marker;
       });
+      // Frame the points first, without animation, then cluster them at the final zoom: no
+      // re-clustering runs after the page says it is loaded, so a click lands on a marker that stays.
+      if (markers.length) {
+        const bounds = L.latLngBounds(markers.map((m) => m.getLatLng()));
+        map.fitBounds(bounds, { padding: [30, 30], maxZoom: 16, animate: false });
+      }
       clusters.addLayers(markers);
-      if (markers.length) map.fitBounds(clusters.getBounds(), { padding: [30, 30], maxZoom: 16 });
       summary.textContent = `${geo.features.length} camera${geo.features.length === 1 ? "" : "s"} on the map`;
       bars("chart-month", stats.per_month, "month");
       bars("chart-model", stats.per_model, "model");
@@ -116,6 +121,7 @@
       document.getElementById("district-heading").hidden = !byDistrict.length;
       if (byDistrict.length) bars("chart-district", byDistrict, "district");
       else document.getElementById("chart-district").replaceChildren();
+      document.getElementById("map").dataset.loaded = String(geo.features.length);
     } catch (err) {
       summary.textContent = `The cameras could not be loaded (${err}); try again later.`;
     }

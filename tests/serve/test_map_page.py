@@ -100,6 +100,7 @@ def test_map_offline_clusters_popup_download(live_server: tuple[str, Any], tmp_p
             )  # tiles were asked for, and refused
             assert page.locator(".marker-cluster").count() >= 2
             page.wait_for_selector("#chart-month svg rect")
+            page.wait_for_selector("#map[data-loaded='12']", state="attached")
 
             page.locator(".leaflet-marker-icon.cam-icon").first.click()
             page.wait_for_selector(".leaflet-popup-content .cam-popup")
@@ -201,9 +202,10 @@ def test_the_map_works_under_its_own_content_security_policy(live_server: tuple[
             )
             page.goto(base + "/map")
             page.wait_for_selector(".marker-cluster")
-            page.wait_for_selector("#chart-model svg rect")
+            page.wait_for_selector("#map[data-loaded='12']", state="attached")
             page.locator(".leaflet-marker-icon.cam-icon").first.click()
-            page.wait_for_selector(".cam-popup img")
+            page.wait_for_selector(".leaflet-popup-content .cam-popup")
+            page.wait_for_selector(".cam-popup img")  # visible: the lazy photo loaded (height 0 before)
             assert not [e for e in errors if "Content Security Policy" in e], errors
         finally:
             browser.close()
