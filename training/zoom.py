@@ -509,14 +509,14 @@ def calibrate_pair(
 
 
 def box_figures(
-    photos: Sequence[ValPhoto], truths: Sequence[Box], offsets: np.ndarray, settings: ZoomSettings
+    photos: Sequence[ValPhoto], refined: Sequence[Sequence[Box]], truths: Sequence[Box]
 ) -> dict[str, Any]:
     """How well the validation proposals on a camera fit it (the camera they overlap at IoU >=
-    0.3), with the detector's boxes and with the refined ones: median IoU and share at IoU >= 0.5."""
+    0.3), with the detector's boxes and with the ``refined`` ones (per photo): median IoU and
+    share at IoU >= 0.5."""
     det, ref = [], []
-    for p in photos:
-        refined = refine_proposals(p.boxes, offsets[p.rows], p.size, settings)
-        for box, new, row in zip(p.boxes, refined, p.rows, strict=True):
+    for p, boxes in zip(photos, refined, strict=True):
+        for box, new, row in zip(p.boxes, boxes, p.rows, strict=True):
             truth = truths[row]
             if not math.isnan(truth[0]):
                 det.append(iou(box, truth))
@@ -644,10 +644,9 @@ def _finish(
     photos = val.photos
     if offsets is not None:
         settings = zoom_settings(cfg)
-        metrics["val_boxes"] = box_figures(photos, val.truths, offsets, settings)
-        photos = [
-            replace(p, boxes=refine_proposals(p.boxes, offsets[p.rows], p.size, settings)) for p in photos
-        ]
+        refined = [refine_proposals(p.boxes, offsets[p.rows], p.size, settings) for p in photos]
+        metrics["val_boxes"] = box_figures(photos, refined, val.truths)
+        photos = [replace(p, boxes=boxes) for p, boxes in zip(photos, refined, strict=True)]
     if detector is not None:
         propose, thresholds, metrics["val_pair"] = calibrate_pair(photos, probs, labels, cfg)
     crop = {
