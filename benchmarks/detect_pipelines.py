@@ -6,10 +6,15 @@ camid-detect  data.images.load_image(engine.min_side) + serve.engine.Engine.clas
 naive-detect  what a user would write for the same models: PIL full decode, torchvision
               resize/pad/normalise, the torch detector eager, crops cut from the full-size
               photo with PIL and the torch crop classifier eager
+
+With ``all_crops`` both pipelines crop every one of the pair's ``max_proposals`` strongest peaks,
+however weak: the pair's worst-case cost per photo, whatever its weights (a trained detector
+proposes fewer peaks on a photo without anything camera-like).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,8 +39,13 @@ Stages = tuple[Callable[[Path], Any], Callable[[Any], Any], Callable[[list[Any]]
 class DetectPipelines:
     """``stages(name)`` gives (decode, prepare, run) for ``camid-detect`` and ``naive-detect``."""
 
-    def __init__(self, onnx: Path, detector_ckpt: Path, zoom_ckpt: Path | None) -> None:
+    def __init__(
+        self, onnx: Path, detector_ckpt: Path, zoom_ckpt: Path | None, all_crops: bool = False
+    ) -> None:
         self.engine = Engine.load(onnx)
+        if all_crops and self.engine.zoom is not None:
+            every_peak = dataclasses.replace(self.engine.zoom.settings, propose=0.0)
+            self.engine.zoom = dataclasses.replace(self.engine.zoom, settings=every_peak)
         det, meta = load_any_checkpoint(detector_ckpt)
         assert isinstance(det, CamidDetector), f"{detector_ckpt}: not a detector checkpoint"
         self.detector, self.rule = det.eval(), meta.contract.resize
@@ -46,7 +56,11 @@ class DetectPipelines:
         self.crop_size = self.engine.zoom.info.resize.size if self.engine.zoom is not None else 0
 
     def describe(self) -> str:
-        zoom = f" + zoom crops at {self.crop_size} px" if self.zoom is not None else ""
+        zoom = ""
+        if self.zoom is not None and self.settings is not None:
+            n = self.settings.max_proposals
+            most = f"{n} on every photo" if self.settings.propose == 0.0 else f"up to {n} a photo"
+            zoom = f" + zoom crops at {self.crop_size} px ({most})"
         return f"detector @ {self.rule.size}px{zoom}; decode min side {self.engine.min_side}"
 
     # camid: the serving code itself

@@ -170,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--detector", type=Path, help="exported camera detector .onnx (a zoom pair too)")
     ap.add_argument("--detector-checkpoint", type=Path, help="its detector checkpoint (naive pipeline)")
     ap.add_argument("--zoom-checkpoint", type=Path, help="its crop classifier checkpoint (naive pipeline)")
+    ap.add_argument(
+        "--all-crops", action="store_true",
+        help="a zoom pair crops all its max_proposals peaks on every photo (worst-case cost)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     from serve.engine import physical_cores
@@ -206,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"{r['prep']:7.1f} {r['model']:7.1f} {r['tput8']:9.1f}"
                 )
         if args.detector:
-            det = DetectPipelines(args.detector, args.detector_checkpoint, args.zoom_checkpoint)
+            det = DetectPipelines(
+                args.detector, args.detector_checkpoint, args.zoom_checkpoint, args.all_crops
+            )
             print(f"camera pipeline: {det.describe()}")
             for name in ("naive-detect", "camid-detect"):
                 r = res["12MP", name] = measure(det, name, sets["12MP"], args.repeats)
