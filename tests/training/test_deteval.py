@@ -18,7 +18,7 @@ from data.labels import load_labels
 from data.manifest import Manifest, Record, read_manifest, write_manifest
 from tests.training.detdata import make_box_manifest
 from training.cli import evaluate_main
-from training.deteval import DetEvaluation, PhotoFinding, evaluate_cameras, summary_lines
+from training.deteval import DetEvaluation, PhotoEval, PhotoFinding, evaluate_cameras, summary_lines
 
 LABELS = load_labels()
 Box = tuple[float, float, float, float]
@@ -371,3 +371,33 @@ def test_localization_benchmark_leaves_out_photos_the_server_refuses_and_says_wh
     assert result["left_out_as_trained_on"] == sum(r.split != "test" for r in m.records) + 1  # + the crop
     (refused,) = result["refused_by_the_server"]
     assert refused.startswith("tiny_crop.jpg: 26x24 pixels is too small")
+
+
+def test_localization_benchmark_says_where_each_rendered_camera_is_lost() -> None:
+    loc = _benchmark_module("localization")
+
+    def cam(box: tuple[float, float, float, float], p_camera: float) -> Camera:
+        probs = (("huawei_ipc6625_z30", p_camera), ("no_camera", 1.0 - p_camera))
+        return Camera(box, "huawei_ipc6625_z30", p_camera, probs)
+
+    truth = (
+        LabeledBox("huawei_ipc6625_z30", (100.0, 100.0, 120.0, 120.0)),  # 1 % of 2000 px: found
+        LabeledBox("huawei_ipc6625_z30", (500.0, 100.0, 520.0, 120.0)),  # a loose box on it: touched
+        LabeledBox("huawei_ipc6625_z30", (900.0, 100.0, 960.0, 160.0)),  # a good box, too weak: boxed
+        LabeledBox("huawei_ipc6625_z30", (1500.0, 100.0, 1520.0, 120.0)),  # nothing near: lost
+    )
+    candidates = (
+        cam((101.0, 101.0, 121.0, 121.0), 0.9),
+        cam((490.0, 90.0, 530.0, 130.0), 0.8),
+        cam((902.0, 100.0, 962.0, 160.0), 0.2),
+    )
+    finding = PhotoFinding(candidates[:2], "huawei_ipc6625_z30", 0.9, "flag", candidates, (2000, 1500))
+    record = Record("a.jpg", "huawei_ipc6625_z30", "g")
+    photo = PhotoEval(Path("a.jpg"), record, 2000, 1500, truth, (), finding, (0, -1), False, False)
+    lost = loc.where_lost([photo], "no_camera", iou_min=0.5, threshold=0.5)
+    assert lost["<2%"] == {"total": 3, "touched": 2, "boxed": 1, "found": 1}
+    assert lost["2-5%"] == {"total": 1, "touched": 1, "boxed": 1, "found": 0}
+    # only the surest candidates count as what a crop classifier gets to read
+    assert loc.where_lost([photo], "no_camera", iou_min=0.5, threshold=0.5, top=1)["2-5%"]["touched"] == 0
+    table = loc.lost_table({"m": {"renders": {"where_lost": lost}}}, 0.5)
+    assert table[-1] == "| m | 4 (4 under 5 %) | 3 (3 under 5 %) | 2 (2 under 5 %) | 1 (1 under 5 %) |"
