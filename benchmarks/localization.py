@@ -294,7 +294,7 @@ def table(results: dict[str, dict[str, Any]], renders_iou: float = 0.5, real_iou
 
 
 def lost_table(results: dict[str, dict[str, Any]], iou_min: float) -> list[str]:
-    """Where each model loses the rendered cameras (all sizes, and the 1-5 % ones apart)."""
+    """Where each model loses the rendered cameras (all sizes, and those under 5 % of the width)."""
     lines = [
         f"| approach | cameras | a top-{TOP} candidate on it | one at IoU ≥ {iou_min:g} "
         "| found at ≤ 0.1 false per camera-free photo |",
